@@ -1,0 +1,309 @@
+//! The command line: `run`, `once`, `check`, `demo`. Parsing and wiring only; the work lives
+//! in the library modules.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::config::{Config, SourceConfig};
+use crate::cycle;
+use crate::daemon::{Clock, Daemon};
+use crate::forecast;
+use crate::model;
+use crate::report;
+use crate::source::Source;
+
+/// Headroom forecasts when your resources run out.
+///
+/// It reads metric history from Prometheus (or anything speaking its HTTP API), fits a
+/// seasonal trend forecast per resource and entity, and serves the time each one crosses its
+/// threshold on /metrics, so alerting fires days before a disk fills or a pool saturates.
+///
+/// Start with `headroom demo`: it serves forecasts for a built-in fleet, no Prometheus needed.
+#[derive(Debug, Parser)]
+#[command(name = "headroom", version, about, long_about, max_term_width = 100)]
+pub struct Cli {
+    /// Log filter: error, warn, info, debug, trace, or a tracing directive such as
+    /// `headroom=debug`. RUST_LOG takes precedence when set.
+    #[arg(long, global = true, default_value = "info", env = "HEADROOM_LOG")]
+    pub log_level: String,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon: forecast every model each interval and serve /metrics, /healthz, /readyz.
+    Run {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Address to listen on (overrides server.listen). Loopback by default.
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+    },
+    /// Run one planning cycle, print the results and exit (non-zero if a model failed).
+    Once {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Validate the config and every model file; print every problem (exit 2 if any).
+    Check {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Serve forecasts for a built-in demo fleet (four weeks of generated history).
+    Demo {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:9860")]
+        listen: SocketAddr,
+        /// Also write the demo history to this file (dump format, usable as a file source).
+        #[arg(long)]
+        dump: Option<PathBuf>,
+    },
+}
+
+/// The config file argument shared by several commands.
+#[derive(Debug, clap::Args)]
+pub struct ConfigArg {
+    /// Config file (TOML). Environment variables HEADROOM_<SECTION>__<KEY> override its keys.
+    #[arg(long, short, env = "HEADROOM_CONFIG", default_value = crate::config::DEFAULT_PATH)]
+    pub config: PathBuf,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+}
+
+/// Exit code for invalid configuration (`check`, and any command given a bad config).
+const EXIT_CONFIG: u8 = 2;
+
+/// Runs the parsed command line.
+pub fn main(cli: Cli) -> ExitCode {
+    init_logging(&cli.log_level);
+    crate::tls::install_crypto_provider();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("headroom-io")
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(dispatch(cli.command));
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Check { config } => Ok(check(&config.config)),
+        Command::Once { config, format } => {
+            let Some((config, models)) = load_all(&config.config) else {
+                return Ok(ExitCode::from(EXIT_CONFIG));
+            };
+            once(config, models, format).await
+        }
+        Command::Run { config, listen } => {
+            let Some((config, models)) = load_all(&config.config) else {
+                return Ok(ExitCode::from(EXIT_CONFIG));
+            };
+            run(config, models, listen).await
+        }
+        Command::Demo { listen, dump } => demo(listen, dump).await,
+    }
+}
+
+fn environment() -> BTreeMap<String, String> {
+    std::env::vars().collect()
+}
+
+/// Loads config and models, printing every problem to stderr; `None` when there are any.
+fn load_all(path: &Path) -> Option<(Config, Vec<model::CapacityModel>)> {
+    if !path.exists() {
+        eprintln!(
+            "error: config file {} not found; pass --config FILE (or set HEADROOM_CONFIG). \
+             To try Headroom without Prometheus, run `headroom demo`.",
+            path.display()
+        );
+        return None;
+    }
+    let config = match Config::load(path, &environment()) {
+        Ok(config) => config,
+        Err(problems) => {
+            eprintln!("{problems}");
+            eprintln!("error: {} problem(s) in the configuration", problems.0.len());
+            return None;
+        }
+    };
+    match model::load_dir(&config.models_dir) {
+        Ok(models) => Some((config, models)),
+        Err(problems) => {
+            eprintln!("{problems}");
+            eprintln!("error: {} problem(s) in the capacity models", problems.0.len());
+            None
+        }
+    }
+}
+
+fn check(path: &Path) -> ExitCode {
+    let mut problems = Vec::new();
+    let mut models_dir = None;
+    if !path.exists() {
+        eprintln!("{}: the config file does not exist", path.display());
+        return ExitCode::from(EXIT_CONFIG);
+    }
+    match Config::load(path, &environment()) {
+        Ok(config) => models_dir = Some(config.models_dir),
+        Err(found) => problems.extend(found.0),
+    }
+    // Even with a broken config, check the models where the config would most likely put them.
+    let models_dir = models_dir.or_else(|| models_dir_fallback(path));
+    let mut model_count = 0;
+    if let Some(dir) = &models_dir {
+        match model::load_dir(dir) {
+            Ok(models) => model_count = models.len(),
+            Err(found) => problems.extend(found.0),
+        }
+    }
+    if problems.is_empty() {
+        println!("{}: ok; {model_count} capacity model(s) valid", path.display());
+        ExitCode::SUCCESS
+    } else {
+        for problem in &problems {
+            println!("{problem}");
+        }
+        println!("{} problem(s) found", problems.len());
+        ExitCode::from(EXIT_CONFIG)
+    }
+}
+
+/// The models directory named in a config file that failed validation, if it can be read.
+fn models_dir_fallback(path: &Path) -> Option<PathBuf> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let table: toml::Table = toml::from_str(&text).ok()?;
+    let dir = table
+        .get("models")
+        .and_then(|m| m.get("dir"))
+        .and_then(|d| d.as_str())
+        .unwrap_or("models");
+    Some(path.parent().unwrap_or(Path::new(".")).join(dir))
+}
+
+fn settings(config: &Config) -> forecast::Settings {
+    forecast::Settings {
+        min_history_secs: config.forecast.min_history.as_secs_f64(),
+        min_points: config.forecast.min_points,
+        backtest_origins: config.forecast.backtest_origins,
+    }
+}
+
+fn build_source(config: &Config) -> anyhow::Result<(Source, Clock)> {
+    let source = Source::from_config(&config.source).context("cannot set up the history source")?;
+    let clock = match (&config.source, &source) {
+        (SourceConfig::File { .. }, Source::File(file)) => {
+            Clock::Fixed(file.last_timestamp().unwrap_or_else(cycle::unix_now))
+        }
+        _ => Clock::Wall,
+    };
+    Ok((source, clock))
+}
+
+async fn once(config: Config, models: Vec<model::CapacityModel>, format: Format) -> anyhow::Result<ExitCode> {
+    let (source, clock) = build_source(&config)?;
+    let now = match clock {
+        Clock::Fixed(t) => t,
+        Clock::Wall => cycle::unix_now(),
+    };
+    let pool = cycle::build_pool(config.forecast.threads);
+    let report = cycle::run(&source, &models, &settings(&config), &pool, now).await;
+    match format {
+        Format::Table => print!("{}", report::to_table(&report)),
+        Format::Json => println!("{}", serde_json::to_string_pretty(&report::to_json(&report))?),
+    }
+    if report.has_failures() {
+        for model in report.models.iter().filter(|m| m.error.is_some()) {
+            eprintln!(
+                "error: model {}: {}",
+                model.model,
+                model.error.as_deref().unwrap_or_default()
+            );
+        }
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn run(
+    config: Config,
+    models: Vec<model::CapacityModel>,
+    listen: Option<SocketAddr>,
+) -> anyhow::Result<ExitCode> {
+    let (source, clock) = build_source(&config)?;
+    let daemon = Daemon {
+        source,
+        models,
+        settings: settings(&config),
+        interval: config.schedule.interval.as_std(),
+        listen: listen.unwrap_or(config.server.listen),
+        threads: config.forecast.threads,
+        clock,
+    };
+    daemon.run().await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn demo(listen: SocketAddr, dump: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let now = cycle::unix_now();
+    let started = std::time::Instant::now();
+    if let Some(path) = &dump {
+        std::fs::write(path, crate::demo::history(now)).with_context(|| format!("cannot write {}", path.display()))?;
+        tracing::info!(path = %path.display(), "demo history written");
+    }
+    let source = crate::demo::source(now).context("the embedded demo history is unreadable")?;
+    tracing::info!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "demo fleet generated: 4 disks, 3 hosts' CPU, 1 API tier, 28 days of 5-minute history"
+    );
+    tracing::info!("open http://{listen}/metrics for the forecasts (or /api/v1/cycle for JSON)");
+    let daemon = Daemon {
+        source: Source::File(source),
+        models: crate::demo::models(),
+        settings: forecast::Settings::default(),
+        interval: Duration::from_secs(300),
+        listen,
+        threads: 0,
+        clock: Clock::Wall,
+    };
+    daemon.run().await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn init_logging(level: &str) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(level))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

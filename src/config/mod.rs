@@ -1,0 +1,391 @@
+//! Headroom's settings: what source to read, where to listen, how often to run.
+//!
+//! Read in two phases (quickwit's habit): the `config` crate layers the file and
+//! `HEADROOM_SECTION__KEY` environment variables into one tree; then [`Config::from_tree`]
+//! turns that tree into typed settings, collecting *every* problem with its file, line and key
+//! (see [`problems`]). Environment variables come in as a map, so tests pass their own.
+//!
+//! Secrets (bearer tokens, passwords) are accepted only from environment variables or files,
+//! never written in the config file, and their `Debug` output is redacted.
+
+pub mod problems;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use crate::duration::PromDuration;
+use problems::{Document, Problem, Problems, Table};
+
+/// The prefix of environment variables that override config keys.
+pub const ENV_PREFIX: &str = "HEADROOM_";
+
+/// Where the default config lives, relative to the working directory.
+pub const DEFAULT_PATH: &str = "config/headroom.toml";
+
+/// The validated configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub source: SourceConfig,
+    pub server: ServerConfig,
+    pub schedule: ScheduleConfig,
+    pub forecast: ForecastConfig,
+    /// The directory holding capacity model files.
+    pub models_dir: PathBuf,
+}
+
+/// Where history comes from.
+#[derive(Clone, Debug)]
+pub enum SourceConfig {
+    /// Anything that speaks the Prometheus HTTP API.
+    Prometheus(PrometheusConfig),
+    /// A text-format dump with timestamps (what `promtool tsdb dump` prints).
+    File { path: PathBuf },
+}
+
+/// Connection settings for a Prometheus-compatible API.
+#[derive(Clone, Debug)]
+pub struct PrometheusConfig {
+    /// Base URL, including any path prefix (`/prometheus` for Mimir, say).
+    pub url: reqwest::Url,
+    pub timeout: PromDuration,
+    pub auth: Auth,
+    /// Extra headers sent with every query (`X-Scope-OrgID` for Mimir or Cortex).
+    pub headers: Vec<(String, String)>,
+    /// Points per series per request; longer ranges are split (Prometheus allows 11,000).
+    pub max_points_per_request: usize,
+    /// Extra CA certificate (PEM) to trust, on top of the system roots.
+    pub ca_file: Option<PathBuf>,
+    /// Skip TLS verification (never by default; for test servers only).
+    pub insecure_skip_verify: bool,
+}
+
+/// How Headroom authenticates to the source.
+#[derive(Clone, Debug, Default)]
+pub enum Auth {
+    #[default]
+    None,
+    Bearer(Secret),
+    Basic {
+        username: String,
+        password: Secret,
+    },
+}
+
+/// A secret string whose `Debug` and `Display` never show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The secret itself, for the one place that must send it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// The HTTP listener.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+}
+
+/// How often the daemon runs a cycle.
+#[derive(Clone, Debug)]
+pub struct ScheduleConfig {
+    pub interval: PromDuration,
+}
+
+/// Engine settings shared by every model.
+#[derive(Clone, Debug)]
+pub struct ForecastConfig {
+    pub min_history: PromDuration,
+    pub min_points: usize,
+    pub backtest_origins: usize,
+    /// Threads fitting forecasts (0: one per core).
+    pub threads: usize,
+}
+
+impl Config {
+    /// Loads the config file at `path`, with overrides from `env` (`HEADROOM_SECTION__KEY`).
+    pub fn load(path: &Path, env: &BTreeMap<String, String>) -> Result<Config, Problems> {
+        let origin = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|error| {
+            Problems(vec![Problem {
+                origin: origin.clone(),
+                line: None,
+                key: String::new(),
+                message: format!("cannot read the config file: {error}"),
+            }])
+        })?;
+        let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Config::from_text(&origin, &text, &base_dir, env)
+    }
+
+    /// Parses config `text` (TOML); relative paths in it are taken from `base_dir`.
+    pub fn from_text(
+        origin: &str,
+        text: &str,
+        base_dir: &Path,
+        env: &BTreeMap<String, String>,
+    ) -> Result<Config, Problems> {
+        // Only variables of the form HEADROOM_SECTION__KEY are config overrides; others (such
+        // as HEADROOM_CONFIG for the command line) are left alone.
+        let overrides: BTreeMap<String, String> = env
+            .iter()
+            .filter_map(|(name, value)| {
+                let rest = name.strip_prefix(ENV_PREFIX)?;
+                rest.contains("__")
+                    .then(|| (rest.to_lowercase().replace("__", "."), value.clone()))
+            })
+            .collect();
+        let env_names: BTreeMap<String, String> = env
+            .keys()
+            .filter_map(|name| {
+                let rest = name.strip_prefix(ENV_PREFIX)?;
+                rest.contains("__")
+                    .then(|| (rest.to_lowercase().replace("__", "."), name.clone()))
+            })
+            .collect();
+        let document = Document::new(origin, text, env_names);
+        let mut builder = config::Config::builder().add_source(config::File::from_str(text, config::FileFormat::Toml));
+        for (key, value) in &overrides {
+            builder = match builder.set_override(key.as_str(), value.as_str()) {
+                Ok(b) => b,
+                Err(error) => {
+                    return Err(Problems(vec![Problem {
+                        origin: origin.into(),
+                        line: None,
+                        key: key.clone(),
+                        message: error.to_string(),
+                    }]));
+                }
+            };
+        }
+        let tree = match builder.build().and_then(|c| c.try_deserialize::<serde_json::Value>()) {
+            Ok(tree) => tree,
+            Err(error) => {
+                document.report_at(toml_error_line(text), format!("not valid TOML: {error}"));
+                return Err(Problems(document.into_problems()));
+            }
+        };
+        for problem in inline_secret_problems(origin, text) {
+            document.push(problem);
+        }
+        let config = Config::from_tree(&document, tree, base_dir);
+        match config {
+            Some(config) if !document.has_problems() => Ok(config),
+            _ => Err(Problems(document.into_problems())),
+        }
+    }
+
+    fn from_tree(document: &Document, tree: serde_json::Value, base_dir: &Path) -> Option<Config> {
+        let mut root = document.root(tree);
+        let source = source_config(root.table("source"), base_dir);
+        let server = {
+            let mut table = root.table("server");
+            let listen = table
+                .parsed("listen", "an address such as 127.0.0.1:9860")
+                .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 9860)));
+            table.finish();
+            ServerConfig { listen }
+        };
+        let schedule = {
+            let mut table = root.table("schedule");
+            let interval = table
+                .parsed("interval", "a duration such as 15m")
+                .unwrap_or(PromDuration::from_secs(900));
+            table.finish();
+            ScheduleConfig { interval }
+        };
+        let forecast = {
+            let mut table = root.table("forecast");
+            let min_history = table
+                .parsed("min_history", "a duration such as 1d")
+                .unwrap_or(PromDuration::from_secs(86_400));
+            let min_points = table
+                .optional::<usize>("min_points", "a whole number of at least 8")
+                .unwrap_or(24);
+            if min_points < 8 {
+                table.report("min_points", "must be at least 8");
+            }
+            let backtest_origins = table
+                .optional::<usize>("backtest_origins", "a whole number from 1 to 12")
+                .unwrap_or(4);
+            if !(1..=12).contains(&backtest_origins) {
+                table.report("backtest_origins", "must be from 1 to 12");
+            }
+            let threads = table
+                .optional::<usize>("threads", "a whole number (0: one per core)")
+                .unwrap_or(0);
+            table.finish();
+            ForecastConfig {
+                min_history,
+                min_points,
+                backtest_origins,
+                threads,
+            }
+        };
+        let models_dir = {
+            let mut table = root.table("models");
+            let dir: String = table
+                .optional("dir", "a directory path")
+                .unwrap_or_else(|| "models".into());
+            table.finish();
+            base_dir.join(dir)
+        };
+        root.finish();
+        Some(Config {
+            source: source?,
+            server,
+            schedule,
+            forecast,
+            models_dir,
+        })
+    }
+}
+
+fn source_config(mut table: Table<'_>, base_dir: &Path) -> Option<SourceConfig> {
+    let kind: String = table
+        .optional("kind", "\"prometheus\" or \"file\"")
+        .unwrap_or_else(|| "prometheus".into());
+    let result = match kind.as_str() {
+        "prometheus" => prometheus_config(&mut table, base_dir).map(SourceConfig::Prometheus),
+        "file" => {
+            let path: Option<String> = table.required("path", "the path of a text-format dump");
+            path.map(|p| SourceConfig::File { path: base_dir.join(p) })
+        }
+        other => {
+            table.report(
+                "kind",
+                format!("unknown source kind {other:?}; valid: \"prometheus\", \"file\""),
+            );
+            None
+        }
+    };
+    table.finish();
+    result
+}
+
+fn prometheus_config(table: &mut Table<'_>, base_dir: &Path) -> Option<PrometheusConfig> {
+    let url: Option<reqwest::Url> = table.parsed("url", "a URL such as http://127.0.0.1:9090");
+    if let Some(url) = &url {
+        if !matches!(url.scheme(), "http" | "https") {
+            table.report(
+                "url",
+                format!("scheme {:?} is not supported; use http or https", url.scheme()),
+            );
+        }
+    }
+    let timeout = table
+        .parsed("timeout", "a duration such as 30s")
+        .unwrap_or(PromDuration::from_secs(30));
+    let max_points_per_request = table
+        .optional::<usize>("max_points_per_request", "a whole number from 100 to 30000")
+        .unwrap_or(11_000);
+    if !(100..=30_000).contains(&max_points_per_request) {
+        table.report(
+            "max_points_per_request",
+            "must be from 100 to 30000 (Prometheus allows 11000)",
+        );
+    }
+    let headers = table.string_map("headers", "a table of header names to string values");
+    let ca_file = table
+        .optional::<String>("ca_file", "a PEM file path")
+        .map(|p| base_dir.join(p));
+    let insecure_skip_verify = table.optional("insecure_skip_verify", "true or false").unwrap_or(false);
+    let bearer = secret(table, "bearer_token", "bearer_token_file", base_dir);
+    let username: Option<String> = table.optional("username", "a user name for basic auth");
+    let password = secret(table, "password", "password_file", base_dir);
+    let auth = match (bearer, username, password) {
+        (Some(token), None, None) => Auth::Bearer(token),
+        (None, Some(username), Some(password)) => Auth::Basic { username, password },
+        (None, None, None) => Auth::None,
+        (None, Some(_), None) => {
+            table.report("username", "basic auth needs a password too (password_file, or the HEADROOM_SOURCE__PASSWORD environment variable)");
+            Auth::None
+        }
+        (None, None, Some(_)) => {
+            table.report("password", "basic auth needs a username too");
+            Auth::None
+        }
+        (Some(_), _, _) => {
+            table.report("bearer_token", "choose bearer token or basic auth, not both");
+            Auth::None
+        }
+    };
+    Some(PrometheusConfig {
+        url: url?,
+        timeout,
+        auth,
+        headers,
+        max_points_per_request,
+        ca_file,
+        insecure_skip_verify,
+    })
+}
+
+/// A secret from `KEY` (only through the environment) or from the file named by `KEY_file`.
+fn secret(table: &mut Table<'_>, key: &'static str, file_key: &'static str, base_dir: &Path) -> Option<Secret> {
+    let inline: Option<String> = table.optional(key, "a secret string, set through the environment");
+    let file: Option<String> = table.optional(file_key, "the path of a file holding the secret");
+    match (inline, file) {
+        (Some(value), None) => Some(Secret(value)),
+        (None, Some(path)) => match std::fs::read_to_string(base_dir.join(&path)) {
+            Ok(text) => Some(Secret(text.trim_end_matches(['\n', '\r']).to_string())),
+            Err(error) => {
+                table.report(file_key, format!("cannot read {path}: {error}"));
+                None
+            }
+        },
+        (Some(_), Some(_)) => {
+            table.report(key, format!("set either {key} (environment) or {file_key}, not both"));
+            None
+        }
+        (None, None) => None,
+    }
+}
+
+/// The line of a TOML syntax error, when the parser gives one.
+fn toml_error_line(text: &str) -> Option<usize> {
+    let error = toml::from_str::<toml::Table>(text).err()?;
+    let span = error.span()?;
+    Some(text[..span.start.min(text.len())].lines().count().max(1))
+}
+
+/// Whether `text` sets a secret inline: secrets belong in the environment or in files.
+pub fn inline_secret_problems(origin: &str, text: &str) -> Vec<Problem> {
+    let Ok(table) = toml::from_str::<toml::Table>(text) else {
+        return Vec::new();
+    };
+    let Some(source) = table.get("source").and_then(|s| s.as_table()) else {
+        return Vec::new();
+    };
+    ["bearer_token", "password"]
+        .into_iter()
+        .filter(|key| source.contains_key(*key))
+        .map(|key| Problem {
+            origin: origin.to_string(),
+            line: problems::line_of(text, &["source".to_string(), key.to_string()]),
+            key: format!("source.{key}"),
+            message: format!(
+                "secrets do not belong in the config file; use {key}_file or the HEADROOM_SOURCE__{} environment variable",
+                key.to_uppercase()
+            ),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,85 @@
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use super::*;
+
+fn load(text: &str, env: &[(&str, &str)]) -> Result<Config, Problems> {
+    let env: BTreeMap<String, String> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    Config::from_text("headroom.toml", text, Path::new("/etc/headroom"), &env)
+}
+
+#[test]
+fn defaults_work_with_just_a_url() {
+    let config = load("[source]\nurl = \"http://127.0.0.1:9090\"\n", &[]).expect("valid");
+    assert_eq!(config.server.listen.to_string(), "127.0.0.1:9860");
+    assert_eq!(config.schedule.interval.as_secs_f64(), 900.0);
+    assert_eq!(config.models_dir, Path::new("/etc/headroom/models"));
+    let SourceConfig::Prometheus(prometheus) = config.source else {
+        panic!("prometheus source expected")
+    };
+    assert_eq!(prometheus.max_points_per_request, 11_000);
+    assert!(matches!(prometheus.auth, Auth::None));
+}
+
+#[test]
+fn environment_overrides_the_file() {
+    let config = load(
+        "[source]\nurl = \"http://127.0.0.1:9090\"\n",
+        &[
+            ("HEADROOM_SOURCE__URL", "http://prom:9090/prometheus"),
+            ("HEADROOM_SCHEDULE__INTERVAL", "1m"),
+            ("HEADROOM_CONFIG", "ignored"),
+        ],
+    )
+    .expect("valid");
+    let SourceConfig::Prometheus(prometheus) = config.source else {
+        panic!("prometheus source expected")
+    };
+    assert_eq!(prometheus.url.as_str(), "http://prom:9090/prometheus");
+    assert_eq!(config.schedule.interval.as_secs_f64(), 60.0);
+}
+
+#[test]
+fn three_mistakes_give_three_problems() {
+    let text = "[source]\nurl = \"http://127.0.0.1:9090\"\ntimeout = \"soon\"\n\n[server]\nlisten = \"everywhere\"\n\n[schedule]\nintervall = \"5m\"\n";
+    let problems = load(text, &[]).expect_err("invalid").0;
+    let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    assert_eq!(lines.len(), 3, "{lines:#?}");
+    assert!(lines[0].starts_with("headroom.toml:3: source.timeout:"), "{}", lines[0]);
+    assert!(lines[1].starts_with("headroom.toml:6: server.listen:"), "{}", lines[1]);
+    assert!(
+        lines[2].starts_with("headroom.toml:9: schedule.intervall: unknown key"),
+        "{}",
+        lines[2]
+    );
+}
+
+#[test]
+fn secrets_must_not_be_written_in_the_file() {
+    let problems = load("[source]\nurl = \"http://x:9090\"\nbearer_token = \"hunter2\"\n", &[])
+        .expect_err("refused")
+        .0;
+    assert!(
+        problems[0]
+            .to_string()
+            .contains("secrets do not belong in the config file")
+    );
+    assert!(!problems[0].to_string().contains("hunter2"));
+    let config = load(
+        "[source]\nurl = \"http://x:9090\"\n",
+        &[("HEADROOM_SOURCE__BEARER_TOKEN", "hunter2")],
+    )
+    .expect("from env");
+    let SourceConfig::Prometheus(prometheus) = config.source else {
+        panic!("prometheus source expected")
+    };
+    assert!(matches!(&prometheus.auth, Auth::Bearer(token) if token.expose() == "hunter2"));
+    assert!(!format!("{prometheus:?}").contains("hunter2"));
+}
+
+#[test]
+fn syntax_errors_name_the_line() {
+    let problems = load("[source]\nurl = \"http://x:9090\n", &[]).expect_err("invalid").0;
+    assert!(problems[0].to_string().starts_with("headroom.toml:"), "{}", problems[0]);
+    assert!(problems[0].message.contains("not valid TOML"));
+}

@@ -1,0 +1,335 @@
+//! One planning cycle: for every capacity model, read history, forecast every entity, and
+//! find when each crosses its threshold.
+//!
+//! Queries run one model at a time (a capacity planner must be gentle with the Prometheus it
+//! reads); forecasting runs on a rayon pool inside `spawn_blocking`, never on the async
+//! runtime's threads. A model that fails (query rejected, source down) is reported and the
+//! others carry on.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use rayon::prelude::*;
+
+use crate::exhaustion::{Exhaustion, exhaustion};
+use crate::forecast::{self, Forecast, Grid, NoForecast};
+use crate::model::{Capacity, CapacityModel};
+use crate::series::{Labels, Series};
+use crate::source::{RangeQuery, Source, SourceError};
+
+/// What happened to one entity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntityStatus {
+    Ok,
+    InsufficientHistory,
+    NoData,
+    Error,
+}
+
+impl EntityStatus {
+    /// Every status, in the order metrics list them.
+    pub const ALL: [EntityStatus; 4] = [
+        EntityStatus::Ok,
+        EntityStatus::InsufficientHistory,
+        EntityStatus::NoData,
+        EntityStatus::Error,
+    ];
+
+    /// The stable name used in metrics and JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            EntityStatus::Ok => "ok",
+            EntityStatus::InsufficientHistory => "insufficient_history",
+            EntityStatus::NoData => "no_data",
+            EntityStatus::Error => "error",
+        }
+    }
+}
+
+/// The result for one entity of one model.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct EntityResult {
+    pub labels: Labels,
+    pub status: EntityStatus,
+    /// Why the status is not `ok`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub capacity: Option<f64>,
+    /// The threshold in the model's unit.
+    pub threshold: Option<f64>,
+    /// The last observed value.
+    pub current: Option<f64>,
+    pub exhaustion: Option<Exhaustion>,
+    #[serde(skip)]
+    pub forecast: Option<Arc<Forecast>>,
+}
+
+/// The result of one model.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ModelOutcome {
+    pub model: String,
+    pub unit: String,
+    /// Set when the whole model failed (its query was rejected, the source was down).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub entities: Vec<EntityResult>,
+    pub duration_seconds: f64,
+}
+
+/// The result of a whole cycle.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct CycleReport {
+    /// Unix seconds the cycle planned from ("now").
+    pub evaluated_at: f64,
+    pub duration_seconds: f64,
+    pub source: String,
+    /// Whether every query reached the source.
+    pub source_up: bool,
+    pub models: Vec<ModelOutcome>,
+    /// Source errors by kind, for self-metrics.
+    #[serde(skip)]
+    pub source_errors: BTreeMap<&'static str, u64>,
+}
+
+impl CycleReport {
+    /// Whether any model failed as a whole.
+    pub fn has_failures(&self) -> bool {
+        self.models.iter().any(|m| m.error.is_some())
+    }
+}
+
+/// Runs one cycle over every model.
+pub async fn run(
+    source: &Source,
+    models: &[CapacityModel],
+    settings: &forecast::Settings,
+    pool: &Arc<rayon::ThreadPool>,
+    now: f64,
+) -> CycleReport {
+    let started = Instant::now();
+    let mut outcomes = Vec::with_capacity(models.len());
+    let mut source_up = true;
+    let mut source_errors: BTreeMap<&'static str, u64> = BTreeMap::new();
+    for (index, model) in models.iter().enumerate() {
+        let model_started = Instant::now();
+        let result = run_model(source, model, settings, pool, now).await;
+        let duration = model_started.elapsed();
+        let outcome = match result {
+            Ok(entities) => {
+                let exhausting = entities
+                    .iter()
+                    .filter(|e| e.exhaustion.is_some_and(|x| x.likely.is_some()))
+                    .count();
+                tracing::info!(
+                    model = %model.name,
+                    entities = entities.len(),
+                    exhausting,
+                    elapsed_ms = duration.as_millis() as u64,
+                    progress = %format!("{}/{}", index + 1, models.len()),
+                    "model forecast"
+                );
+                ModelOutcome {
+                    model: model.name.clone(),
+                    unit: model.unit.clone(),
+                    error: None,
+                    entities,
+                    duration_seconds: duration.as_secs_f64(),
+                }
+            }
+            Err(error) => {
+                if error.source_down() {
+                    source_up = false;
+                }
+                *source_errors.entry(error.kind()).or_default() += 1;
+                tracing::warn!(model = %model.name, kind = error.kind(), %error, "model failed");
+                ModelOutcome {
+                    model: model.name.clone(),
+                    unit: model.unit.clone(),
+                    error: Some(error.to_string()),
+                    entities: Vec::new(),
+                    duration_seconds: duration.as_secs_f64(),
+                }
+            }
+        };
+        outcomes.push(outcome);
+    }
+    CycleReport {
+        evaluated_at: now,
+        duration_seconds: started.elapsed().as_secs_f64(),
+        source: source.describe(),
+        source_up,
+        models: outcomes,
+        source_errors,
+    }
+}
+
+async fn run_model(
+    source: &Source,
+    model: &CapacityModel,
+    settings: &forecast::Settings,
+    pool: &Arc<rayon::ThreadPool>,
+    now: f64,
+) -> Result<Vec<EntityResult>, SourceError> {
+    let step = model.step.as_secs_f64();
+    // Align the range to the step so consecutive cycles see the same grid.
+    let end = (now / step).floor() * step;
+    let start = end - model.history.as_secs_f64();
+    let usage = source
+        .query_range(&RangeQuery {
+            query: model.usage.clone(),
+            start,
+            end,
+            step,
+        })
+        .await?;
+    let capacities = match &model.capacity {
+        None => CapacityLookup::None,
+        Some(Capacity::Constant(value)) => CapacityLookup::Constant(*value),
+        Some(Capacity::Query(query)) => {
+            // Only the latest capacity matters; read a short recent range of it.
+            let recent = RangeQuery {
+                query: query.clone(),
+                start: end - (12.0 * step).max(3600.0),
+                end,
+                step,
+            };
+            CapacityLookup::Series(source.query_range(&recent).await?)
+        }
+    };
+    let horizon_steps = (model.horizon.as_secs_f64() / step).ceil() as usize;
+    let model = model.clone();
+    let settings = settings.clone();
+    let pool = Arc::clone(pool);
+    let entities = tokio::task::spawn_blocking(move || {
+        pool.install(|| {
+            usage
+                .into_par_iter()
+                .map(|series| forecast_entity(&model, &settings, &capacities, series, step, horizon_steps))
+                .collect::<Vec<_>>()
+        })
+    })
+    .await
+    .map_err(|e| SourceError::Setup(format!("forecasting task failed: {e}")))?;
+    let mut entities = entities;
+    entities.sort_by(|a, b| a.labels.cmp(&b.labels));
+    Ok(entities)
+}
+
+/// Where each entity's capacity comes from.
+enum CapacityLookup {
+    None,
+    Constant(f64),
+    Series(Vec<Series>),
+}
+
+impl CapacityLookup {
+    /// The capacity for `labels`: the series with exactly these labels, else the one whose
+    /// labels are the largest subset of them (a cluster's capacity for each of its nodes).
+    fn for_entity(&self, labels: &Labels) -> Result<Option<f64>, String> {
+        match self {
+            CapacityLookup::None => Ok(None),
+            CapacityLookup::Constant(value) => Ok(Some(*value)),
+            CapacityLookup::Series(series) => {
+                let candidate = series.iter().find(|s| &s.labels == labels).or_else(|| {
+                    series
+                        .iter()
+                        .filter(|s| s.labels.iter().all(|(k, v)| labels.get(k) == Some(v)))
+                        .max_by_key(|s| s.labels.iter().count())
+                });
+                let Some(candidate) = candidate else {
+                    return Err(format!("no capacity series matches the labels {labels}"));
+                };
+                candidate
+                    .samples
+                    .iter()
+                    .rev()
+                    .find(|s| s.value.is_finite())
+                    .map(|s| Some(s.value))
+                    .ok_or_else(|| format!("the capacity series {} has no recent finite sample", candidate.labels))
+            }
+        }
+    }
+}
+
+fn forecast_entity(
+    model: &CapacityModel,
+    settings: &forecast::Settings,
+    capacities: &CapacityLookup,
+    series: Series,
+    step: f64,
+    horizon_steps: usize,
+) -> EntityResult {
+    let labels = series.labels;
+    let current = series
+        .samples
+        .iter()
+        .rev()
+        .find(|s| s.value.is_finite())
+        .map(|s| s.value);
+    let mut result = EntityResult {
+        labels,
+        status: EntityStatus::Ok,
+        reason: None,
+        capacity: None,
+        threshold: None,
+        current,
+        exhaustion: None,
+        forecast: None,
+    };
+    match capacities.for_entity(&result.labels) {
+        Ok(capacity) => result.capacity = capacity,
+        Err(reason) => {
+            result.status = EntityStatus::Error;
+            result.reason = Some(reason);
+            return result;
+        }
+    }
+    result.threshold = model.threshold.resolve(result.capacity);
+    let Some(mut grid) = Grid::from_samples(&series.samples, Some(step)) else {
+        result.status = EntityStatus::NoData;
+        result.reason = Some("no finite sample in the history window".into());
+        return result;
+    };
+    grid.keep_last((model.history.as_secs_f64() / step).ceil() as usize + 1);
+    match forecast::forecast(&grid, horizon_steps, settings) {
+        Ok(forecast) => {
+            if let Some(threshold) = result.threshold {
+                result.exhaustion = Some(exhaustion(&forecast, threshold, model.direction));
+            }
+            result.forecast = Some(Arc::new(forecast));
+        }
+        Err(NoForecast::NoData) => {
+            result.status = EntityStatus::NoData;
+            result.reason = Some(NoForecast::NoData.to_string());
+        }
+        Err(reason @ NoForecast::InsufficientHistory { .. }) => {
+            result.status = EntityStatus::InsufficientHistory;
+            result.reason = Some(reason.to_string());
+        }
+    }
+    result
+}
+
+/// Builds the rayon pool that fits forecasts (`threads` 0: one per core).
+pub fn build_pool(threads: usize) -> Arc<rayon::ThreadPool> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("headroom-fit-{i}"))
+        .build()
+        .or_else(|_| rayon::ThreadPoolBuilder::new().num_threads(1).build());
+    match pool {
+        Ok(pool) => Arc::new(pool),
+        // Building a one-thread pool only fails when the OS refuses a thread: nothing to run on.
+        Err(error) => panic!("cannot start a forecasting thread: {error}"),
+    }
+}
+
+/// Seconds since the Unix epoch, now.
+pub fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}

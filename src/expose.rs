@@ -1,0 +1,285 @@
+//! Headroom's `/metrics`: forecast results per entity, and the daemon's own health.
+//!
+//! Results are rebuilt into a fresh registry at the end of each cycle and swapped in whole, so
+//! a scrape never sees half a cycle and entities that disappeared stop being exported. Self
+//! metrics live in a long-lived registry. Every name is documented in `docs/metrics.md`, and
+//! the exposition is checked with `promtool check metrics` in the tests.
+
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, RwLock};
+
+use prometheus_client::encoding::text::{encode_eof, encode_registry};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+use crate::cycle::{CycleReport, EntityStatus};
+
+/// Labels Headroom itself sets on result series; an entity label with one of these names is
+/// exported as `exported_<name>` instead.
+const RESERVED_LABELS: [&str; 4] = ["model", "estimate", "status", "unit"];
+
+type LabelPairs = Vec<(String, String)>;
+type GaugeF64 = Gauge<f64, AtomicU64>;
+
+/// The daemon's own metrics, updated as it runs.
+#[derive(Debug)]
+pub struct SelfMetrics {
+    registry: Registry,
+    cycles: Family<Vec<(&'static str, &'static str)>, Counter>,
+    cycle_duration: Histogram,
+    last_success: GaugeF64,
+    source_up: Gauge,
+    series_processed: Family<Vec<(&'static str, &'static str)>, Counter>,
+    source_errors: Family<Vec<(&'static str, &'static str)>, Counter>,
+    models_configured: Gauge,
+    reloads: Family<Vec<(&'static str, &'static str)>, Counter>,
+}
+
+impl SelfMetrics {
+    /// Registers every self metric.
+    pub fn new() -> SelfMetrics {
+        let mut registry = Registry::default();
+        let cycles = Family::default();
+        registry.register(
+            "headroom_cycles",
+            "Planning cycles run, by result (success: every model forecast; failure: at least one model failed)",
+            cycles.clone(),
+        );
+        let cycle_duration = Histogram::new([0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0]);
+        registry.register(
+            "headroom_cycle_duration_seconds",
+            "Wall time of planning cycles (fetch, forecast, exhaustion)",
+            cycle_duration.clone(),
+        );
+        let last_success = GaugeF64::default();
+        registry.register(
+            "headroom_last_success_timestamp_seconds",
+            "Unix time of the end of the last cycle in which every model was forecast",
+            last_success.clone(),
+        );
+        let source_up = Gauge::default();
+        registry.register(
+            "headroom_source_up",
+            "1 if the last cycle reached the history source for every query, else 0",
+            source_up.clone(),
+        );
+        let series_processed = Family::default();
+        registry.register(
+            "headroom_series_processed",
+            "Series forecast, by resulting status",
+            series_processed.clone(),
+        );
+        let source_errors = Family::default();
+        registry.register(
+            "headroom_source_errors",
+            "Failed source queries (after retries), by kind",
+            source_errors.clone(),
+        );
+        let models_configured = Gauge::default();
+        registry.register(
+            "headroom_models_configured",
+            "Capacity models currently loaded",
+            models_configured.clone(),
+        );
+        let reloads = Family::default();
+        registry.register(
+            "headroom_config_reloads",
+            "Configuration reloads, by result",
+            reloads.clone(),
+        );
+        let build_info: Family<Vec<(&'static str, &'static str)>, Gauge> = Family::default();
+        build_info
+            .get_or_create(&vec![("version", env!("CARGO_PKG_VERSION"))])
+            .set(1);
+        registry.register(
+            "headroom_build_info",
+            "Always 1; the version label names the running build",
+            build_info,
+        );
+        SelfMetrics {
+            registry,
+            cycles,
+            cycle_duration,
+            last_success,
+            source_up,
+            series_processed,
+            source_errors,
+            models_configured,
+            reloads,
+        }
+    }
+
+    /// Records a finished cycle.
+    pub fn record_cycle(&self, report: &CycleReport) {
+        let failed = report.has_failures();
+        self.cycles
+            .get_or_create(&vec![("result", if failed { "failure" } else { "success" })])
+            .inc();
+        self.cycle_duration.observe(report.duration_seconds);
+        if !failed {
+            self.last_success.set(report.evaluated_at + report.duration_seconds);
+        }
+        self.source_up.set(i64::from(report.source_up));
+        for entity in report.models.iter().flat_map(|m| &m.entities) {
+            self.series_processed
+                .get_or_create(&vec![("status", entity.status.name())])
+                .inc();
+        }
+        for (kind, count) in &report.source_errors {
+            self.source_errors.get_or_create(&vec![("kind", *kind)]).inc_by(*count);
+        }
+    }
+
+    /// Records how many models are loaded.
+    pub fn set_models_configured(&self, count: usize) {
+        self.models_configured.set(count as i64);
+    }
+
+    /// Records a configuration reload attempt.
+    pub fn record_reload(&self, success: bool) {
+        self.reloads
+            .get_or_create(&vec![("result", if success { "success" } else { "failure" })])
+            .inc();
+    }
+}
+
+impl Default for SelfMetrics {
+    fn default() -> Self {
+        SelfMetrics::new()
+    }
+}
+
+/// Everything `/metrics` serves.
+#[derive(Debug, Default)]
+pub struct Exposition {
+    pub self_metrics: SelfMetrics,
+    results: RwLock<Arc<Registry>>,
+}
+
+impl Exposition {
+    /// Replaces the result metrics with those of `report`.
+    pub fn publish(&self, report: &CycleReport) {
+        let registry = Arc::new(results_registry(report));
+        match self.results.write() {
+            Ok(mut guard) => *guard = registry,
+            Err(poisoned) => *poisoned.into_inner() = registry,
+        }
+    }
+
+    /// Renders the exposition (OpenMetrics text, which Prometheus and promtool read).
+    pub fn render(&self) -> String {
+        let results = match self.results.read() {
+            Ok(guard) => Arc::clone(&guard),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        };
+        let mut out = String::with_capacity(4096);
+        // Writing into a String cannot fail.
+        let _ = encode_registry(&mut out, &self.self_metrics.registry);
+        let _ = encode_registry(&mut out, &results);
+        let _ = encode_eof(&mut out);
+        out
+    }
+}
+
+/// The result metrics of one cycle.
+fn results_registry(report: &CycleReport) -> Registry {
+    let mut registry = Registry::default();
+    let exhaustion: Family<LabelPairs, GaugeF64> = Family::default();
+    let status: Family<LabelPairs, Gauge> = Family::default();
+    let threshold: Family<LabelPairs, GaugeF64> = Family::default();
+    let capacity: Family<LabelPairs, GaugeF64> = Family::default();
+    let current: Family<LabelPairs, GaugeF64> = Family::default();
+    let mase: Family<LabelPairs, GaugeF64> = Family::default();
+    let model_up: Family<LabelPairs, Gauge> = Family::default();
+    let model_duration: Family<LabelPairs, GaugeF64> = Family::default();
+
+    for model in &report.models {
+        let model_labels = vec![("model".to_string(), model.model.clone())];
+        model_up
+            .get_or_create(&model_labels)
+            .set(i64::from(model.error.is_none()));
+        model_duration.get_or_create(&model_labels).set(model.duration_seconds);
+        for entity in &model.entities {
+            let mut labels = model_labels.clone();
+            labels.extend(entity.labels.iter().map(|(k, v)| {
+                let name = if RESERVED_LABELS.contains(&k) {
+                    format!("exported_{k}")
+                } else {
+                    k.to_string()
+                };
+                (name, v.to_string())
+            }));
+            for state in EntityStatus::ALL {
+                let mut with_status = labels.clone();
+                with_status.push(("status".into(), state.name().into()));
+                status
+                    .get_or_create(&with_status)
+                    .set(i64::from(entity.status == state));
+            }
+            if let Some(value) = entity.threshold {
+                threshold.get_or_create(&labels).set(value);
+            }
+            if let Some(value) = entity.capacity {
+                capacity.get_or_create(&labels).set(value);
+            }
+            if let Some(value) = entity.current {
+                current.get_or_create(&labels).set(value);
+            }
+            if let Some(value) = entity.forecast.as_ref().and_then(|f| f.diagnostics.backtest_mase) {
+                mase.get_or_create(&labels).set(value);
+            }
+            if let Some(x) = entity.exhaustion {
+                for (estimate, at) in [("likely", x.likely), ("earliest", x.earliest)] {
+                    if let Some(at) = at {
+                        let mut with_estimate = labels.clone();
+                        with_estimate.push(("estimate".into(), estimate.into()));
+                        exhaustion.get_or_create(&with_estimate).set(at);
+                    }
+                }
+            }
+        }
+    }
+    registry.register(
+        "headroom_exhaustion_timestamp_seconds",
+        "Unix time at which the entity is forecast to cross its threshold (estimate=likely: expected path; estimate=earliest: pessimistic 95% bound); absent when no crossing within the horizon",
+        exhaustion,
+    );
+    registry.register("headroom_forecast_status", "1 for the entity's forecast status of the last cycle (ok, insufficient_history, no_data, error), 0 for the others", status);
+    registry.register(
+        "headroom_threshold",
+        "The entity's exhaustion threshold, in the model's unit",
+        threshold,
+    );
+    registry.register(
+        "headroom_capacity",
+        "The entity's capacity, in the model's unit",
+        capacity,
+    );
+    registry.register(
+        "headroom_usage_last",
+        "The last observed value of the entity's usage series, in the model's unit",
+        current,
+    );
+    registry.register("headroom_forecast_backtest_mase", "Backtest error of the chosen forecasting method, scaled by the daily seasonal-naive error (MASE; below 1 beats repeating yesterday)", mase);
+    registry.register(
+        "headroom_model_up",
+        "1 if the model's queries succeeded in the last cycle, else 0",
+        model_up,
+    );
+    registry.register(
+        "headroom_model_duration_seconds",
+        "Wall time spent on the model in the last cycle",
+        model_duration,
+    );
+    let evaluated: GaugeF64 = Gauge::default();
+    evaluated.set(report.evaluated_at);
+    registry.register(
+        "headroom_cycle_evaluated_timestamp_seconds",
+        "The Unix time the last cycle planned from",
+        evaluated,
+    );
+    registry
+}

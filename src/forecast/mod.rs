@@ -1,0 +1,283 @@
+//! The forecasting core: one history in, one forecast with calibrated intervals out.
+//!
+//! This module is plain synchronous code with no IO and no knowledge of Prometheus, HTTP or
+//! where results go (an architecture rule checked by `tests/architecture.rs`). The daemon and
+//! `headroom forecast` call the same [`forecast`] function.
+//!
+//! Per series: put the samples on a regular grid and fill gaps ([`grid`]); find the seasons the
+//! data supports ([`seasonal`]); find where the current regime begins ([`regime`]); backtest
+//! every candidate method from several origins inside the history and keep the best
+//! ([`backtest`], [`methods`]); size the 80 % and 95 % bands from that method's own backtest
+//! errors.
+
+pub mod backtest;
+pub mod grid;
+pub mod methods;
+pub mod regime;
+pub mod seasonal;
+
+use std::fmt;
+
+pub use grid::Grid;
+pub use methods::Method;
+pub use seasonal::SeasonalMode;
+
+/// The interval levels every forecast carries.
+pub const LEVELS: [f64; 2] = [0.8, 0.95];
+
+/// How much history a forecast needs, and how hard to look for the best method.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Settings {
+    /// Below this span of history (seconds) the engine refuses to forecast.
+    pub min_history_secs: f64,
+    /// Below this many observed points the engine refuses to forecast.
+    pub min_points: usize,
+    /// Backtest origins per series (more: better calibrated intervals, slower).
+    pub backtest_origins: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            min_history_secs: 86_400.0,
+            min_points: 24,
+            backtest_origins: 4,
+        }
+    }
+}
+
+/// A prediction interval at one level.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Band {
+    pub level: f64,
+    pub lower: Vec<f64>,
+    pub upper: Vec<f64>,
+}
+
+/// What the engine learnt about a series, kept to justify what it says.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Diagnostics {
+    pub method: Method,
+    /// How the seasonal pattern combines with the level.
+    pub seasonal_mode: SeasonalMode,
+    /// Seasonal periods used, in seconds.
+    pub periods_secs: Vec<f64>,
+    /// Grid points in the history, and how many were real samples (the rest interpolated).
+    pub history_points: usize,
+    pub observed_points: usize,
+    /// Unix seconds where the current regime starts, when a changepoint was found.
+    pub regime_start: Option<f64>,
+    /// Slope of the deseasonalised current regime, in units per day.
+    pub trend_per_day: f64,
+    /// Peak-to-trough amplitude of the seasonal pattern.
+    pub seasonal_amplitude: f64,
+    /// Backtest error of the chosen method, scaled by the in-sample error of the daily
+    /// seasonal-naive forecast (MASE); `None` when it could not be computed.
+    pub backtest_mase: Option<f64>,
+}
+
+/// A forecast on the history's grid, starting one step after its last point.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Forecast {
+    /// Unix seconds of `mean[0]`.
+    pub start: f64,
+    pub step: f64,
+    pub mean: Vec<f64>,
+    /// One band per entry of [`LEVELS`], in that order.
+    pub bands: Vec<Band>,
+    /// Unix seconds and value of the last point of the history.
+    pub last_timestamp: f64,
+    pub last_value: f64,
+    pub diagnostics: Diagnostics,
+}
+
+impl Forecast {
+    /// Unix seconds of forecast step `index`.
+    pub fn timestamp(&self, index: usize) -> f64 {
+        self.start + index as f64 * self.step
+    }
+
+    /// The band at `level`, if the forecast carries it.
+    pub fn band(&self, level: f64) -> Option<&Band> {
+        self.bands.iter().find(|b| (b.level - level).abs() < 1e-9)
+    }
+}
+
+/// Why no forecast was made.
+#[derive(Clone, Debug, PartialEq)]
+pub enum NoForecast {
+    /// Too little history to say anything honest.
+    InsufficientHistory {
+        observed_points: usize,
+        span_secs: f64,
+        needed_points: usize,
+        needed_secs: f64,
+    },
+    /// No finite sample at all.
+    NoData,
+}
+
+impl fmt::Display for NoForecast {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NoForecast::InsufficientHistory {
+                observed_points,
+                span_secs,
+                needed_points,
+                needed_secs,
+            } => write!(
+                f,
+                "insufficient history: {observed_points} points over {:.1} h, need at least {needed_points} points over {:.1} h",
+                span_secs / 3600.0,
+                needed_secs / 3600.0
+            ),
+            NoForecast::NoData => f.write_str("no data: the series has no finite sample"),
+        }
+    }
+}
+
+/// Forecasts `horizon` grid steps past the end of `grid`.
+pub fn forecast(grid: &Grid, horizon: usize, settings: &Settings) -> Result<Forecast, NoForecast> {
+    let observed = grid.observed();
+    if observed == 0 {
+        return Err(NoForecast::NoData);
+    }
+    let span = grid.end() - grid.start;
+    if observed < settings.min_points.max(2) || span + 1e-9 < settings.min_history_secs {
+        return Err(NoForecast::InsufficientHistory {
+            observed_points: observed,
+            span_secs: span,
+            needed_points: settings.min_points.max(2),
+            needed_secs: settings.min_history_secs,
+        });
+    }
+    let mut filled = grid.clone();
+    filled.fill_gaps();
+    let values = &filled.values;
+    let n = values.len();
+    let horizon = horizon.max(1);
+
+    let (lo, hi) = values.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
+        (lo.min(v), hi.max(v))
+    });
+    if hi - lo <= 1e-12 * hi.abs().max(1.0) {
+        return Ok(constant_forecast(&filled, horizon, observed));
+    }
+
+    let candidates = seasonal::candidate_periods(values, grid.step);
+    let periods = seasonal::select_periods(values, &candidates);
+    let shortest = periods.first().copied().unwrap_or(24);
+    let min_segment = shortest.max(n / 12);
+    let mut methods = vec![Method::SeasonalLevel, Method::SeasonalLinear, Method::SeasonalDamped];
+    if !periods.is_empty() {
+        methods.push(Method::SeasonalNaive);
+    }
+
+    // A multiplicative pattern needs positive data, and only differs from an additive one
+    // where the level moves enough.
+    let mut modes = vec![SeasonalMode::Additive];
+    if !periods.is_empty() && lo > 0.0 && hi / lo > 1.2 {
+        modes.push(SeasonalMode::Multiplicative);
+    }
+    let (backtest_horizon, cuts) = backtest::origins(n, horizon, settings.backtest_origins);
+    // The lowest backtest error wins; ties go to the earlier (simpler) candidate.
+    let mut best: Option<(Method, SeasonalMode, backtest::BacktestErrors, f64)> = None;
+    for &mode in &modes {
+        for (method, errors) in backtest::run(values, mode, &periods, min_segment, &methods, backtest_horizon, &cuts) {
+            let score = errors.mean_absolute();
+            if best.as_ref().is_none_or(|b| score < b.3) {
+                best = Some((method, mode, errors, score));
+            }
+        }
+    }
+    let (method, seasonal_mode, errors) = best.map(|(m, mode, e, _)| (m, mode, e)).unwrap_or((
+        Method::SeasonalLevel,
+        SeasonalMode::Additive,
+        backtest::BacktestErrors::default(),
+    ));
+
+    let prepared = backtest::prepare(values, seasonal_mode, &periods, min_segment);
+    let mean = methods::predict(method, &prepared, horizon);
+    let bands = LEVELS
+        .iter()
+        .map(|&level| {
+            let widths = backtest::interval_half_widths(&errors, level, horizon);
+            Band {
+                level,
+                lower: mean.iter().zip(&widths).map(|(m, w)| m - w).collect(),
+                upper: mean.iter().zip(&widths).map(|(m, w)| m + w).collect(),
+            }
+        })
+        .collect();
+
+    let steps_per_day = 86_400.0 / grid.step;
+    let regime_start = prepared.regime_start;
+    let (_, slope) = methods::least_squares_line(&prepared.decomposition.deseasonalized[regime_start..]);
+    let scale = seasonal_naive_scale(values, periods.first().copied());
+    let backtest_mae = errors.mean_absolute();
+    let diagnostics = Diagnostics {
+        method,
+        seasonal_mode,
+        periods_secs: periods.iter().map(|&p| p as f64 * grid.step).collect(),
+        history_points: n,
+        observed_points: observed,
+        regime_start: (regime_start > 0).then(|| filled.timestamp(regime_start)),
+        trend_per_day: slope * steps_per_day,
+        seasonal_amplitude: prepared.decomposition.amplitude(),
+        backtest_mase: (scale > 0.0 && backtest_mae.is_finite()).then(|| backtest_mae / scale),
+    };
+    Ok(Forecast {
+        start: filled.end() + grid.step,
+        step: grid.step,
+        mean,
+        bands,
+        last_timestamp: filled.end(),
+        last_value: values[n - 1],
+        diagnostics,
+    })
+}
+
+/// The in-sample mean absolute error of the seasonal-naive forecast with `period` (or of the
+/// naive forecast without one): the MASE denominator.
+pub fn seasonal_naive_scale(values: &[f64], period: Option<usize>) -> f64 {
+    let lag = period.unwrap_or(1).max(1);
+    if values.len() <= lag {
+        return 0.0;
+    }
+    let sum: f64 = values[lag..].iter().zip(values).map(|(a, b)| (a - b).abs()).sum();
+    sum / (values.len() - lag) as f64
+}
+
+fn constant_forecast(grid: &Grid, horizon: usize, observed: usize) -> Forecast {
+    let value = grid.values[grid.values.len() - 1];
+    let mean = vec![value; horizon];
+    Forecast {
+        start: grid.end() + grid.step,
+        step: grid.step,
+        bands: LEVELS
+            .iter()
+            .map(|&level| Band {
+                level,
+                lower: mean.clone(),
+                upper: mean.clone(),
+            })
+            .collect(),
+        mean,
+        last_timestamp: grid.end(),
+        last_value: value,
+        diagnostics: Diagnostics {
+            method: Method::Constant,
+            seasonal_mode: SeasonalMode::Additive,
+            periods_secs: Vec::new(),
+            history_points: grid.values.len(),
+            observed_points: observed,
+            regime_start: None,
+            trend_per_day: 0.0,
+            seasonal_amplitude: 0.0,
+            backtest_mase: None,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,22 @@
+//! Headroom: a capacity-planning forecasting daemon.
+//!
+//! See `ARCHITECTURE.md` for the map. In short: [`config`] and [`model`] describe what to
+//! watch; a [`source`] reads history; [`forecast`] (pure, synchronous) predicts it;
+//! [`exhaustion`] finds when it crosses its limit; [`cycle`] runs all of that for every
+//! model; [`expose`] and [`server`] publish the results; [`daemon`] repeats it on a schedule.
+
+pub mod cli;
+pub mod config;
+pub mod cycle;
+pub mod daemon;
+pub mod demo;
+pub mod duration;
+pub mod exhaustion;
+pub mod expose;
+pub mod forecast;
+pub mod model;
+pub mod report;
+pub mod series;
+pub mod server;
+pub mod source;
+pub mod tls;

@@ -1,0 +1,367 @@
+//! Capacity models: what a resource is, how to measure it, and where its limit lies.
+//!
+//! One TOML file per resource in the models directory. A model names a PromQL query whose
+//! result has one series per entity (host, volume, cluster), the entity's capacity (another
+//! query joined on the same labels, or a constant), and the threshold that counts as
+//! exhausted. Every file is checked in full: all problems are reported with file, line and key.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use crate::config::problems::{Document, Problem, Problems};
+use crate::duration::PromDuration;
+use crate::exhaustion::Direction;
+
+/// Most grid points a model may ask the engine to handle per series.
+const MAX_POINTS: f64 = 200_000.0;
+
+/// A validated capacity model.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CapacityModel {
+    /// Unique name (lowercase letters, digits, `-` and `_`), used as the `model` label.
+    pub name: String,
+    pub description: String,
+    /// The file it was read from.
+    pub file: PathBuf,
+    /// PromQL returning one series of usage per entity.
+    pub usage: String,
+    pub capacity: Option<Capacity>,
+    pub threshold: Threshold,
+    pub direction: Direction,
+    /// Unit of the usage values (`bytes`, `cores`, `requests_per_second`...).
+    pub unit: String,
+    /// How much history to read.
+    pub history: PromDuration,
+    /// Resolution of the history and of the forecast.
+    pub step: PromDuration,
+    /// How far ahead to forecast.
+    pub horizon: PromDuration,
+}
+
+/// The capacity of each entity.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Capacity {
+    /// A PromQL query whose series carry the same labels as the usage series (or a single
+    /// series that applies to every entity).
+    Query(String),
+    /// The same capacity for every entity, in the model's unit.
+    Constant(f64),
+}
+
+/// The level that counts as exhausted.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Threshold {
+    /// A share of capacity, written `"90%"`.
+    Fraction(f64),
+    /// A value in the model's unit.
+    Absolute(f64),
+}
+
+impl Threshold {
+    /// The threshold in the model's unit for an entity with `capacity` (if known).
+    pub fn resolve(self, capacity: Option<f64>) -> Option<f64> {
+        match self {
+            Threshold::Absolute(value) => Some(value),
+            Threshold::Fraction(fraction) => capacity.map(|c| c * fraction),
+        }
+    }
+}
+
+impl fmt::Display for Threshold {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Threshold::Fraction(fraction) => write!(f, "{}%", fraction * 100.0),
+            Threshold::Absolute(value) => write!(f, "{value}"),
+        }
+    }
+}
+
+impl FromStr for Threshold {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let valid = "a percentage of capacity such as \"90%\", or a number in the model's unit";
+        if let Some(percent) = text.trim().strip_suffix('%') {
+            let value: f64 = percent
+                .trim()
+                .parse()
+                .map_err(|_| format!("invalid threshold {text:?}; expected {valid}"))?;
+            if !(value > 0.0 && value <= 1000.0) {
+                return Err(format!("threshold {text:?} must be above 0% (and at most 1000%)"));
+            }
+            return Ok(Threshold::Fraction(value / 100.0));
+        }
+        text.trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite())
+            .map(Threshold::Absolute)
+            .ok_or_else(|| format!("invalid threshold {text:?}; expected {valid}"))
+    }
+}
+
+impl CapacityModel {
+    /// Parses one model file's text. `origin` names the file in problems.
+    pub fn from_text(origin: &Path, text: &str) -> Result<CapacityModel, Vec<Problem>> {
+        let document = Document::new(origin.display().to_string(), text, BTreeMap::new());
+        let tree = match toml::from_str::<toml::Table>(text) {
+            Ok(table) => serde_json::to_value(table).unwrap_or_default(),
+            Err(error) => {
+                let line = error
+                    .span()
+                    .map(|s| text[..s.start.min(text.len())].lines().count().max(1));
+                document.report_at(line, format!("not valid TOML: {}", error.message()));
+                return Err(document.into_problems());
+            }
+        };
+        let mut root = document.root(tree);
+        let name: Option<String> = root.required("name", "a name of lowercase letters, digits, - and _");
+        if let Some(name) = &name {
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+            {
+                root.report(
+                    "name",
+                    format!("{name:?} is not valid; use lowercase letters, digits, - and _"),
+                );
+            }
+        }
+        let description: String = root.optional("description", "a string").unwrap_or_default();
+        let usage: Option<String> = root.required("usage", "a PromQL query returning one series per entity");
+        if usage.as_deref().is_some_and(|q| q.trim().is_empty()) {
+            root.report("usage", "the query is empty");
+        }
+        let capacity = if root.contains("capacity") {
+            let value: Option<serde_json::Value> = root.optional("capacity", "a PromQL query string or a number");
+            match value {
+                Some(serde_json::Value::String(query)) if !query.trim().is_empty() => Some(Capacity::Query(query)),
+                Some(serde_json::Value::Number(n)) if n.as_f64().is_some_and(|v| v > 0.0 && v.is_finite()) => {
+                    n.as_f64().map(Capacity::Constant)
+                }
+                Some(_) => {
+                    root.report(
+                        "capacity",
+                        "expected a non-empty PromQL query string or a positive number",
+                    );
+                    None
+                }
+                None => None,
+            }
+        } else {
+            None
+        };
+        let threshold = if root.contains("threshold") {
+            let value: Option<serde_json::Value> = root.optional("threshold", "\"90%\" or a number");
+            match value {
+                Some(serde_json::Value::String(text)) => match text.parse::<Threshold>() {
+                    Ok(t) => Some(t),
+                    Err(message) => {
+                        root.report("threshold", message);
+                        None
+                    }
+                },
+                Some(serde_json::Value::Number(n)) => n.as_f64().map(Threshold::Absolute),
+                Some(_) => {
+                    root.report(
+                        "threshold",
+                        "expected a percentage of capacity such as \"90%\", or a number",
+                    );
+                    None
+                }
+                None => None,
+            }
+        } else {
+            root.report(
+                "threshold",
+                "missing; expected a percentage of capacity such as \"90%\", or a number",
+            );
+            None
+        };
+        if matches!(threshold, Some(Threshold::Fraction(_))) && capacity.is_none() && usage.is_some() {
+            root.report(
+                "threshold",
+                "a percentage threshold needs a capacity (a query or a number)",
+            );
+        }
+        let direction = root
+            .optional("direction", "\"above\" or \"below\"")
+            .unwrap_or(Direction::Above);
+        let unit: String = root.optional("unit", "a unit name such as bytes").unwrap_or_default();
+        let history = root
+            .parsed("history", "a duration such as 28d")
+            .unwrap_or(PromDuration::from_secs(28 * 86_400));
+        let step = root
+            .parsed("step", "a duration such as 5m")
+            .unwrap_or(PromDuration::from_secs(300));
+        let horizon = root
+            .parsed("horizon", "a duration such as 30d")
+            .unwrap_or(PromDuration::from_secs(30 * 86_400));
+        if history <= step {
+            root.report("history", format!("must be longer than step ({step})"));
+        }
+        for (key, span) in [("history", history), ("horizon", horizon)] {
+            let points = span.as_secs_f64() / step.as_secs_f64();
+            if points > MAX_POINTS {
+                root.report(
+                    key,
+                    format!(
+                        "{span} at step {step} is {points:.0} points; at most {MAX_POINTS:.0}: raise step or shorten it"
+                    ),
+                );
+            }
+        }
+        root.finish();
+        if document.has_problems() {
+            return Err(document.into_problems());
+        }
+        match (name, usage, threshold) {
+            (Some(name), Some(usage), Some(threshold)) => Ok(CapacityModel {
+                name,
+                description,
+                file: origin.to_path_buf(),
+                usage,
+                capacity,
+                threshold,
+                direction,
+                unit,
+                history,
+                step,
+                horizon,
+            }),
+            _ => Err(document.into_problems()),
+        }
+    }
+}
+
+/// Loads every `*.toml` file in `dir`, sorted by file name; collects every problem in every
+/// file, plus duplicate names.
+pub fn load_dir(dir: &Path) -> Result<Vec<CapacityModel>, Problems> {
+    let origin = dir.display().to_string();
+    let problem = |message: String| {
+        Problems(vec![Problem {
+            origin: origin.clone(),
+            line: None,
+            key: String::new(),
+            message,
+        }])
+    };
+    let entries =
+        std::fs::read_dir(dir).map_err(|error| problem(format!("cannot read the models directory: {error}")))?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(problem(
+            "no capacity models (*.toml files) here; see models/ in the Headroom repository for examples".into(),
+        ));
+    }
+    let mut models = Vec::new();
+    let mut problems = Vec::new();
+    for file in files {
+        match std::fs::read_to_string(&file) {
+            Ok(text) => match CapacityModel::from_text(&file, &text) {
+                Ok(model) => models.push(model),
+                Err(mut found) => problems.append(&mut found),
+            },
+            Err(error) => problems.push(Problem {
+                origin: file.display().to_string(),
+                line: None,
+                key: String::new(),
+                message: format!("cannot read: {error}"),
+            }),
+        }
+    }
+    problems.extend(duplicate_names(&models));
+    if problems.is_empty() {
+        Ok(models)
+    } else {
+        Err(Problems(problems))
+    }
+}
+
+/// Parses models given as `(origin, text)` pairs (the embedded demo uses this).
+pub fn load_texts(texts: &[(&str, &str)]) -> Result<Vec<CapacityModel>, Problems> {
+    let mut models = Vec::new();
+    let mut problems = Vec::new();
+    for (origin, text) in texts {
+        match CapacityModel::from_text(Path::new(origin), text) {
+            Ok(model) => models.push(model),
+            Err(mut found) => problems.append(&mut found),
+        }
+    }
+    problems.extend(duplicate_names(&models));
+    if problems.is_empty() {
+        Ok(models)
+    } else {
+        Err(Problems(problems))
+    }
+}
+
+fn duplicate_names(models: &[CapacityModel]) -> Vec<Problem> {
+    let mut seen = BTreeSet::new();
+    models
+        .iter()
+        .filter(|m| !seen.insert(m.name.clone()))
+        .map(|m| Problem {
+            origin: m.file.display().to_string(),
+            line: crate::config::problems::line_of(
+                &std::fs::read_to_string(&m.file).unwrap_or_default(),
+                &["name".into()],
+            ),
+            key: "name".into(),
+            message: format!("model name {:?} is used by another file; names must be unique", m.name),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+name = "node-filesystem"
+usage = 'node_filesystem_size_bytes - node_filesystem_avail_bytes'
+capacity = 'node_filesystem_size_bytes'
+threshold = "90%"
+unit = "bytes"
+history = "28d"
+step = "5m"
+horizon = "30d"
+"#;
+
+    #[test]
+    fn a_good_model_parses() {
+        let model = CapacityModel::from_text(Path::new("fs.toml"), GOOD).expect("valid");
+        assert_eq!(model.threshold, Threshold::Fraction(0.9));
+        assert_eq!(model.threshold.resolve(Some(200.0)), Some(180.0));
+        assert_eq!(model.direction, Direction::Above);
+        assert!(matches!(model.capacity, Some(Capacity::Query(_))));
+    }
+
+    #[test]
+    fn every_mistake_is_reported() {
+        let text = "name = \"Bad Name\"\nusage = \"x\"\nthreshold = \"90%\"\nstep = \"5 minutes\"\nhorizon = \"30d\"\nwindow = \"7d\"\n";
+        let problems = CapacityModel::from_text(Path::new("bad.toml"), text).expect_err("invalid");
+        let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        assert_eq!(lines.len(), 4, "{lines:#?}");
+        assert!(lines[0].starts_with("bad.toml:1: name:"));
+        assert!(lines[1].starts_with("bad.toml:3: threshold: a percentage threshold needs a capacity"));
+        assert!(lines[2].starts_with("bad.toml:4: step: invalid duration"));
+        assert!(lines[3].starts_with("bad.toml:6: window: unknown key"));
+    }
+
+    #[test]
+    fn thresholds_parse() {
+        assert_eq!("85 %".parse::<Threshold>(), Ok(Threshold::Fraction(0.85)));
+        assert_eq!("1e12".parse::<Threshold>(), Ok(Threshold::Absolute(1e12)));
+        assert!("lots".parse::<Threshold>().is_err());
+        assert!("0%".parse::<Threshold>().is_err());
+    }
+}

@@ -1,0 +1,207 @@
+//! Printing a cycle for people (a table) and for programs (JSON).
+
+use std::fmt::Write;
+
+use chrono::{DateTime, Utc};
+
+use crate::cycle::{CycleReport, EntityStatus};
+
+/// The JSON document `headroom once --format json` prints (schema version 1).
+pub fn to_json(report: &CycleReport) -> serde_json::Value {
+    let models: Vec<serde_json::Value> = report
+        .models
+        .iter()
+        .map(|model| {
+            let entities: Vec<serde_json::Value> = model
+                .entities
+                .iter()
+                .map(|e| {
+                    let forecast = e.forecast.as_ref().map(|f| {
+                        let last = f.mean.len().saturating_sub(1);
+                        serde_json::json!({
+                            "method": f.diagnostics.method.name(),
+                            "seasonal_mode": f.diagnostics.seasonal_mode,
+                            "seasonal_periods_seconds": f.diagnostics.periods_secs,
+                            "trend_per_day": f.diagnostics.trend_per_day,
+                            "seasonal_amplitude": f.diagnostics.seasonal_amplitude,
+                            "regime_start": f.diagnostics.regime_start,
+                            "backtest_mase": f.diagnostics.backtest_mase,
+                            "history_points": f.diagnostics.history_points,
+                            "observed_points": f.diagnostics.observed_points,
+                            "horizon_end": f.timestamp(last),
+                            "at_horizon": {
+                                "likely": f.mean.get(last),
+                                "lower_95": f.band(0.95).and_then(|b| b.lower.get(last)),
+                                "upper_95": f.band(0.95).and_then(|b| b.upper.get(last)),
+                            },
+                        })
+                    });
+                    serde_json::json!({
+                        "labels": e.labels,
+                        "status": e.status.name(),
+                        "reason": e.reason,
+                        "current": e.current,
+                        "capacity": e.capacity,
+                        "threshold": e.threshold,
+                        "exhaustion": e.exhaustion.map(|x| serde_json::json!({
+                            "likely": x.likely,
+                            "earliest": x.earliest,
+                            "exceeded_now": x.exceeded_now,
+                        })),
+                        "forecast": forecast,
+                    })
+                })
+                .collect();
+            serde_json::json!({
+                "model": model.model,
+                "unit": model.unit,
+                "error": model.error,
+                "entities": entities,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "schema_version": 1,
+        "evaluated_at": report.evaluated_at,
+        "duration_seconds": report.duration_seconds,
+        "source": report.source,
+        "source_up": report.source_up,
+        "models": models,
+    })
+}
+
+/// A plain-text table, one block per model, entities sorted by earliest exhaustion.
+pub fn to_table(report: &CycleReport) -> String {
+    let mut out = String::new();
+    let now = report.evaluated_at;
+    let _ = writeln!(out, "Headroom forecast at {} from {}", format_time(now), report.source);
+    for model in &report.models {
+        let _ = writeln!(out);
+        if let Some(error) = &model.error {
+            let _ = writeln!(out, "{}: FAILED: {error}", model.model);
+            continue;
+        }
+        let _ = writeln!(
+            out,
+            "{} ({} entities, unit: {})",
+            model.model,
+            model.entities.len(),
+            if model.unit.is_empty() { "-" } else { &model.unit }
+        );
+        let mut rows: Vec<_> = model.entities.iter().collect();
+        rows.sort_by(|a, b| {
+            let key = |e: &&crate::cycle::EntityResult| e.exhaustion.and_then(|x| x.earliest).unwrap_or(f64::INFINITY);
+            key(a).total_cmp(&key(b))
+        });
+        let header = [
+            "ENTITY",
+            "STATUS",
+            "NOW",
+            "THRESHOLD",
+            "LIKELY EXHAUSTION",
+            "EARLIEST",
+            "METHOD",
+            "MASE",
+        ];
+        let mut table: Vec<[String; 8]> = vec![header.map(String::from)];
+        for e in rows {
+            let (likely, earliest) = match e.exhaustion {
+                Some(x) if x.exceeded_now => ("exceeded now".to_string(), "exceeded now".to_string()),
+                Some(x) => (relative(x.likely, now), relative(x.earliest, now)),
+                None => ("-".into(), "-".into()),
+            };
+            let status = match e.status {
+                EntityStatus::Ok => "ok".to_string(),
+                other => other.name().to_string(),
+            };
+            table.push([
+                entity_name(&e.labels),
+                status,
+                e.current.map(number).unwrap_or_else(|| "-".into()),
+                e.threshold.map(number).unwrap_or_else(|| "-".into()),
+                likely,
+                earliest,
+                e.forecast
+                    .as_ref()
+                    .map(|f| f.diagnostics.method.name().to_string())
+                    .unwrap_or_else(|| "-".into()),
+                e.forecast
+                    .as_ref()
+                    .and_then(|f| f.diagnostics.backtest_mase)
+                    .map(|m| format!("{m:.2}"))
+                    .unwrap_or_else(|| "-".into()),
+            ]);
+        }
+        let widths: Vec<usize> = (0..8)
+            .map(|c| table.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+            .collect();
+        for row in &table {
+            let line: Vec<String> = row.iter().zip(&widths).map(|(cell, w)| format!("{cell:<w$}")).collect();
+            let _ = writeln!(out, "  {}", line.join("  ").trim_end());
+        }
+        for e in model.entities.iter().filter(|e| e.reason.is_some()) {
+            let _ = writeln!(
+                out,
+                "  note: {}: {}",
+                entity_name(&e.labels),
+                e.reason.as_deref().unwrap_or_default()
+            );
+        }
+    }
+    out
+}
+
+/// A short name for an entity: its label values, joined.
+fn entity_name(labels: &crate::series::Labels) -> String {
+    if labels.is_empty() {
+        return "(all)".into();
+    }
+    labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn relative(at: Option<f64>, now: f64) -> String {
+    match at {
+        None => "-".into(),
+        Some(at) => format!("{} (in {:.1} d)", format_time(at), (at - now) / 86_400.0),
+    }
+}
+
+/// Unix seconds as `2026-12-01 14:05 UTC`.
+pub fn format_time(unix: f64) -> String {
+    DateTime::<Utc>::from_timestamp(unix as i64, 0)
+        .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_else(|| format!("{unix}"))
+}
+
+/// A number in 4 significant digits with an SI suffix for large values.
+fn number(value: f64) -> String {
+    let abs = value.abs();
+    let (scaled, suffix) = if abs >= 1e12 {
+        (value / 1e12, "T")
+    } else if abs >= 1e9 {
+        (value / 1e9, "G")
+    } else if abs >= 1e6 {
+        (value / 1e6, "M")
+    } else if abs >= 1e4 {
+        (value / 1e3, "k")
+    } else {
+        (value, "")
+    };
+    format!("{}{suffix}", format_significant(scaled))
+}
+
+fn format_significant(value: f64) -> String {
+    let abs = value.abs();
+    let decimals = if abs >= 100.0 {
+        1
+    } else if abs >= 10.0 {
+        2
+    } else {
+        3
+    };
+    format!("{value:.decimals$}")
+}

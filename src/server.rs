@@ -1,0 +1,112 @@
+//! The HTTP surface: `/metrics` for Prometheus, `/healthz` and `/readyz` for orchestrators,
+//! and the latest cycle as JSON.
+//!
+//! Handlers only read shared state; they never start work, so a slow cycle cannot make a
+//! scrape slow.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+
+use crate::cycle::CycleReport;
+use crate::expose::Exposition;
+
+/// State shared by the daemon loop (writer) and the handlers (readers).
+#[derive(Debug, Default)]
+pub struct AppState {
+    pub exposition: Exposition,
+    latest: RwLock<Option<Arc<CycleReport>>>,
+    ready: AtomicBool,
+}
+
+impl AppState {
+    /// Publishes a finished cycle: metrics, JSON, readiness.
+    pub fn publish(&self, report: CycleReport) {
+        self.exposition.self_metrics.record_cycle(&report);
+        self.exposition.publish(&report);
+        let report = Arc::new(report);
+        match self.latest.write() {
+            Ok(mut guard) => *guard = Some(report),
+            Err(poisoned) => *poisoned.into_inner() = Some(report),
+        }
+        self.ready.store(true, Ordering::Release);
+    }
+
+    /// The last finished cycle, if any.
+    pub fn latest(&self) -> Option<Arc<CycleReport>> {
+        match self.latest.read() {
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Whether a first cycle has finished (so `/metrics` has results).
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+}
+
+/// The router with every endpoint.
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/", get(index))
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/api/v1/cycle", get(cycle))
+        .with_state(state)
+}
+
+async fn index() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        concat!(
+            "Headroom ",
+            env!("CARGO_PKG_VERSION"),
+            ": capacity forecasts\n\n",
+            "/metrics        forecast results and self-metrics (Prometheus / OpenMetrics text)\n",
+            "/healthz        200 while the process runs\n",
+            "/readyz         200 once the first planning cycle has finished\n",
+            "/api/v1/cycle   the last cycle's results as JSON\n"
+        ),
+    )
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.exposition.render(),
+    )
+        .into_response()
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    if state.is_ready() {
+        (StatusCode::OK, "ready\n").into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: the first planning cycle has not finished\n",
+        )
+            .into_response()
+    }
+}
+
+async fn cycle(State(state): State<Arc<AppState>>) -> Response {
+    match state.latest() {
+        Some(report) => axum::Json(report.as_ref().clone()).into_response(),
+        None => (StatusCode::SERVICE_UNAVAILABLE, "no cycle has finished yet\n").into_response(),
+    }
+}

@@ -1,0 +1,313 @@
+//! History from a text file: the Prometheus exposition format with timestamps, as
+//! `promtool tsdb dump` prints it (`{__name__="x", a="b"} 1.5 1700000000000`) or as written
+//! by hand (`x{a="b"} 1.5 1700000000000`). Lets a user plan offline from a dump, and backs the
+//! embedded demo.
+//!
+//! The parser is strict on purpose: a sample without a timestamp, or with one that is not whole
+//! milliseconds, is an error naming the line, never a silent "now".
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use super::selector::Selector;
+use super::{RangeQuery, SourceError};
+use crate::series::{Labels, Sample, Series};
+
+/// At most this many bad lines are listed in one error.
+const MAX_LISTED_ERRORS: usize = 20;
+
+/// All series of a dump file, held in memory.
+#[derive(Debug)]
+pub struct FileSource {
+    origin: String,
+    /// By metric name, then label set.
+    series: BTreeMap<String, BTreeMap<Labels, Vec<Sample>>>,
+}
+
+impl FileSource {
+    /// Reads and parses the file at `path`.
+    pub fn from_path(path: &Path) -> Result<FileSource, SourceError> {
+        let origin = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| SourceError::File {
+            origin: origin.clone(),
+            message: format!("cannot read: {e}"),
+        })?;
+        FileSource::from_text(&origin, &text)
+    }
+
+    /// Parses dump text; every bad line (up to 20) is listed in the error.
+    pub fn from_text(origin: &str, text: &str) -> Result<FileSource, SourceError> {
+        let mut series: BTreeMap<String, BTreeMap<Labels, Vec<Sample>>> = BTreeMap::new();
+        let mut errors = Vec::new();
+        let mut bad_lines = 0usize;
+        for (index, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            match parse_line(line) {
+                Ok((name, labels, sample)) => series.entry(name).or_default().entry(labels).or_default().push(sample),
+                Err(message) => {
+                    bad_lines += 1;
+                    if errors.len() < MAX_LISTED_ERRORS {
+                        errors.push(format!("line {}: {message}", index + 1));
+                    }
+                }
+            }
+        }
+        if bad_lines > 0 {
+            let more = bad_lines.saturating_sub(errors.len());
+            let mut message = format!(
+                "{bad_lines} unreadable line(s); expected `metric{{label=\"value\"}} VALUE TIMESTAMP_MS` as `promtool tsdb dump` prints:\n  {}",
+                errors.join("\n  ")
+            );
+            if more > 0 {
+                message.push_str(&format!("\n  ... and {more} more"));
+            }
+            return Err(SourceError::File {
+                origin: origin.to_string(),
+                message,
+            });
+        }
+        for by_labels in series.values_mut() {
+            for samples in by_labels.values_mut() {
+                samples.sort_by(|a, b| a.timestamp.total_cmp(&b.timestamp));
+            }
+        }
+        Ok(FileSource {
+            origin: origin.to_string(),
+            series,
+        })
+    }
+
+    /// The file path, for messages.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// The latest timestamp in the file (the demo's "now").
+    pub fn last_timestamp(&self) -> Option<f64> {
+        self.series
+            .values()
+            .flat_map(|m| m.values())
+            .filter_map(|s| s.last())
+            .map(|s| s.timestamp)
+            .reduce(f64::max)
+    }
+
+    /// Answers a range query whose PromQL is a plain selector.
+    pub fn query_range(&self, query: &RangeQuery) -> Result<Vec<Series>, SourceError> {
+        let selector = Selector::parse(&query.query).map_err(|message| SourceError::File {
+            origin: self.origin.clone(),
+            message,
+        })?;
+        let mut out = Vec::new();
+        for (name, by_labels) in &self.series {
+            for (labels, samples) in by_labels {
+                if !selector.matches(name, labels) {
+                    continue;
+                }
+                let from = samples.partition_point(|s| s.timestamp < query.start);
+                let to = samples.partition_point(|s| s.timestamp <= query.end);
+                if from < to {
+                    out.push(Series {
+                        labels: labels.clone(),
+                        samples: samples[from..to].to_vec(),
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Parses one sample line into (metric name, labels, sample).
+fn parse_line(line: &str) -> Result<(String, Labels, Sample), String> {
+    let (name, label_text, rest) = match line.find('{') {
+        Some(open) => {
+            let close = find_closing_brace(line, open).ok_or("unterminated label set")?;
+            (line[..open].trim(), &line[open + 1..close], &line[close + 1..])
+        }
+        None => {
+            let end = line.find(char::is_whitespace).ok_or("missing value and timestamp")?;
+            (&line[..end], "", &line[end..])
+        }
+    };
+    let mut pairs = parse_labels(label_text)?;
+    let name = if name.is_empty() {
+        let index = pairs
+            .iter()
+            .position(|(k, _)| k == "__name__")
+            .ok_or("no metric name")?;
+        pairs.remove(index).1
+    } else {
+        name.to_string()
+    };
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':') {
+        return Err(format!("invalid metric name {name:?}"));
+    }
+    let mut fields = rest.split_whitespace();
+    let value_text = fields.next().ok_or("missing value")?;
+    let value: f64 = value_text
+        .parse()
+        .map_err(|_| format!("invalid value {value_text:?}"))?;
+    let timestamp_text = fields
+        .next()
+        .ok_or("missing timestamp (milliseconds since 1970); history needs one on every sample")?;
+    let millis: i64 = timestamp_text
+        .parse()
+        .map_err(|_| format!("invalid timestamp {timestamp_text:?}; expected whole milliseconds since 1970"))?;
+    if fields.next().is_some() {
+        return Err("unexpected text after the timestamp".into());
+    }
+    Ok((
+        name,
+        Labels::new(pairs),
+        Sample {
+            timestamp: millis as f64 / 1000.0,
+            value,
+        },
+    ))
+}
+
+fn find_closing_brace(line: &str, open: usize) -> Option<usize> {
+    let mut in_quote = false;
+    let mut escaped = false;
+    for (i, c) in line[open..].char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if in_quote => escaped = true,
+            '"' => in_quote = !in_quote,
+            '}' if !in_quote => return Some(open + i),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Parses `a="x", b="y\"z"` into pairs.
+fn parse_labels(text: &str) -> Result<Vec<(String, String)>, String> {
+    let mut pairs = Vec::new();
+    let mut chars = text.chars().peekable();
+    loop {
+        while chars.peek().is_some_and(|c| c.is_whitespace() || *c == ',') {
+            chars.next();
+        }
+        if chars.peek().is_none() {
+            return Ok(pairs);
+        }
+        let mut key = String::new();
+        while let Some(&c) = chars.peek() {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                key.push(c);
+                chars.next();
+            } else {
+                break;
+            }
+        }
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        if key.is_empty() || chars.next() != Some('=') {
+            return Err("invalid label set; expected name=\"value\" pairs".into());
+        }
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        if chars.next() != Some('"') {
+            return Err(format!("label {key} has no quoted value"));
+        }
+        let mut value = String::new();
+        loop {
+            match chars.next() {
+                None => return Err(format!("label {key} has an unterminated value")),
+                Some('"') => break,
+                Some('\\') => match chars.next() {
+                    Some('n') => value.push('\n'),
+                    Some(other) => value.push(other),
+                    None => return Err(format!("label {key} has an unterminated value")),
+                },
+                Some(c) => value.push(c),
+            }
+        }
+        pairs.push((key, value));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DUMP: &str = r#"
+{__name__="node_filesystem_avail_bytes", instance="a:9100", mountpoint="/"} 100 1700000000000
+{__name__="node_filesystem_avail_bytes", instance="a:9100", mountpoint="/"} 99.5 1700000300000
+instance:node_cpu_utilisation:rate5m{instance="a:9100",note="x,y=z \"q\""} 0.25 1700000000000
+node_filesystem_avail_bytes{instance="b:9100",mountpoint="/"} NaN 1700000000000
+"#;
+
+    #[test]
+    fn reads_promtool_dump_lines_and_hand_written_ones() {
+        let source = FileSource::from_text("dump.txt", DUMP).expect("valid");
+        let q = |query: &str| RangeQuery {
+            query: query.into(),
+            start: 0.0,
+            end: 2e9,
+            step: 300.0,
+        };
+        let disks = source
+            .query_range(&q(r#"node_filesystem_avail_bytes{mountpoint="/"}"#))
+            .expect("query");
+        assert_eq!(disks.len(), 2);
+        assert_eq!(disks[0].samples.len(), 2);
+        assert_eq!(
+            disks[0].samples[1],
+            Sample {
+                timestamp: 1_700_000_300.0,
+                value: 99.5
+            }
+        );
+        assert!(disks[1].samples[0].value.is_nan());
+        let cpu = source
+            .query_range(&q("instance:node_cpu_utilisation:rate5m"))
+            .expect("query");
+        assert_eq!(cpu[0].labels.get("note"), Some("x,y=z \"q\""));
+        assert_eq!(source.last_timestamp(), Some(1_700_000_300.0));
+    }
+
+    #[test]
+    fn bad_lines_are_named() {
+        let err = FileSource::from_text(
+            "dump.txt",
+            "up 1\nup{job=\"x\"} 1 1700000000000\nup{job=x} 1 2\nup one 3\n",
+        )
+        .expect_err("bad");
+        let text = err.to_string();
+        assert!(text.contains("3 unreadable line(s)"), "{text}");
+        assert!(text.contains("line 1: missing timestamp"), "{text}");
+        assert!(text.contains("line 3: label job has no quoted value"), "{text}");
+        assert!(text.contains("line 4: invalid value \"one\""), "{text}");
+    }
+
+    #[test]
+    fn queries_outside_the_range_or_not_selectors() {
+        let source = FileSource::from_text("dump.txt", DUMP).expect("valid");
+        let none = source
+            .query_range(&RangeQuery {
+                query: "node_filesystem_avail_bytes".into(),
+                start: 1.8e9,
+                end: 2e9,
+                step: 60.0,
+            })
+            .expect("ok");
+        assert!(none.is_empty());
+        let err = source
+            .query_range(&RangeQuery {
+                query: "sum(up)".into(),
+                start: 0.0,
+                end: 1.0,
+                step: 1.0,
+            })
+            .expect_err("expr");
+        assert!(err.to_string().contains("not a plain series selector"));
+    }
+}

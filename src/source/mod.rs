@@ -1,0 +1,104 @@
+//! Where history comes from: anything that answers a PromQL range query.
+//!
+//! [`Source`] is a closed enum rather than a trait object: there are two kinds, both known
+//! here, and an enum keeps `async fn` simple. Both return [`Series`] keyed by labels without
+//! `__name__` (VictoriaMetrics keeps the name after functions, Prometheus drops it).
+
+pub mod file;
+pub mod prometheus;
+pub mod selector;
+
+use crate::config::SourceConfig;
+use crate::series::Series;
+
+/// A range query: PromQL, and the time range and resolution in Unix seconds.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RangeQuery {
+    pub query: String,
+    pub start: f64,
+    pub end: f64,
+    pub step: f64,
+}
+
+/// Why a query failed. Every variant names the query and, for HTTP sources, the URL.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("cannot reach {url} for query `{query}`: {reason}")]
+    Unreachable { url: String, query: String, reason: String },
+    #[error("{url} answered HTTP {status} to query `{query}`: {message}")]
+    Http {
+        url: String,
+        query: String,
+        status: u16,
+        message: String,
+    },
+    #[error("{url} rejected query `{query}`: {error_type}: {message}")]
+    Query {
+        url: String,
+        query: String,
+        error_type: String,
+        message: String,
+    },
+    #[error("unreadable answer from {url} to query `{query}`: {reason}")]
+    Malformed { url: String, query: String, reason: String },
+    #[error("{origin}: {message}")]
+    File { origin: String, message: String },
+    #[error("cannot set up the source: {0}")]
+    Setup(String),
+}
+
+impl SourceError {
+    /// A short stable kind for metrics labels.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SourceError::Unreachable { .. } => "unreachable",
+            SourceError::Http { .. } => "http",
+            SourceError::Query { .. } => "query",
+            SourceError::Malformed { .. } => "malformed",
+            SourceError::File { .. } => "file",
+            SourceError::Setup(_) => "setup",
+        }
+    }
+
+    /// Whether the source itself is down (as opposed to one query being wrong).
+    pub fn source_down(&self) -> bool {
+        match self {
+            SourceError::Unreachable { .. } | SourceError::Malformed { .. } => true,
+            SourceError::Http { status, .. } => *status >= 500 || *status == 429,
+            _ => false,
+        }
+    }
+}
+
+/// A configured history source.
+#[derive(Debug)]
+pub enum Source {
+    Prometheus(prometheus::PrometheusSource),
+    File(file::FileSource),
+}
+
+impl Source {
+    /// Builds the source from its config (reads the whole file for a file source).
+    pub fn from_config(config: &SourceConfig) -> Result<Source, SourceError> {
+        match config {
+            SourceConfig::Prometheus(c) => Ok(Source::Prometheus(prometheus::PrometheusSource::new(c)?)),
+            SourceConfig::File { path } => Ok(Source::File(file::FileSource::from_path(path)?)),
+        }
+    }
+
+    /// Runs a range query.
+    pub async fn query_range(&self, query: &RangeQuery) -> Result<Vec<Series>, SourceError> {
+        match self {
+            Source::Prometheus(source) => source.query_range(query).await,
+            Source::File(source) => source.query_range(query),
+        }
+    }
+
+    /// A name for logs and metrics (the URL or the file path).
+    pub fn describe(&self) -> String {
+        match self {
+            Source::Prometheus(source) => source.url().to_string(),
+            Source::File(source) => source.origin().to_string(),
+        }
+    }
+}

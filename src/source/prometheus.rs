@@ -1,0 +1,348 @@
+//! The Prometheus HTTP API client (`/api/v1/query_range`), for Prometheus and everything that
+//! speaks its API: VictoriaMetrics, Thanos Query, Mimir, Cortex.
+//!
+//! Long ranges are split so no request asks for more than `max_points_per_request` points per
+//! series (Prometheus refuses more than 11,000), and the pieces are stitched back by label set.
+//! Transient failures (connection refused, 5xx, 429) are retried with jittered exponential
+//! backoff; a rejected query is not. Responses are parsed into borrowed structs (no copy of
+//! every value string), and `NaN`, `±Inf` and fractional timestamps are accepted.
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
+
+use super::{RangeQuery, SourceError};
+use crate::config::{Auth, PrometheusConfig};
+use crate::series::{Labels, Sample, Series};
+
+/// Attempts per request for transient failures.
+const ATTEMPTS: u32 = 3;
+/// First retry delay; doubles each time, with up to 50 % jitter.
+const FIRST_BACKOFF: Duration = Duration::from_millis(400);
+
+/// A client for one Prometheus-compatible endpoint.
+#[derive(Debug)]
+pub struct PrometheusSource {
+    client: reqwest::Client,
+    url: reqwest::Url,
+    max_points: usize,
+}
+
+#[derive(serde::Deserialize)]
+struct ApiResponse<'a> {
+    #[serde(borrow)]
+    status: Cow<'a, str>,
+    #[serde(borrow, default)]
+    data: Option<ApiData<'a>>,
+    #[serde(rename = "errorType", default)]
+    error_type: Option<String>,
+    #[serde(default)]
+    error: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct ApiData<'a> {
+    #[serde(rename = "resultType")]
+    result_type: String,
+    #[serde(borrow)]
+    result: Vec<ApiSeries<'a>>,
+}
+
+#[derive(serde::Deserialize)]
+struct ApiSeries<'a> {
+    #[serde(default)]
+    metric: HashMap<String, String>,
+    #[serde(borrow, default)]
+    values: Vec<(f64, Cow<'a, str>)>,
+}
+
+impl PrometheusSource {
+    /// Builds the HTTP client: timeouts, auth, extra headers, TLS roots.
+    pub fn new(config: &PrometheusConfig) -> Result<PrometheusSource, SourceError> {
+        crate::tls::install_crypto_provider();
+        let mut headers = HeaderMap::new();
+        for (name, value) in &config.headers {
+            let name = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|e| SourceError::Setup(format!("header name {name:?}: {e}")))?;
+            let value =
+                HeaderValue::from_str(value).map_err(|e| SourceError::Setup(format!("header {name} value: {e}")))?;
+            headers.insert(name, value);
+        }
+        match &config.auth {
+            Auth::None => {}
+            Auth::Bearer(token) => {
+                let mut value = HeaderValue::from_str(&format!("Bearer {}", token.expose())).map_err(|_| {
+                    SourceError::Setup("the bearer token has characters not allowed in an HTTP header".into())
+                })?;
+                value.set_sensitive(true);
+                headers.insert(AUTHORIZATION, value);
+            }
+            Auth::Basic { username, password } => {
+                let encoded = base64_encode(format!("{username}:{}", password.expose()).as_bytes());
+                let mut value = HeaderValue::from_str(&format!("Basic {encoded}")).map_err(|_| {
+                    SourceError::Setup(
+                        "the basic auth credentials have characters not allowed in an HTTP header".into(),
+                    )
+                })?;
+                value.set_sensitive(true);
+                headers.insert(AUTHORIZATION, value);
+            }
+        }
+        let mut builder = reqwest::Client::builder()
+            .timeout(config.timeout.as_std())
+            .connect_timeout(config.timeout.as_std().min(Duration::from_secs(10)))
+            .default_headers(headers)
+            .user_agent(concat!("headroom/", env!("CARGO_PKG_VERSION")));
+        if let Some(ca_file) = &config.ca_file {
+            let pem = std::fs::read(ca_file)
+                .map_err(|e| SourceError::Setup(format!("cannot read ca_file {}: {e}", ca_file.display())))?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|e| SourceError::Setup(format!("ca_file {}: {e}", ca_file.display())))?;
+            builder = builder.tls_certs_merge(certs);
+        }
+        if config.insecure_skip_verify {
+            tracing::warn!(url = %config.url, "TLS certificate verification is disabled for the source (insecure_skip_verify)");
+            builder = builder.danger_accept_invalid_certs(true);
+        }
+        let client = builder.build().map_err(|e| SourceError::Setup(e.to_string()))?;
+        let mut url = config.url.clone();
+        if !url.path().ends_with('/') {
+            let path = format!("{}/", url.path());
+            url.set_path(&path);
+        }
+        Ok(PrometheusSource {
+            client,
+            url,
+            max_points: config.max_points_per_request,
+        })
+    }
+
+    /// The base URL (never contains credentials: those live in headers).
+    pub fn url(&self) -> &reqwest::Url {
+        &self.url
+    }
+
+    /// Runs a range query, split into requests of at most `max_points` points per series.
+    pub async fn query_range(&self, query: &RangeQuery) -> Result<Vec<Series>, SourceError> {
+        let mut merged: BTreeMap<Labels, Vec<Sample>> = BTreeMap::new();
+        let span_per_request = (self.max_points.saturating_sub(1)) as f64 * query.step;
+        let mut chunk_start = query.start;
+        while chunk_start <= query.end {
+            let chunk_end = (chunk_start + span_per_request).min(query.end);
+            for series in self.request(query, chunk_start, chunk_end).await? {
+                merged.entry(series.labels).or_default().extend(series.samples);
+            }
+            chunk_start = chunk_end + query.step;
+        }
+        Ok(merged
+            .into_iter()
+            .map(|(labels, mut samples)| {
+                samples.sort_by(|a, b| a.timestamp.total_cmp(&b.timestamp));
+                samples.dedup_by(|a, b| a.timestamp == b.timestamp);
+                Series { labels, samples }
+            })
+            .collect())
+    }
+
+    async fn request(&self, query: &RangeQuery, start: f64, end: f64) -> Result<Vec<Series>, SourceError> {
+        let mut url = self
+            .url
+            .join("api/v1/query_range")
+            .map_err(|e| SourceError::Setup(e.to_string()))?;
+        url.query_pairs_mut()
+            .append_pair("query", &query.query)
+            .append_pair("start", &format_time(start))
+            .append_pair("end", &format_time(end))
+            .append_pair("step", &format_time(query.step));
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.request_once(&url, &query.query).await {
+                Err(error) if error.source_down() && attempt < ATTEMPTS => {
+                    let delay = backoff(attempt);
+                    tracing::debug!(%error, attempt, delay_ms = delay.as_millis() as u64, "retrying query");
+                    tokio::time::sleep(delay).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn request_once(&self, url: &reqwest::Url, query: &str) -> Result<Vec<Series>, SourceError> {
+        let base = self.url.to_string();
+        let response = self
+            .client
+            .get(url.clone())
+            .send()
+            .await
+            .map_err(|e| SourceError::Unreachable {
+                url: base.clone(),
+                query: query.to_string(),
+                reason: error_chain(&e),
+            })?;
+        let status = response.status();
+        let body = response.bytes().await.map_err(|e| SourceError::Unreachable {
+            url: base.clone(),
+            query: query.to_string(),
+            reason: format!("reading the response: {}", error_chain(&e)),
+        })?;
+        parse_response(&base, query, status.as_u16(), &body)
+    }
+}
+
+/// Parses a query_range response body (any status) into series or the server's error.
+pub fn parse_response(url: &str, query: &str, status: u16, body: &[u8]) -> Result<Vec<Series>, SourceError> {
+    let parsed: Result<ApiResponse<'_>, _> = serde_json::from_slice(body);
+    let response = match parsed {
+        Ok(response) => response,
+        Err(error) if (200..300).contains(&status) => {
+            return Err(SourceError::Malformed {
+                url: url.into(),
+                query: query.into(),
+                reason: format!("not Prometheus API JSON: {error}"),
+            });
+        }
+        Err(_) => {
+            let text = String::from_utf8_lossy(&body[..body.len().min(300)]).trim().to_string();
+            return Err(SourceError::Http {
+                url: url.into(),
+                query: query.into(),
+                status,
+                message: text,
+            });
+        }
+    };
+    if response.status != "success" {
+        return Err(SourceError::Query {
+            url: url.into(),
+            query: query.into(),
+            error_type: response.error_type.unwrap_or_else(|| format!("HTTP {status}")),
+            message: response.error.unwrap_or_else(|| "no error message".into()),
+        });
+    }
+    let data = response.data.ok_or_else(|| SourceError::Malformed {
+        url: url.into(),
+        query: query.into(),
+        reason: "no data in a success response".into(),
+    })?;
+    if data.result_type != "matrix" {
+        return Err(SourceError::Query {
+            url: url.into(),
+            query: query.into(),
+            error_type: "bad_result".into(),
+            message: format!("expected a range vector (matrix), got {}", data.result_type),
+        });
+    }
+    let mut out = Vec::with_capacity(data.result.len());
+    for series in data.result {
+        let mut samples = Vec::with_capacity(series.values.len());
+        for (timestamp, value) in &series.values {
+            let value: f64 = value.parse().map_err(|_| SourceError::Malformed {
+                url: url.into(),
+                query: query.into(),
+                reason: format!("sample value {value:?} is not a number"),
+            })?;
+            samples.push(Sample {
+                timestamp: *timestamp,
+                value,
+            });
+        }
+        out.push(Series {
+            labels: Labels::new(series.metric),
+            samples,
+        });
+    }
+    Ok(out)
+}
+
+/// Unix seconds as Prometheus accepts them (up to millisecond precision).
+fn format_time(seconds: f64) -> String {
+    let text = format!("{seconds:.3}");
+    text.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+/// Jittered exponential backoff for retry `attempt` (1-based).
+pub fn backoff(attempt: u32) -> Duration {
+    let base = FIRST_BACKOFF.saturating_mul(1 << attempt.saturating_sub(1).min(10));
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let jitter = f64::from(nanos % 1000) / 1000.0 * 0.5;
+    base.mul_f64(1.0 + jitter)
+}
+
+/// An error and its causes on one line ("connection refused" is usually three levels down).
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// Standard base64 with padding (for the basic auth header).
+fn base64_encode(input: &[u8]) -> String {
+    const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
+    for chunk in input.chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(TABLE[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_nan_inf_and_fractional_timestamps() {
+        let body = br#"{"status":"success","data":{"resultType":"matrix","result":[
+            {"metric":{"__name__":"x","instance":"a"},"values":[[1700000000.123,"1.5"],[1700000300,"NaN"],[1700000600,"+Inf"]]}]}}"#;
+        let series = parse_response("http://p/", "x", 200, body).expect("valid");
+        assert_eq!(series[0].labels.get("__name__"), None);
+        assert_eq!(series[0].labels.get("instance"), Some("a"));
+        assert_eq!(series[0].samples[0].timestamp, 1_700_000_000.123);
+        assert!(series[0].samples[1].value.is_nan());
+        assert_eq!(series[0].samples[2].value, f64::INFINITY);
+    }
+
+    #[test]
+    fn errors_carry_the_servers_message() {
+        let body = br#"{"status":"error","errorType":"bad_data","error":"exceeded maximum resolution of 11,000 points per timeseries"}"#;
+        let err = parse_response("http://p/", "up", 400, body).expect_err("error");
+        let text = err.to_string();
+        assert!(
+            text.contains("bad_data") && text.contains("11,000") && text.contains("`up`"),
+            "{text}"
+        );
+        let proxy = parse_response("http://p/", "up", 502, b"<html>Bad Gateway</html>").expect_err("error");
+        assert!(proxy.source_down());
+        let garbage = parse_response("http://p/", "up", 200, b"{\"status\":").expect_err("error");
+        assert_eq!(garbage.kind(), "malformed");
+    }
+
+    #[test]
+    fn basic_auth_encoding() {
+        assert_eq!(base64_encode(b"user:pass"), "dXNlcjpwYXNz");
+        assert_eq!(base64_encode(b"a"), "YQ==");
+        assert_eq!(format_time(1_700_000_000.0), "1700000000");
+        assert_eq!(format_time(300.5), "300.5");
+    }
+}
