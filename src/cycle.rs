@@ -76,6 +76,9 @@ pub struct ModelOutcome {
     pub error: Option<String>,
     pub entities: Vec<EntityResult>,
     pub duration_seconds: f64,
+    /// Unix time of the cycle the entities come from: this cycle's, or an earlier one's when
+    /// this model failed and its last good results are carried over.
+    pub results_from: Option<f64>,
 }
 
 /// The result of a whole cycle.
@@ -97,6 +100,22 @@ impl CycleReport {
     /// Whether any model failed as a whole.
     pub fn has_failures(&self) -> bool {
         self.models.iter().any(|m| m.error.is_some())
+    }
+
+    /// For every model that failed in this cycle, keeps the entities of its last good cycle in
+    /// `previous`: a Prometheus outage must not make forecasts (and the alerts on them) vanish.
+    /// `results_from` says how old they are.
+    pub fn carry_over_failed_models(&mut self, previous: &CycleReport) {
+        for model in self.models.iter_mut().filter(|m| m.error.is_some()) {
+            if let Some(old) = previous
+                .models
+                .iter()
+                .find(|old| old.model == model.model && old.results_from.is_some())
+            {
+                model.entities = old.entities.clone();
+                model.results_from = old.results_from;
+            }
+        }
     }
 }
 
@@ -136,6 +155,7 @@ pub async fn run(
                     error: None,
                     entities,
                     duration_seconds: duration.as_secs_f64(),
+                    results_from: Some(now),
                 }
             }
             Err(error) => {
@@ -150,6 +170,7 @@ pub async fn run(
                     error: Some(error.to_string()),
                     entities: Vec::new(),
                     duration_seconds: duration.as_secs_f64(),
+                    results_from: None,
                 }
             }
         };

@@ -169,8 +169,16 @@ impl Exposition {
         }
     }
 
-    /// Renders the exposition (OpenMetrics text, which Prometheus and promtool read).
-    pub fn render(&self) -> String {
+    /// Renders the exposition in `format`.
+    pub fn render(&self, format: TextFormat) -> String {
+        let openmetrics = self.render_openmetrics();
+        match format {
+            TextFormat::OpenMetrics => openmetrics,
+            TextFormat::Prometheus => to_prometheus_text(&openmetrics),
+        }
+    }
+
+    fn render_openmetrics(&self) -> String {
         let results = match self.results.read() {
             Ok(guard) => Arc::clone(&guard),
             Err(poisoned) => Arc::clone(&poisoned.into_inner()),
@@ -184,6 +192,89 @@ impl Exposition {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classic_text_names_counters_with_total() {
+        let exposition = Exposition::default();
+        exposition.self_metrics.record_reload(true);
+        let text = exposition.render(TextFormat::Prometheus);
+        assert!(text.contains("# TYPE headroom_config_reloads_total counter"), "{text}");
+        assert!(
+            text.contains("headroom_config_reloads_total{result=\"success\"} 1"),
+            "{text}"
+        );
+        assert!(!text.contains("# EOF"));
+        let openmetrics = exposition.render(TextFormat::OpenMetrics);
+        assert!(openmetrics.contains("# TYPE headroom_config_reloads counter") && openmetrics.ends_with("# EOF\n"));
+    }
+
+    #[test]
+    fn negotiation_follows_the_accept_header() {
+        let prometheus = "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5";
+        assert_eq!(TextFormat::negotiate(Some(prometheus)), TextFormat::OpenMetrics);
+        assert_eq!(TextFormat::negotiate(Some("*/*")), TextFormat::Prometheus);
+        assert_eq!(TextFormat::negotiate(None), TextFormat::Prometheus);
+    }
+}
+
+/// The two text formats `/metrics` can serve.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TextFormat {
+    /// OpenMetrics 1.0 (what Prometheus asks for first).
+    OpenMetrics,
+    /// The classic Prometheus text format 0.0.4 (curl, promtool, older scrapers).
+    Prometheus,
+}
+
+impl TextFormat {
+    /// Picks the format from an HTTP `Accept` header, as the Prometheus Go client does.
+    pub fn negotiate(accept: Option<&str>) -> TextFormat {
+        match accept {
+            Some(accept) if accept.contains("application/openmetrics-text") => TextFormat::OpenMetrics,
+            _ => TextFormat::Prometheus,
+        }
+    }
+
+    /// The `Content-Type` of this format.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            TextFormat::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            TextFormat::Prometheus => "text/plain; version=0.0.4; charset=utf-8",
+        }
+    }
+}
+
+/// Converts OpenMetrics text to the classic format: counter families are named with their
+/// `_total` suffix in `# HELP`/`# TYPE`, and the `# EOF` and `# UNIT` lines go.
+fn to_prometheus_text(openmetrics: &str) -> String {
+    let lines: Vec<&str> = openmetrics.lines().collect();
+    let counters: std::collections::HashSet<&str> = lines
+        .iter()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|rest| rest.strip_suffix(" counter"))
+        .collect();
+    let mut out = String::with_capacity(openmetrics.len());
+    for line in lines {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let renamed = ["# HELP ", "# TYPE "].iter().find_map(|prefix| {
+            let rest = line.strip_prefix(prefix)?;
+            let (name, tail) = rest.split_once(' ')?;
+            counters.contains(name).then(|| format!("{prefix}{name}_total {tail}"))
+        });
+        match renamed {
+            Some(line) => out.push_str(&line),
+            None => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
+}
+
 /// The result metrics of one cycle.
 fn results_registry(report: &CycleReport) -> Registry {
     let mut registry = Registry::default();
@@ -195,6 +286,7 @@ fn results_registry(report: &CycleReport) -> Registry {
     let mase: Family<LabelPairs, GaugeF64> = Family::default();
     let model_up: Family<LabelPairs, Gauge> = Family::default();
     let model_duration: Family<LabelPairs, GaugeF64> = Family::default();
+    let results_from: Family<LabelPairs, GaugeF64> = Family::default();
 
     for model in &report.models {
         let model_labels = vec![("model".to_string(), model.model.clone())];
@@ -202,6 +294,9 @@ fn results_registry(report: &CycleReport) -> Registry {
             .get_or_create(&model_labels)
             .set(i64::from(model.error.is_none()));
         model_duration.get_or_create(&model_labels).set(model.duration_seconds);
+        if let Some(at) = model.results_from {
+            results_from.get_or_create(&model_labels).set(at);
+        }
         for entity in &model.entities {
             let mut labels = model_labels.clone();
             labels.extend(entity.labels.iter().map(|(k, v)| {
@@ -273,6 +368,11 @@ fn results_registry(report: &CycleReport) -> Registry {
         "headroom_model_duration_seconds",
         "Wall time spent on the model in the last cycle",
         model_duration,
+    );
+    registry.register(
+        "headroom_model_results_timestamp_seconds",
+        "Unix time of the cycle the model's results come from; older than the last cycle when the model failed since and its last good results are kept",
+        results_from,
     );
     let evaluated: GaugeF64 = Gauge::default();
     evaluated.set(report.evaluated_at);

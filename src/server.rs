@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 use crate::cycle::CycleReport;
-use crate::expose::Exposition;
+use crate::expose::{Exposition, TextFormat};
 
 /// State shared by the daemon loop (writer) and the handlers (readers).
 #[derive(Debug, Default)]
@@ -25,9 +25,13 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Publishes a finished cycle: metrics, JSON, readiness.
-    pub fn publish(&self, report: CycleReport) {
+    /// Publishes a finished cycle: metrics, JSON, readiness. Models that failed keep their
+    /// last good results.
+    pub fn publish(&self, mut report: CycleReport) {
         self.exposition.self_metrics.record_cycle(&report);
+        if let Some(previous) = self.latest() {
+            report.carry_over_failed_models(&previous);
+        }
         self.exposition.publish(&report);
         let report = Arc::new(report);
         match self.latest.write() {
@@ -77,13 +81,12 @@ async fn index() -> impl IntoResponse {
     )
 }
 
-async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+async fn metrics(State(state): State<Arc<AppState>>, headers: axum::http::HeaderMap) -> Response {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    let format = TextFormat::negotiate(accept);
     (
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        state.exposition.render(),
+        [(header::CONTENT_TYPE, format.content_type())],
+        state.exposition.render(format),
     )
         .into_response()
 }

@@ -1,0 +1,67 @@
+//! Fitness functions: architecture rules checked on the source tree.
+
+use std::path::Path;
+
+fn rust_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("read dir").flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(rust_files(&path));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            files.push(path);
+        }
+    }
+    files
+}
+
+/// The forecasting core and the exhaustion maths are pure: no IO, no async, no knowledge of
+/// sources, HTTP, metrics or where results go. That keeps them testable on plain vectors,
+/// usable offline (`headroom forecast`), and safe to run on a blocking pool.
+#[test]
+fn the_forecasting_core_knows_nothing_of_io_or_delivery() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = rust_files(&src.join("forecast"));
+    files.push(src.join("exhaustion.rs"));
+    let forbidden = [
+        "tokio",
+        "reqwest",
+        "axum",
+        "prometheus_client",
+        "std::fs",
+        "std::net",
+        "std::process",
+        "crate::source",
+        "crate::server",
+        "crate::expose",
+        "crate::daemon",
+        "crate::cycle",
+        "crate::config",
+        "crate::cli",
+        "tracing",
+    ];
+    for file in files {
+        let text = std::fs::read_to_string(&file).expect("read source");
+        for word in forbidden {
+            assert!(
+                !text.contains(word),
+                "{} mentions `{word}`: the forecasting core must stay pure",
+                file.display()
+            );
+        }
+    }
+}
+
+/// Only the binary's entry point and the CLI decide exit codes; library code never exits.
+#[test]
+fn library_code_never_exits_the_process() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    for file in rust_files(&src) {
+        let text = std::fs::read_to_string(&file).expect("read source");
+        assert!(
+            !text.contains("process::exit"),
+            "{} calls process::exit; return an ExitCode instead",
+            file.display()
+        );
+    }
+}

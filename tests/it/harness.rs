@@ -1,0 +1,227 @@
+//! Starting and stopping the real components, and running the `headroom` binary.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// What to run when a component is missing.
+const SETUP_HINT: &str = "install the test components with `scripts/install-test-deps.sh` (Debian: apt-get install --no-install-recommends prometheus)";
+
+/// A free TCP port on 127.0.0.1 (bound, read, released).
+pub fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    listener.local_addr().expect("local address").port()
+}
+
+/// Fails the test with setup advice when `binary` is not on PATH.
+pub fn require(binary: &str) {
+    let found = std::env::var_os("PATH")
+        .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join(binary).is_file()))
+        .unwrap_or(false);
+    assert!(found, "`{binary}` is not installed: {SETUP_HINT}");
+}
+
+/// Polls `condition` every 100 ms until it holds or `timeout` passes.
+pub fn wait_until(what: &str, timeout: Duration, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if condition() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("timed out after {timeout:?} waiting for {what}");
+}
+
+/// A minimal HTTP/1.0 GET on loopback: (status, body). No client library, no proxy surprises.
+pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let (head, body) = response.split_once("\r\n\r\n")?;
+    let status = head.split_whitespace().nth(1)?.parse().ok()?;
+    Some((status, body.to_string()))
+}
+
+/// A process killed when dropped.
+pub struct Process {
+    child: Child,
+    name: String,
+}
+
+impl Process {
+    pub fn spawn(name: &str, command: &mut Command) -> Process {
+        let child = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name}: {e}; {SETUP_HINT}"));
+        Process {
+            child,
+            name: name.to_string(),
+        }
+    }
+
+    /// Stops the process (SIGKILL) and waits for it.
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Whether it is still running.
+    pub fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A Prometheus server with backfilled history, in its own temporary directory.
+pub struct Prometheus {
+    pub port: u16,
+    process: Option<Process>,
+    dir: tempfile::TempDir,
+}
+
+impl Prometheus {
+    /// Backfills `openmetrics` (OpenMetrics text with second timestamps, ending in `# EOF`)
+    /// and starts Prometheus on a free loopback port.
+    pub fn start_with_history(openmetrics: &str) -> Prometheus {
+        require("prometheus");
+        require("promtool");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let input = dir.path().join("history.om");
+        std::fs::write(&input, openmetrics).expect("write history");
+        let data = dir.path().join("data");
+        // The hidden --max-block-duration flag keeps promtool from re-reading the input once per
+        // 2-hour block (minutes instead of seconds); see docs/testing.md.
+        let output = Command::new("promtool")
+            .args(["tsdb", "create-blocks-from", "openmetrics", "--max-block-duration=486h"])
+            .arg(&input)
+            .arg(&data)
+            .output()
+            .expect("run promtool");
+        assert!(
+            output.status.success(),
+            "promtool backfill failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        std::fs::write(dir.path().join("prometheus.yml"), "global:\n  scrape_interval: 15s\n").expect("write config");
+        let mut prometheus = Prometheus {
+            port: free_port(),
+            process: None,
+            dir,
+        };
+        prometheus.start();
+        prometheus
+    }
+
+    /// Starts (or restarts) the server on its port, over the same data.
+    pub fn start(&mut self) {
+        let log = std::fs::File::create(self.dir.path().join("prometheus.log")).expect("log file");
+        let process = Process::spawn(
+            "prometheus",
+            Command::new("prometheus")
+                .arg(format!(
+                    "--config.file={}",
+                    self.dir.path().join("prometheus.yml").display()
+                ))
+                .arg(format!(
+                    "--storage.tsdb.path={}",
+                    self.dir.path().join("data").display()
+                ))
+                // The default 15-day retention deletes backfilled blocks at startup.
+                .arg("--storage.tsdb.retention.time=3650d")
+                .arg(format!("--web.listen-address=127.0.0.1:{}", self.port))
+                .stdout(Stdio::null())
+                .stderr(log),
+        );
+        self.process = Some(process);
+        let port = self.port;
+        wait_until("Prometheus to be ready", Duration::from_secs(30), || {
+            http_get(port, "/-/ready").is_some_and(|(status, _)| status == 200)
+        });
+    }
+
+    /// Stops the server (SIGKILL), keeping its data.
+    pub fn stop(&mut self) {
+        if let Some(mut process) = self.process.take() {
+            process.stop();
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+/// A temporary Headroom setup: a config file and a models directory.
+pub struct Setup {
+    pub dir: tempfile::TempDir,
+}
+
+impl Setup {
+    /// Writes `config` as headroom.toml and each `(file, text)` into models/.
+    pub fn new(config: &str, models: &[(&str, &str)]) -> Setup {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join("headroom.toml"), config).expect("write config");
+        std::fs::create_dir(dir.path().join("models")).expect("models dir");
+        for (file, text) in models {
+            std::fs::write(dir.path().join("models").join(file), text).expect("write model");
+        }
+        Setup { dir }
+    }
+
+    pub fn config(&self) -> PathBuf {
+        self.dir.path().join("headroom.toml")
+    }
+}
+
+/// The `headroom` binary under test.
+pub fn headroom() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_headroom"));
+    command.env_remove("HEADROOM_CONFIG").env("RUST_LOG", "headroom=info");
+    command
+}
+
+/// Runs `headroom` with `args` and returns its output.
+pub fn run_headroom(args: &[&str]) -> Output {
+    headroom().args(args).output().expect("run headroom")
+}
+
+/// Pipes `text` into `promtool check metrics`; returns (exit code, output).
+pub fn promtool_check_metrics(text: &str) -> (i32, String) {
+    require("promtool");
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start promtool");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(text.as_bytes())
+        .expect("write metrics");
+    let output = child.wait_with_output().expect("promtool output");
+    let mut all = String::from_utf8_lossy(&output.stdout).to_string();
+    all.push_str(&String::from_utf8_lossy(&output.stderr));
+    (output.status.code().unwrap_or(-1), all)
+}
+
+/// Reads a file the test wrote, for failure messages.
+pub fn read_log(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}

@@ -1,0 +1,9 @@
+//! Integration tests, built as one binary (ripgrep's layout): the real `headroom` executable
+//! against real components (Prometheus from Debian's `prometheus` package, backfilled with
+//! promtool) that the harness starts on free loopback ports and stops by PID.
+
+mod architecture;
+mod cli;
+mod harness;
+mod history;
+mod prometheus_e2e;

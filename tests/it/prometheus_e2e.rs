@@ -1,0 +1,174 @@
+//! From a real Prometheus to exhaustion estimates: `headroom once` and `headroom run`.
+
+use std::time::Duration;
+
+use crate::harness::{
+    Process, Prometheus, Setup, free_port, headroom, http_get, promtool_check_metrics, run_headroom, wait_until,
+};
+use crate::history::{self, CPU_MODEL, DISK_MODEL, DISK_SIZE};
+
+fn config(url: &str, extra: &str) -> String {
+    format!("[source]\nurl = \"{url}\"\ntimeout = \"10s\"\n\n[models]\ndir = \"models\"\n{extra}")
+}
+
+fn entity<'a>(json: &'a serde_json::Value, model: &str, instance: &str) -> &'a serde_json::Value {
+    json["models"]
+        .as_array()
+        .and_then(|models| models.iter().find(|m| m["model"] == model))
+        .and_then(|m| m["entities"].as_array())
+        .and_then(|entities| entities.iter().find(|e| e["labels"]["instance"] == instance))
+        .unwrap_or_else(|| panic!("no entity {instance} in model {model}: {json:#}"))
+}
+
+#[test]
+fn once_forecasts_exhaustion_from_a_real_prometheus() {
+    let end = history::recent_end();
+    let prometheus = Prometheus::start_with_history(&history::openmetrics(end));
+    let setup = Setup::new(
+        &config(&prometheus.url(), ""),
+        &[("disk.toml", DISK_MODEL), ("cpu.toml", CPU_MODEL)],
+    );
+    let output = run_headroom(&[
+        "once",
+        "--config",
+        setup.config().to_str().expect("utf-8"),
+        "--format",
+        "json",
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "headroom once failed: {stderr}");
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON output");
+    assert_eq!(json["schema_version"], 1);
+    let now = json["evaluated_at"].as_f64().expect("evaluated_at");
+
+    // The filling disk: the truth is the first time noise-free use reaches 90 % of 1 TB.
+    let start = history::start_of(end) as f64;
+    let threshold = 0.9 * DISK_SIZE;
+    let true_cross = (0..)
+        .map(|k| end as f64 + k as f64 * 60.0)
+        .find(|t| history::fill_used(t - start) >= threshold)
+        .expect("the truth crosses");
+    let fill = entity(&json, "disk", "fill:9100");
+    assert_eq!(fill["status"], "ok", "{fill:#}");
+    let likely = fill["exhaustion"]["likely"].as_f64().expect("likely exhaustion");
+    let runway = true_cross - now;
+    let error = (likely - true_cross).abs() / runway;
+    assert!(
+        error <= 0.10,
+        "likely exhaustion off by {:.1} % of the {:.1}-day runway",
+        error * 100.0,
+        runway / 86_400.0
+    );
+    let earliest = fill["exhaustion"]["earliest"].as_f64().expect("earliest exhaustion");
+    assert!(
+        earliest <= likely && earliest > now,
+        "earliest {earliest} likely {likely} now {now}"
+    );
+
+    // The CPU has cycles but no trend: no exhaustion within the horizon.
+    let cpu = entity(&json, "cpu", "cpu:9100");
+    assert_eq!(cpu["status"], "ok", "{cpu:#}");
+    assert!(
+        cpu["exhaustion"]["likely"].is_null() && cpu["exhaustion"]["earliest"].is_null(),
+        "{cpu:#}"
+    );
+    let periods = cpu["forecast"]["seasonal_periods_seconds"].as_array().expect("periods");
+    assert!(
+        periods.iter().any(|p| p == 86_400.0) && periods.iter().any(|p| p == 604_800.0),
+        "{periods:?}"
+    );
+
+    // The disk with gaps is forecast anyway, and its crossing is still near the truth.
+    let gappy = entity(&json, "disk", "gappy:9100");
+    assert_eq!(gappy["status"], "ok", "{gappy:#}");
+    assert!(gappy["forecast"]["observed_points"].as_u64() < gappy["forecast"]["history_points"].as_u64());
+    let gappy_truth = (0..)
+        .map(|k| end as f64 + k as f64 * 600.0)
+        .take(200_000)
+        .find(|t| history::gappy_used(t - start) >= threshold);
+    if let (Some(truth), Some(likely)) = (gappy_truth, gappy["exhaustion"]["likely"].as_f64()) {
+        assert!(
+            (likely - truth).abs() / (truth - now) <= 0.10,
+            "gappy disk off: {likely} vs {truth}"
+        );
+    }
+
+    // Six hours of history is too short to say anything.
+    let short = entity(&json, "disk", "short:9100");
+    assert_eq!(short["status"], "insufficient_history", "{short:#}");
+    assert!(
+        short["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("insufficient history"))
+    );
+}
+
+#[test]
+fn run_serves_metrics_that_promtool_accepts_and_survives_prometheus_restarts() {
+    let end = history::recent_end();
+    let mut prometheus = Prometheus::start_with_history(&history::openmetrics(end));
+    let setup = Setup::new(
+        &config(&prometheus.url(), "\n[schedule]\ninterval = \"2s\"\n"),
+        &[("disk.toml", DISK_MODEL)],
+    );
+    let port = free_port();
+    let log = setup.dir.path().join("headroom.log");
+    let mut daemon = Process::spawn(
+        "headroom run",
+        headroom()
+            .args([
+                "run",
+                "--config",
+                setup.config().to_str().expect("utf-8"),
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .stderr(std::fs::File::create(&log).expect("log")),
+    );
+    wait_until("headroom to be ready", Duration::from_secs(60), || {
+        http_get(port, "/readyz").is_some_and(|(status, _)| status == 200)
+    });
+    assert!(
+        daemon.running(),
+        "{} exited: {}",
+        daemon.name(),
+        crate::harness::read_log(&log)
+    );
+    let (status, metrics) = http_get(port, "/metrics").expect("scrape");
+    assert_eq!(status, 200);
+    let (code, lint) = promtool_check_metrics(&metrics);
+    assert_eq!(code, 0, "promtool check metrics: {lint}\n{metrics}");
+    assert!(metrics.contains("headroom_source_up 1"), "{metrics}");
+    let exhaustion_line = metrics
+        .lines()
+        .find(|l| {
+            l.starts_with("headroom_exhaustion_timestamp_seconds{")
+                && l.contains("instance=\"fill:9100\"")
+                && l.contains("estimate=\"likely\"")
+        })
+        .unwrap_or_else(|| panic!("no likely exhaustion for fill:9100 in\n{metrics}"));
+    assert!(exhaustion_line.contains("model=\"disk\""));
+    assert!(metrics.contains("headroom_forecast_status{model=\"disk\",fstype=\"ext4\",instance=\"short:9100\",job=\"node\",mountpoint=\"/data\",status=\"insufficient_history\"} 1"), "{metrics}");
+
+    // Prometheus goes away: Headroom keeps serving and says the source is down.
+    prometheus.stop();
+    wait_until("headroom_source_up 0", Duration::from_secs(60), || {
+        http_get(port, "/metrics").is_some_and(|(_, m)| m.contains("headroom_source_up 0"))
+    });
+    let (_, metrics) = http_get(port, "/metrics").expect("scrape while the source is down");
+    assert!(
+        metrics.contains("headroom_exhaustion_timestamp_seconds{"),
+        "the last good results must stay served"
+    );
+    assert!(
+        metrics.contains("headroom_source_errors_total{kind=\"unreachable\"}"),
+        "{metrics}"
+    );
+
+    // It comes back: Headroom recovers by itself.
+    prometheus.start();
+    wait_until("headroom_source_up 1 again", Duration::from_secs(60), || {
+        http_get(port, "/metrics").is_some_and(|(_, m)| m.contains("headroom_source_up 1"))
+    });
+    assert!(daemon.running(), "headroom exited: {}", crate::harness::read_log(&log));
+}
