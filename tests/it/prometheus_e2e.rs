@@ -148,6 +148,19 @@ fn run_serves_metrics_that_promtool_accepts_and_survives_prometheus_restarts() {
         })
         .unwrap_or_else(|| panic!("no likely exhaustion for fill:9100 in\n{metrics}"));
     assert!(exhaustion_line.contains("model=\"disk\""));
+    // A second, independent reader of the exposition: the prometheus-parse crate.
+    let scrape = prometheus_parse::Scrape::parse(metrics.lines().map(|l| Ok(l.to_string()))).expect("parse /metrics");
+    let likely = scrape
+        .samples
+        .iter()
+        .find(|s| {
+            s.metric == "headroom_exhaustion_timestamp_seconds"
+                && s.labels.get("instance") == Some("fill:9100")
+                && s.labels.get("estimate") == Some("likely")
+        })
+        .expect("likely exhaustion sample");
+    let prometheus_parse::Value::Gauge(at) = likely.value else { panic!("exhaustion must be a gauge") };
+    assert!(at > end as f64 && at < end as f64 + 30.0 * 86_400.0, "exhaustion at {at}");
     assert!(metrics.contains("headroom_forecast_status{model=\"disk\",fstype=\"ext4\",instance=\"short:9100\",job=\"node\",mountpoint=\"/data\",status=\"insufficient_history\"} 1"), "{metrics}");
 
     // Prometheus goes away: Headroom keeps serving and says the source is down.
