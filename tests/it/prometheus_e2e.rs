@@ -159,8 +159,13 @@ fn run_serves_metrics_that_promtool_accepts_and_survives_prometheus_restarts() {
                 && s.labels.get("estimate") == Some("likely")
         })
         .expect("likely exhaustion sample");
-    let prometheus_parse::Value::Gauge(at) = likely.value else { panic!("exhaustion must be a gauge") };
-    assert!(at > end as f64 && at < end as f64 + 30.0 * 86_400.0, "exhaustion at {at}");
+    let prometheus_parse::Value::Gauge(at) = likely.value else {
+        panic!("exhaustion must be a gauge")
+    };
+    assert!(
+        at > end as f64 && at < end as f64 + 30.0 * 86_400.0,
+        "exhaustion at {at}"
+    );
     assert!(metrics.contains("headroom_forecast_status{model=\"disk\",fstype=\"ext4\",instance=\"short:9100\",job=\"node\",mountpoint=\"/data\",status=\"insufficient_history\"} 1"), "{metrics}");
 
     // Prometheus goes away: Headroom keeps serving and says the source is down.
