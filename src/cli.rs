@@ -54,11 +54,36 @@ pub enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
+        /// Plan as of this time instead of now (Unix seconds or RFC 3339), to replay what
+        /// Headroom would have said then.
+        #[arg(long, value_parser = parse_time)]
+        at: Option<f64>,
     },
     /// Validate the config and every model file; print every problem (exit 2 if any).
     Check {
         #[command(flatten)]
         config: ConfigArg,
+    },
+    /// Forecast series from a CSV file with the daemon's engine (offline, no Prometheus).
+    ///
+    /// Input: a header naming series_id, timestamp and value, then one row per sample
+    /// (timestamps in Unix seconds or RFC 3339, rows in any order, the step inferred per
+    /// series). Output: series_id,timestamp,yhat,lo80,hi80,lo95,hi95 for each of the next
+    /// HORIZON steps of every series. Exit 2 on a bad row (named by line), 1 if a series could
+    /// not be forecast (named on stderr; the others are still written).
+    Forecast {
+        /// Input CSV file, or - for standard input.
+        #[arg(long)]
+        input: PathBuf,
+        /// Steps to forecast past each series' last timestamp, at the series' own step.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+        horizon: u32,
+        /// Output CSV file; - or absent for standard output.
+        #[arg(long)]
+        output: Option<PathBuf>,
+        /// Series with fewer real points than this are not forecast.
+        #[arg(long, default_value_t = 24)]
+        min_points: usize,
     },
     /// Serve forecasts for a built-in demo fleet (four weeks of generated history).
     Demo {
@@ -116,11 +141,11 @@ pub fn main(cli: Cli) -> ExitCode {
 async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Check { config } => Ok(check(&config.config)),
-        Command::Once { config, format } => {
+        Command::Once { config, format, at } => {
             let Some((config, models)) = load_all(&config.config) else {
                 return Ok(ExitCode::from(EXIT_CONFIG));
             };
-            once(config, models, format).await
+            once(config, models, format, at).await
         }
         Command::Run { config, listen } => {
             let Some((config, models)) = load_all(&config.config) else {
@@ -129,7 +154,54 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             run(config, models, listen).await
         }
         Command::Demo { listen, dump } => demo(listen, dump).await,
+        Command::Forecast {
+            input,
+            horizon,
+            output,
+            min_points,
+        } => forecast_csv(&input, horizon as usize, output.as_deref(), min_points),
     }
+}
+
+fn forecast_csv(input: &Path, horizon: usize, output: Option<&Path>, min_points: usize) -> anyhow::Result<ExitCode> {
+    let text = if input == Path::new("-") {
+        std::io::read_to_string(std::io::stdin()).context("cannot read standard input")?
+    } else {
+        std::fs::read_to_string(input).with_context(|| format!("cannot read {}", input.display()))?
+    };
+    let series = match crate::offline::read(&text) {
+        Ok(series) => series,
+        Err(error) => {
+            eprintln!("error: {}: {error}", input.display());
+            return Ok(ExitCode::from(EXIT_CONFIG));
+        }
+    };
+    let started = std::time::Instant::now();
+    let settings = forecast::Settings {
+        min_history_secs: 0.0,
+        min_points: min_points.max(2),
+        backtest_origins: 4,
+    };
+    let (csv, skipped) = crate::offline::forecast_all(&series, horizon, &settings);
+    tracing::info!(
+        series = series.len(),
+        skipped = skipped.len(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "forecasts done"
+    );
+    match output {
+        None => print!("{csv}"),
+        Some(path) if path == Path::new("-") => print!("{csv}"),
+        Some(path) => std::fs::write(path, csv).with_context(|| format!("cannot write {}", path.display()))?,
+    }
+    for message in &skipped {
+        eprintln!("warning: not forecast: {message}");
+    }
+    Ok(if skipped.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn environment() -> BTreeMap<String, String> {
@@ -227,11 +299,16 @@ fn build_source(config: &Config) -> anyhow::Result<(Source, Clock)> {
     Ok((source, clock))
 }
 
-async fn once(config: Config, models: Vec<model::CapacityModel>, format: Format) -> anyhow::Result<ExitCode> {
+async fn once(
+    config: Config,
+    models: Vec<model::CapacityModel>,
+    format: Format,
+    at: Option<f64>,
+) -> anyhow::Result<ExitCode> {
     let (source, clock) = build_source(&config)?;
-    let now = match clock {
-        Clock::Fixed(t) => t,
-        Clock::Wall => cycle::unix_now(),
+    let now = match (at, clock) {
+        (Some(t), _) | (None, Clock::Fixed(t)) => t,
+        (None, Clock::Wall) => cycle::unix_now(),
     };
     let pool = cycle::build_pool(config.forecast.threads);
     let report = cycle::run(&source, &models, &settings(&config), &pool, now).await;
@@ -295,6 +372,12 @@ async fn demo(listen: SocketAddr, dump: Option<PathBuf>) -> anyhow::Result<ExitC
     };
     daemon.run().await?;
     Ok(ExitCode::SUCCESS)
+}
+
+fn parse_time(text: &str) -> Result<f64, String> {
+    crate::offline::parse_timestamp(text)
+        .map(|(t, _)| t)
+        .ok_or_else(|| format!("{text:?} is neither Unix seconds nor RFC 3339 (e.g. 2026-11-26T10:00:00Z)"))
 }
 
 fn init_logging(level: &str) {

@@ -13,7 +13,7 @@ use std::time::Instant;
 use rayon::prelude::*;
 
 use crate::exhaustion::{Exhaustion, exhaustion};
-use crate::forecast::{self, Forecast, Grid, NoForecast};
+use crate::forecast::{self, ForecastSummary, Grid, NoForecast};
 use crate::model::{Capacity, CapacityModel};
 use crate::series::{Labels, Series};
 use crate::source::{RangeQuery, Source, SourceError};
@@ -63,7 +63,7 @@ pub struct EntityResult {
     pub current: Option<f64>,
     pub exhaustion: Option<Exhaustion>,
     #[serde(skip)]
-    pub forecast: Option<Arc<Forecast>>,
+    pub forecast: Option<Arc<ForecastSummary>>,
 }
 
 /// The result of one model.
@@ -319,7 +319,7 @@ fn forecast_entity(
             if let Some(threshold) = result.threshold {
                 result.exhaustion = Some(exhaustion(&forecast, threshold, model.direction));
             }
-            result.forecast = Some(Arc::new(forecast));
+            result.forecast = Some(Arc::new(forecast.summary()));
         }
         Err(NoForecast::NoData) => {
             result.status = EntityStatus::NoData;

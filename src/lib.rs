@@ -15,6 +15,7 @@ pub mod exhaustion;
 pub mod expose;
 pub mod forecast;
 pub mod model;
+pub mod offline;
 pub mod report;
 pub mod series;
 pub mod server;

@@ -17,7 +17,7 @@ pub fn to_json(report: &CycleReport) -> serde_json::Value {
                 .iter()
                 .map(|e| {
                     let forecast = e.forecast.as_ref().map(|f| {
-                        let last = f.mean.len().saturating_sub(1);
+                        let end = f.at_horizon();
                         serde_json::json!({
                             "method": f.diagnostics.method.name(),
                             "seasonal_mode": f.diagnostics.seasonal_mode,
@@ -28,11 +28,11 @@ pub fn to_json(report: &CycleReport) -> serde_json::Value {
                             "backtest_mase": f.diagnostics.backtest_mase,
                             "history_points": f.diagnostics.history_points,
                             "observed_points": f.diagnostics.observed_points,
-                            "horizon_end": f.timestamp(last),
+                            "horizon_end": f.horizon_end,
                             "at_horizon": {
-                                "likely": f.mean.get(last),
-                                "lower_95": f.band(0.95).and_then(|b| b.lower.get(last)),
-                                "upper_95": f.band(0.95).and_then(|b| b.upper.get(last)),
+                                "likely": end.map(|p| p.mean),
+                                "lower_95": end.map(|p| p.lower_95),
+                                "upper_95": end.map(|p| p.upper_95),
                             },
                         })
                     });

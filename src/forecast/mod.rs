@@ -103,6 +103,74 @@ impl Forecast {
     }
 }
 
+/// A forecast reduced to what outlives a cycle: diagnostics, the value at the horizon, and the
+/// path at no more than [`SUMMARY_POINTS`] points (for charts). A full 60-day forecast at
+/// 5-minute steps is ~700 KB; a fleet keeps thousands of these between cycles.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct ForecastSummary {
+    pub diagnostics: Diagnostics,
+    pub last_timestamp: f64,
+    pub last_value: f64,
+    /// Unix seconds of the last forecast step.
+    pub horizon_end: f64,
+    /// The path, every `path_stride` steps from the first forecast step, ending at the horizon.
+    pub path: Vec<PathPoint>,
+}
+
+/// One point of a summarised forecast path.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub struct PathPoint {
+    pub timestamp: f64,
+    pub mean: f64,
+    pub lower_80: f64,
+    pub upper_80: f64,
+    pub lower_95: f64,
+    pub upper_95: f64,
+}
+
+/// Most points kept in a [`ForecastSummary`] path.
+pub const SUMMARY_POINTS: usize = 240;
+
+impl Forecast {
+    /// Summarises the forecast (see [`ForecastSummary`]).
+    pub fn summary(&self) -> ForecastSummary {
+        let steps = self.mean.len();
+        let stride = steps.div_ceil(SUMMARY_POINTS).max(1);
+        let (b80, b95) = (self.band(0.8), self.band(0.95));
+        let mut indices: Vec<usize> = (0..steps).step_by(stride).collect();
+        if steps > 0 && indices.last() != Some(&(steps - 1)) {
+            indices.push(steps - 1);
+        }
+        let at = |b: Option<&Band>, i: usize, lower: bool| {
+            b.map_or(self.mean[i], |b| if lower { b.lower[i] } else { b.upper[i] })
+        };
+        ForecastSummary {
+            diagnostics: self.diagnostics.clone(),
+            last_timestamp: self.last_timestamp,
+            last_value: self.last_value,
+            horizon_end: self.timestamp(steps.saturating_sub(1)),
+            path: indices
+                .into_iter()
+                .map(|i| PathPoint {
+                    timestamp: self.timestamp(i),
+                    mean: self.mean[i],
+                    lower_80: at(b80, i, true),
+                    upper_80: at(b80, i, false),
+                    lower_95: at(b95, i, true),
+                    upper_95: at(b95, i, false),
+                })
+                .collect(),
+        }
+    }
+}
+
+impl ForecastSummary {
+    /// The last point of the path (the forecast at the horizon).
+    pub fn at_horizon(&self) -> Option<&PathPoint> {
+        self.path.last()
+    }
+}
+
 /// Why no forecast was made.
 #[derive(Clone, Debug, PartialEq)]
 pub enum NoForecast {

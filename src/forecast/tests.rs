@@ -181,3 +181,21 @@ fn intervals_cover_noise_at_roughly_their_level() {
         );
     }
 }
+
+#[test]
+fn summary_keeps_the_horizon_in_a_few_points() {
+    let values = (0..2000)
+        .map(|i| 100.0 + 0.01 * i as f64 + 3.0 * daily(i) + noise(i, 8))
+        .collect();
+    let fc = forecast(&grid(values), 5000, &Settings::default()).expect("forecast");
+    let summary = fc.summary();
+    assert!(
+        summary.path.len() <= SUMMARY_POINTS + 1,
+        "{} points",
+        summary.path.len()
+    );
+    let end = summary.at_horizon().expect("a path");
+    assert_eq!(end.mean, fc.mean[4999]);
+    assert_eq!(summary.horizon_end, fc.timestamp(4999));
+    assert!(end.lower_95 <= end.lower_80 && end.upper_80 <= end.upper_95);
+}

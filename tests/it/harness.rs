@@ -78,6 +78,16 @@ impl Process {
     pub fn name(&self) -> &str {
         &self.name
     }
+
+    /// The OS process id.
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The exit status, once it has exited.
+    pub fn try_status(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
 }
 
 impl Drop for Process {
@@ -199,23 +209,42 @@ pub fn run_headroom(args: &[&str]) -> Output {
     headroom().args(args).output().expect("run headroom")
 }
 
-/// Pipes `text` into `promtool check metrics`; returns (exit code, output).
-pub fn promtool_check_metrics(text: &str) -> (i32, String) {
-    require("promtool");
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
+/// Runs `command` with `input` on its standard input; returns its output.
+pub fn run_with_stdin(command: &mut Command, input: &str) -> Output {
+    let mut child = command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("start promtool");
+        .expect("start command");
     child
         .stdin
         .take()
         .expect("stdin")
-        .write_all(text.as_bytes())
-        .expect("write metrics");
-    let output = child.wait_with_output().expect("promtool output");
+        .write_all(input.as_bytes())
+        .expect("write standard input");
+    child.wait_with_output().expect("command output")
+}
+
+/// `headroom once --format json --at AT` with a setup's config.
+pub fn once_json(setup: &Setup, at: u64) -> Output {
+    let config = setup.config();
+    let at = at.to_string();
+    run_headroom(&[
+        "once",
+        "--config",
+        config.to_str().expect("utf-8"),
+        "--format",
+        "json",
+        "--at",
+        &at,
+    ])
+}
+
+/// Pipes `text` into `promtool check metrics`; returns (exit code, output).
+pub fn promtool_check_metrics(text: &str) -> (i32, String) {
+    require("promtool");
+    let output = run_with_stdin(Command::new("promtool").args(["check", "metrics"]), text);
     let mut all = String::from_utf8_lossy(&output.stdout).to_string();
     all.push_str(&String::from_utf8_lossy(&output.stderr));
     (output.status.code().unwrap_or(-1), all)

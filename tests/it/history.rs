@@ -1,4 +1,5 @@
-//! The test fleet: history with a known truth, written as OpenMetrics for promtool.
+//! The test fleet: 30 days of 5-minute history with a known truth, written as OpenMetrics for
+//! promtool.
 //!
 //! - `fill:9100`: a 1 TB disk whose use grows 10 GB a day with a ±5 GB daily cycle;
 //! - `gappy:9100`: the same kind of disk with a missing day and scattered missing scrapes;
@@ -9,7 +10,7 @@ use std::f64::consts::PI;
 use std::fmt::Write;
 
 pub const STEP: u64 = 300;
-pub const DAYS: u64 = 28;
+pub const DAYS: u64 = 30;
 const GB: f64 = 1e9;
 pub const DISK_SIZE: f64 = 1000.0 * GB;
 

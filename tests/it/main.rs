@@ -4,6 +4,7 @@
 
 mod architecture;
 mod cli;
+mod forecast_csv;
 mod harness;
 mod history;
 mod prometheus_e2e;

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use crate::harness::{
-    Process, Prometheus, Setup, free_port, headroom, http_get, promtool_check_metrics, run_headroom, wait_until,
+    Process, Prometheus, Setup, free_port, headroom, http_get, once_json, promtool_check_metrics, wait_until,
 };
 use crate::history::{self, CPU_MODEL, DISK_MODEL, DISK_SIZE};
 
@@ -28,13 +28,7 @@ fn once_forecasts_exhaustion_from_a_real_prometheus() {
         &config(&prometheus.url(), ""),
         &[("disk.toml", DISK_MODEL), ("cpu.toml", CPU_MODEL)],
     );
-    let output = run_headroom(&[
-        "once",
-        "--config",
-        setup.config().to_str().expect("utf-8"),
-        "--format",
-        "json",
-    ]);
+    let output = once_json(&setup, end);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "headroom once failed: {stderr}");
     let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON output");
@@ -189,4 +183,72 @@ fn run_serves_metrics_that_promtool_accepts_and_survives_prometheus_restarts() {
         http_get(port, "/metrics").is_some_and(|(_, m)| m.contains("headroom_source_up 1"))
     });
     assert!(daemon.running(), "headroom exited: {}", crate::harness::read_log(&log));
+
+    // SIGTERM stops it cleanly.
+    let pid = daemon.id().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let mut status = None;
+    wait_until("headroom to exit after SIGTERM", Duration::from_secs(15), || {
+        status = daemon.try_status();
+        status.is_some()
+    });
+    assert_eq!(
+        status.and_then(|s| s.code()),
+        Some(0),
+        "{}",
+        crate::harness::read_log(&log)
+    );
+    assert!(crate::harness::read_log(&log).contains("stopping"));
+}
+
+#[test]
+fn split_range_queries_give_the_same_forecasts_and_bad_promql_is_explained() {
+    let end = history::recent_end();
+    let prometheus = Prometheus::start_with_history(&history::openmetrics(end));
+    let once = |extra: &str, models: &[(&str, &str)]| {
+        let setup = Setup::new(
+            &config(&prometheus.url(), "").replace("timeout = \"10s\"", &format!("timeout = \"10s\"\n{extra}")),
+            models,
+        );
+        once_json(&setup, end)
+    };
+    // 8,064 points per series in one request, or in 500-point pieces: the same answer.
+    let whole = once("", &[("disk.toml", DISK_MODEL)]);
+    let pieces = once("max_points_per_request = 500", &[("disk.toml", DISK_MODEL)]);
+    assert!(
+        whole.status.success() && pieces.status.success(),
+        "{}",
+        String::from_utf8_lossy(&pieces.stderr)
+    );
+    let strip = |out: &std::process::Output| {
+        let mut json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        json["duration_seconds"] = serde_json::Value::Null;
+        json["evaluated_at"] = serde_json::Value::Null;
+        for model in json["models"].as_array_mut().expect("models") {
+            model.as_object_mut().expect("model").remove("duration_seconds");
+        }
+        json
+    };
+    assert_eq!(strip(&whole)["models"], strip(&pieces)["models"]);
+
+    // A query Prometheus rejects: the error names the query and carries Prometheus' message.
+    let broken = history::DISK_MODEL.replace(
+        "usage = 'node_filesystem_size_bytes{job=\"node\"} -",
+        "usage = 'sum by (instance (node_filesystem_size_bytes{job=\"node\"}) -",
+    );
+    let output = once("", &[("disk.toml", &broken)]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("bad_data") && stderr.contains("parse error"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("sum by (instance (node_filesystem_size_bytes"),
+        "{stderr}"
+    );
 }

@@ -1,0 +1,252 @@
+//! `headroom forecast`: the daemon's engine on a CSV file, offline.
+//!
+//! Input: a header naming `series_id`, `timestamp` and `value` (in any order), then one row per
+//! sample. Timestamps are Unix seconds or RFC 3339; rows may come in any order; the step is
+//! inferred per series. Output: `series_id,timestamp,yhat,lo80,hi80,lo95,hi95`, one row per
+//! series per future step, series in order of first appearance, timestamps in the form the
+//! input used.
+
+use std::collections::HashMap;
+use std::fmt::Write;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use rayon::prelude::*;
+
+use crate::forecast::{self, Forecast, Grid, NoForecast};
+use crate::series::Sample;
+
+/// The output header.
+pub const OUTPUT_HEADER: &str = "series_id,timestamp,yhat,lo80,hi80,lo95,hi95";
+
+/// A problem in the input, with its 1-based line.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("line {line}: {message}")]
+pub struct CsvError {
+    pub line: usize,
+    pub message: String,
+}
+
+/// One input series.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InputSeries {
+    pub id: String,
+    pub samples: Vec<Sample>,
+    /// The input wrote this series' timestamps in RFC 3339.
+    pub rfc3339: bool,
+}
+
+/// Reads the input CSV; the first bad row stops it with its line number.
+pub fn read(text: &str) -> Result<Vec<InputSeries>, CsvError> {
+    let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
+    let Some((header_index, header)) = lines.next() else {
+        return Err(CsvError {
+            line: 1,
+            message: "empty input; expected a header series_id,timestamp,value".into(),
+        });
+    };
+    let columns = split_row(header.trim_start_matches('\u{feff}')).map_err(|message| CsvError {
+        line: header_index + 1,
+        message,
+    })?;
+    let position = |name: &str| columns.iter().position(|c| c.trim().eq_ignore_ascii_case(name));
+    let (Some(id_col), Some(ts_col), Some(value_col)) =
+        (position("series_id"), position("timestamp"), position("value"))
+    else {
+        return Err(CsvError {
+            line: header_index + 1,
+            message: format!("header {header:?} must name the columns series_id, timestamp and value"),
+        });
+    };
+    let mut order: HashMap<String, usize> = HashMap::new();
+    let mut series: Vec<InputSeries> = Vec::new();
+    for (index, row) in lines {
+        let line = index + 1;
+        let fields = split_row(row).map_err(|message| CsvError { line, message })?;
+        if fields.len() != columns.len() {
+            return Err(CsvError {
+                line,
+                message: format!("{} fields, expected {}", fields.len(), columns.len()),
+            });
+        }
+        let id = fields[id_col].trim();
+        if id.is_empty() {
+            return Err(CsvError {
+                line,
+                message: "empty series_id".into(),
+            });
+        }
+        let (timestamp, rfc3339) = parse_timestamp(fields[ts_col].trim()).ok_or_else(|| CsvError {
+            line,
+            message: format!(
+                "timestamp {:?} is neither Unix seconds nor RFC 3339 (e.g. 2026-11-26T10:00:00Z)",
+                fields[ts_col].trim()
+            ),
+        })?;
+        let value_text = fields[value_col].trim();
+        // An empty value is a missing sample; anything else must be a number (NaN allowed).
+        let value = if value_text.is_empty() {
+            f64::NAN
+        } else {
+            value_text.parse::<f64>().map_err(|_| CsvError {
+                line,
+                message: format!("value {value_text:?} is not a number"),
+            })?
+        };
+        let slot = *order.entry(id.to_string()).or_insert_with(|| {
+            series.push(InputSeries {
+                id: id.to_string(),
+                samples: Vec::new(),
+                rfc3339,
+            });
+            series.len() - 1
+        });
+        series[slot].samples.push(Sample { timestamp, value });
+    }
+    if series.is_empty() {
+        return Err(CsvError {
+            line: header_index + 2,
+            message: "no data rows after the header".into(),
+        });
+    }
+    Ok(series)
+}
+
+/// Forecasts every series `horizon` steps ahead. Returns the output CSV and, for each series
+/// that could not be forecast, a message naming it.
+pub fn forecast_all(series: &[InputSeries], horizon: usize, settings: &forecast::Settings) -> (String, Vec<String>) {
+    let results: Vec<Result<Forecast, String>> = series
+        .par_iter()
+        .map(|s| {
+            let grid = Grid::from_samples(&s.samples, None)
+                .ok_or_else(|| format!("series {:?}: needs at least two finite samples to infer its step", s.id))?;
+            forecast::forecast(&grid, horizon, settings).map_err(|e: NoForecast| format!("series {:?}: {e}", s.id))
+        })
+        .collect();
+    let mut out = String::with_capacity(series.len() * horizon * 80 + 64);
+    out.push_str(OUTPUT_HEADER);
+    out.push('\n');
+    let mut skipped = Vec::new();
+    for (input, result) in series.iter().zip(results) {
+        let forecast = match result {
+            Ok(forecast) => forecast,
+            Err(message) => {
+                skipped.push(message);
+                continue;
+            }
+        };
+        let id = quote(&input.id);
+        let (b80, b95) = (forecast.band(0.8), forecast.band(0.95));
+        for (h, yhat) in forecast.mean.iter().enumerate() {
+            let band = |b: Option<&forecast::Band>, lower: bool| {
+                b.map(|b| if lower { b.lower[h] } else { b.upper[h] })
+                    .unwrap_or(f64::NAN)
+            };
+            let _ = writeln!(
+                out,
+                "{id},{},{yhat},{},{},{},{}",
+                format_timestamp(forecast.timestamp(h), input.rfc3339),
+                band(b80, true),
+                band(b80, false),
+                band(b95, true),
+                band(b95, false),
+            );
+        }
+    }
+    (out, skipped)
+}
+
+/// Parses Unix seconds or RFC 3339; the flag says which form it was.
+pub fn parse_timestamp(text: &str) -> Option<(f64, bool)> {
+    if let Ok(seconds) = text.parse::<f64>() {
+        return seconds.is_finite().then_some((seconds, false));
+    }
+    let parsed = DateTime::parse_from_rfc3339(text).ok()?;
+    Some((
+        parsed.timestamp() as f64 + f64::from(parsed.timestamp_subsec_nanos()) / 1e9,
+        true,
+    ))
+}
+
+fn format_timestamp(seconds: f64, rfc3339: bool) -> String {
+    if rfc3339 {
+        let whole = seconds.floor();
+        let nanos = ((seconds - whole) * 1e9).round() as u32;
+        if let Some(time) = DateTime::<Utc>::from_timestamp(whole as i64, nanos.min(999_999_999)) {
+            return time.to_rfc3339_opts(SecondsFormat::AutoSi, true);
+        }
+    }
+    if (seconds - seconds.round()).abs() < 1e-6 {
+        format!("{}", seconds.round() as i64)
+    } else {
+        format!("{seconds:.3}")
+    }
+}
+
+/// Splits one CSV row (RFC 4180 quoting) into fields.
+fn split_row(row: &str) -> Result<Vec<String>, String> {
+    let mut fields = Vec::new();
+    let mut field = String::new();
+    let mut chars = row.trim_end_matches('\r').chars().peekable();
+    let mut quoted = false;
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                field.push('"');
+                chars.next();
+            }
+            '"' if quoted => quoted = false,
+            '"' if field.trim().is_empty() => {
+                field.clear();
+                quoted = true;
+            }
+            ',' if !quoted => fields.push(std::mem::take(&mut field)),
+            other => field.push(other),
+        }
+    }
+    if quoted {
+        return Err("unterminated quoted field".into());
+    }
+    fields.push(field);
+    Ok(fields)
+}
+
+fn quote(id: &str) -> String {
+    if id.contains([',', '"', '\n']) {
+        format!("\"{}\"", id.replace('"', "\"\""))
+    } else {
+        id.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_mixed_order_and_formats() {
+        let text = "series_id,timestamp,value\nb,1700000300,2\na,2026-11-26T10:05:00Z,1.5\nb,1700000000,1\n\"a\",2026-11-26T10:00:00Z,\n";
+        let series = read(text).expect("valid");
+        assert_eq!(series.len(), 2);
+        assert_eq!(series[0].id, "b");
+        assert!(!series[0].rfc3339 && series[1].rfc3339);
+        assert!(series[1].samples[1].value.is_nan());
+    }
+
+    #[test]
+    fn bad_rows_name_their_line() {
+        let err = read("series_id,timestamp,value\na,1,2\na,yesterday,3\n").expect_err("bad");
+        assert_eq!(err.line, 3);
+        assert!(err.message.contains("yesterday"));
+        assert_eq!(read("series_id,timestamp,value\na,1,two\n").expect_err("bad").line, 2);
+        assert_eq!(read("id,time,v\n").expect_err("bad").line, 1);
+        assert_eq!(read("series_id,timestamp,value\na,1\n").expect_err("bad").line, 2);
+    }
+
+    #[test]
+    fn timestamps_round_trip_in_the_input_form() {
+        assert_eq!(format_timestamp(1_700_000_000.0, false), "1700000000");
+        assert_eq!(format_timestamp(1_795_689_000.0, true), "2026-11-26T10:30:00Z");
+        assert_eq!(split_row("\"x,y\",1,\"q\"\"\"").expect("row"), vec!["x,y", "1", "q\""]);
+        assert_eq!(quote("x,y"), "\"x,y\"");
+    }
+}
