@@ -248,6 +248,21 @@ fn accuracy(dir: &Path) {
             scores.cov95,
             scores.millis
         );
+        if std::env::var_os("HEADROOM_BENCH_VERBOSE").is_some() {
+            let band = fc.band(0.8).expect("band");
+            let mut errors: Vec<f64> = task.test.iter().zip(&fc.mean).map(|(a, f)| (a.1 - f).abs()).collect();
+            errors.sort_by(f64::total_cmp);
+            let width: f64 = band.upper.iter().zip(&band.lower).map(|(u, l)| (u - l) / 2.0).sum::<f64>() / n;
+            println!(
+                "    n={} regime_start={:?} periods={:?} mean half-width80={:.3} test |err| q80={:.3} median={:.3}",
+                values.len(),
+                fc.diagnostics.regime_start.map(|t| ((t - task.train[0].0) / task.step) as usize),
+                fc.diagnostics.periods_secs,
+                width,
+                errors[(errors.len() * 8) / 10],
+                errors[errors.len() / 2]
+            );
+        }
         by_horizon.entry(task.horizon.clone()).or_default().push(scores);
     }
     println!("\n| horizon | tasks | MASE mean | MASE median | sMAPE mean | cov80 mean | cov95 mean |");
@@ -294,6 +309,17 @@ fn accuracy(dir: &Path) {
             .likely
             .map(|t| (t - cut) / 3600.0);
         let show = |v: Option<f64>| v.map_or("miss".to_string(), |v| format!("{v:.2}"));
+        if std::env::var_os("HEADROOM_BENCH_VERBOSE").is_some() {
+            let last = fc.mean.len() - 1;
+            println!(
+                "    {:?} last={:.4e} threshold={:.4e} mean[end]={:.4e} upper95[end]={:.4e}",
+                fc.diagnostics,
+                fc.last_value,
+                threshold,
+                fc.mean[last],
+                fc.band(0.95).map_or(f64::NAN, |b| b.upper[last])
+            );
+        }
         let error = actual.zip(predicted).map(|(a, p)| p - a);
         println!(
             "| {} | {} | {} | {} |",

@@ -8,6 +8,7 @@
 
 use super::methods::{Method, Prepared, predict};
 use super::regime::last_regime_start;
+use super::outliers::clean_excursions;
 use super::seasonal::{SeasonalMode, decompose_in};
 
 /// Errors of one method at each horizon step, one row per origin.
@@ -34,10 +35,30 @@ impl BacktestErrors {
     }
 }
 
-/// Where to cut a history of `n` points for a backtest of `horizon` steps.
-pub fn origins(n: usize, horizon: usize, count: usize) -> (usize, Vec<usize>) {
+/// Where to cut a history of `n` points for a backtest of `horizon` steps, with every origin
+/// inside the current regime (which starts at `regime_start`) after at least `min_train`
+/// points of it: history from before a level shift says nothing about which method forecasts
+/// the series as it is now. When the regime is short, the backtest horizon shrinks to fit;
+/// when it is too short for any origin, the origins fall back to the whole history.
+/// Returns the backtest horizon and the cut points (most recent first).
+pub fn origins(n: usize, horizon: usize, count: usize, regime_start: usize, min_train: usize) -> (usize, Vec<usize>) {
+    let count = count.max(1);
+    let first_allowed = (regime_start + min_train).max(n / 2).max(8);
+    let available = n.saturating_sub(first_allowed);
+    if available >= 8 {
+        let backtest_horizon = horizon.min(n / 4).min(available / 2).max(1);
+        let room = available - backtest_horizon;
+        let spacing = if count > 1 { (room / (count - 1)).clamp(1, backtest_horizon) } else { 1 };
+        let cuts: Vec<usize> = (0..count)
+            .map_while(|k| n.checked_sub(backtest_horizon + k * spacing))
+            .filter(|&cut| cut >= first_allowed)
+            .collect();
+        if !cuts.is_empty() {
+            return (backtest_horizon, cuts);
+        }
+    }
     let backtest_horizon = horizon.min(n / 4).max(1);
-    let spacing = backtest_horizon.min(n / (4 * count.max(1))).max(1);
+    let spacing = backtest_horizon.min(n / (4 * count)).max(1);
     let cuts = (0..count)
         .map_while(|k| n.checked_sub(backtest_horizon + k * spacing))
         .filter(|&cut| cut >= n / 2 && cut >= 8)
@@ -46,14 +67,21 @@ pub fn origins(n: usize, horizon: usize, count: usize) -> (usize, Vec<usize>) {
 }
 
 /// Prepares a history prefix: decomposition with the given periods and the current regime.
-pub fn prepare<'a>(values: &'a [f64], mode: SeasonalMode, periods: &[usize], min_segment: usize) -> Prepared<'a> {
+pub fn prepare<'a>(
+    values: &'a [f64],
+    mode: SeasonalMode,
+    periods: &[usize],
+    min_segment: usize,
+    steps_per_day: usize,
+    clean: bool,
+) -> Prepared<'a> {
     let decomposition = decompose_in(values, periods, mode);
-    let regime_start = last_regime_start(&decomposition.deseasonalized, min_segment);
-    Prepared {
-        values,
-        decomposition,
-        regime_start,
+    let mut level_series = decomposition.deseasonalized.clone();
+    if clean {
+        clean_excursions(&mut level_series, steps_per_day);
     }
+    let regime_start = last_regime_start(&level_series, min_segment);
+    Prepared { values, decomposition, level_series, regime_start, steps_per_day: steps_per_day.max(1) }
 }
 
 /// Backtests every method in `methods` with the seasonal pattern in `mode`.
@@ -62,13 +90,15 @@ pub fn run(
     mode: SeasonalMode,
     periods: &[usize],
     min_segment: usize,
+    steps_per_day: usize,
+    clean: bool,
     methods: &[Method],
     backtest_horizon: usize,
     cuts: &[usize],
 ) -> Vec<(Method, BacktestErrors)> {
     let mut results: Vec<(Method, BacktestErrors)> = methods.iter().map(|&m| (m, BacktestErrors::default())).collect();
     for &cut in cuts {
-        let prepared = prepare(&values[..cut], mode, periods, min_segment);
+        let prepared = prepare(&values[..cut], mode, periods, min_segment, steps_per_day, clean);
         let actual = &values[cut..cut + backtest_horizon];
         for (method, errors) in results.iter_mut() {
             let forecast = predict(*method, &prepared, backtest_horizon);
@@ -89,12 +119,22 @@ pub fn interval_half_widths(errors: &BacktestErrors, level: f64, horizon: usize)
     if backtested == 0 || horizon == 0 {
         return vec![0.0; horizon];
     }
+    // Each horizon pools the errors of nearby horizons (a window of ×1.5 either side, widened
+    // until it holds at least MIN_POOL errors), so short horizons are not judged on four
+    // numbers; the quantiles are then made non-decreasing by isotonic regression rather than a
+    // running maximum, which would ratchet up on noise.
+    const MIN_POOL: usize = 30;
+    let origins = errors.rows.len();
     let mut widths = Vec::with_capacity(backtested);
     let mut pool = Vec::new();
     for h in 1..=backtested {
+        let mut lo = ((h as f64 / 1.5).ceil() as usize).max(1);
+        let mut hi = ((h as f64 * 1.5).floor() as usize).clamp(h, backtested);
+        while (hi - lo + 1) * origins < MIN_POOL && (lo > 1 || hi < backtested) {
+            lo = lo.saturating_sub(1).max(1);
+            hi = (hi + 1).min(backtested);
+        }
         pool.clear();
-        let lo = (h / 2).max(1);
-        let hi = (2 * h).min(backtested);
         for row in &errors.rows {
             pool.extend(row[lo - 1..hi].iter().map(|e| e.abs()));
         }
@@ -103,10 +143,7 @@ pub fn interval_half_widths(errors: &BacktestErrors, level: f64, horizon: usize)
         let corrected = (((count + 1.0) * level).ceil() / count).min(1.0);
         widths.push(quantile(&mut pool, corrected));
     }
-    // Widths never shrink with the horizon.
-    for h in 1..widths.len() {
-        widths[h] = widths[h].max(widths[h - 1]);
-    }
+    let widths = isotonic_non_decreasing(&widths);
     let growth = growth_exponent(&widths);
     let last = widths[backtested - 1];
     (1..=horizon)
@@ -118,6 +155,26 @@ pub fn interval_half_widths(errors: &BacktestErrors, level: f64, horizon: usize)
             }
         })
         .collect()
+}
+
+/// The non-decreasing sequence closest to `values` in least squares (pool adjacent violators).
+fn isotonic_non_decreasing(values: &[f64]) -> Vec<f64> {
+    // Blocks of (sum, count); merge while a block's mean falls below its predecessor's.
+    let mut blocks: Vec<(f64, usize)> = Vec::with_capacity(values.len());
+    for &v in values {
+        blocks.push((v, 1));
+        while blocks.len() > 1 {
+            let (s2, c2) = blocks[blocks.len() - 1];
+            let (s1, c1) = blocks[blocks.len() - 2];
+            if s1 / c1 as f64 <= s2 / c2 as f64 {
+                break;
+            }
+            blocks.pop();
+            let last = blocks.len() - 1;
+            blocks[last] = (s1 + s2, c1 + c2);
+        }
+    }
+    blocks.into_iter().flat_map(|(sum, count)| std::iter::repeat_n(sum / count as f64, count)).collect()
 }
 
 /// The exponent `g` of `w(h) ∝ h^g` over the second half of the backtested horizon, clamped to
@@ -148,10 +205,25 @@ mod tests {
 
     #[test]
     fn origins_stay_in_the_second_half() {
-        let (h, cuts) = origins(8064, 2016, 4);
+        let (h, cuts) = origins(8064, 2016, 4, 0, 288);
         assert_eq!(h, 2016);
         assert_eq!(cuts.len(), 4);
         assert!(cuts.iter().all(|&c| c >= 4032 && c + h <= 8064));
+    }
+
+    #[test]
+    fn origins_stay_in_a_recent_regime() {
+        // A regime of 300 points at the end of 3,750: the backtest shrinks to fit inside it.
+        let (h, cuts) = origins(3750, 288, 4, 3450, 36);
+        assert!(h <= 132, "{h}");
+        assert_eq!(cuts.len(), 4);
+        assert!(cuts.iter().all(|&c| c >= 3486 && c + h <= 3750), "{cuts:?}");
+    }
+
+    #[test]
+    fn isotonic_smoothing_pools_violators() {
+        assert_eq!(isotonic_non_decreasing(&[1.0, 3.0, 2.0, 4.0]), vec![1.0, 2.5, 2.5, 4.0]);
+        assert_eq!(isotonic_non_decreasing(&[5.0, 1.0]), vec![3.0, 3.0]);
     }
 
     #[test]

@@ -11,14 +11,20 @@ use super::seasonal::{Decomposition, median};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Method {
-    /// Repeat the last full cycle of the longest season.
+    /// Repeat the last full cycle of the longest season (with excursions taken out).
     SeasonalNaive,
-    /// Seasonal profile on a flat level (the median of the recent deseasonalised values).
+    /// Seasonal profile on a flat level (the median of the last day of deseasonalised values).
     SeasonalLevel,
+    /// Seasonal profile on a flat level (the median of the whole current regime, up to two
+    /// weeks): steadier than the last day for noisy series that do not drift.
+    SeasonalRegimeLevel,
     /// Seasonal profile on a least-squares line through the current regime.
     SeasonalLinear,
     /// Seasonal profile on a damped Holt trend fitted to the current regime.
     SeasonalDamped,
+    /// Seasonal profile on a least-squares line through the last three days of the regime:
+    /// follows a growth rate that changed recently (for series that only grow or only shrink).
+    RecentLinear,
     /// The series never changed.
     Constant,
 }
@@ -29,8 +35,10 @@ impl Method {
         match self {
             Method::SeasonalNaive => "seasonal_naive",
             Method::SeasonalLevel => "level",
+            Method::SeasonalRegimeLevel => "regime_level",
             Method::SeasonalLinear => "linear_trend",
             Method::SeasonalDamped => "damped_trend",
+            Method::RecentLinear => "recent_linear_trend",
             Method::Constant => "constant",
         }
     }
@@ -40,12 +48,17 @@ impl Method {
 pub struct Prepared<'a> {
     pub values: &'a [f64],
     pub decomposition: Decomposition,
+    /// The deseasonalised series with excursions interpolated away: what level and trend are
+    /// fitted on.
+    pub level_series: Vec<f64>,
     pub regime_start: usize,
+    /// Grid steps in a day (at least 1).
+    pub steps_per_day: usize,
 }
 
 impl Prepared<'_> {
     fn regime(&self) -> &[f64] {
-        &self.decomposition.deseasonalized[self.regime_start..]
+        &self.level_series[self.regime_start..]
     }
 }
 
@@ -56,11 +69,25 @@ pub fn predict(method: Method, prepared: &Prepared<'_>, horizon: usize) -> Vec<f
     match method {
         Method::Constant => vec![prepared.values[n - 1]; horizon],
         Method::SeasonalNaive => {
+            // Repeat the last cycle as it would have been without its excursions: last week's
+            // outage should not be forecast to happen again.
             let period = prepared.decomposition.periods.last().copied().unwrap_or(1).min(n);
-            (0..horizon).map(|h| prepared.values[n - period + h % period]).collect()
+            (0..horizon)
+                .map(|h| {
+                    let i = n - period + h % period;
+                    prepared.decomposition.reseason(i, prepared.level_series[i])
+                })
+                .collect()
         }
         Method::SeasonalLevel => {
             let level = recent_level(prepared);
+            (0..horizon).map(|h| reseason(h, level)).collect()
+        }
+        Method::SeasonalRegimeLevel => {
+            let regime = prepared.regime();
+            let steps_per_two_weeks = prepared.steps_per_day * 14;
+            let mut tail = regime[regime.len().saturating_sub(steps_per_two_weeks.max(12))..].to_vec();
+            let level = median(&mut tail);
             (0..horizon).map(|h| reseason(h, level)).collect()
         }
         Method::SeasonalLinear => {
@@ -70,6 +97,13 @@ pub fn predict(method: Method, prepared: &Prepared<'_>, horizon: usize) -> Vec<f
             (0..horizon)
                 .map(|h| reseason(h, intercept + slope * (end + 1.0 + h as f64)))
                 .collect()
+        }
+        Method::RecentLinear => {
+            let regime = prepared.regime();
+            let recent = &regime[regime.len().saturating_sub(3 * prepared.steps_per_day)..];
+            let (intercept, slope) = least_squares_line(recent);
+            let end = (recent.len() - 1) as f64;
+            (0..horizon).map(|h| reseason(h, intercept + slope * (end + 1.0 + h as f64))).collect()
         }
         Method::SeasonalDamped => {
             let (level, trend, phi) = damped_holt(prepared.regime());

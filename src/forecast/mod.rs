@@ -13,6 +13,7 @@
 pub mod backtest;
 pub mod grid;
 pub mod methods;
+pub mod outliers;
 pub mod regime;
 pub mod seasonal;
 
@@ -234,12 +235,24 @@ pub fn forecast(grid: &Grid, horizon: usize, settings: &Settings) -> Result<Fore
 
     let candidates = seasonal::candidate_periods(values, grid.step);
     let periods = seasonal::select_periods(values, &candidates);
-    let shortest = periods.first().copied().unwrap_or(24);
-    let min_segment = shortest.max(n / 12);
-    let mut methods = vec![Method::SeasonalLevel, Method::SeasonalLinear, Method::SeasonalDamped];
-    if !periods.is_empty() {
+    let steps_per_day = ((86_400.0 / grid.step).round() as usize).max(1);
+    // The shortest regime worth believing: a full season, or 36 steps, or 1/40 of the history.
+    let min_segment = periods.first().copied().unwrap_or(36).max(n / 40);
+    // A series that only grows (a cumulative counter, a disk never cleaned) will keep growing:
+    // methods that forecast it flat or repeating are not candidates, whatever a short backtest
+    // says. Likewise for a series that only shrinks.
+    let monotone = is_monotone(values);
+    let mut methods = Vec::new();
+    if !monotone {
+        methods.extend([Method::SeasonalLevel, Method::SeasonalRegimeLevel, Method::SeasonalLinear, Method::SeasonalDamped]);
+    } else {
+        // Damping assumes growth slows down; a counter's bursts and pauses say nothing of that.
+        methods.extend([Method::SeasonalLinear, Method::RecentLinear]);
+    }
+    if !periods.is_empty() && !monotone {
         methods.push(Method::SeasonalNaive);
     }
+    let clean = !monotone;
 
     // A multiplicative pattern needs positive data, and only differs from an additive one
     // where the level moves enough.
@@ -247,24 +260,28 @@ pub fn forecast(grid: &Grid, horizon: usize, settings: &Settings) -> Result<Fore
     if !periods.is_empty() && lo > 0.0 && hi / lo > 1.2 {
         modes.push(SeasonalMode::Multiplicative);
     }
-    let (backtest_horizon, cuts) = backtest::origins(n, horizon, settings.backtest_origins);
+    // Backtest origins sit in the current regime (found on the whole history).
+    let regime_start = backtest::prepare(values, SeasonalMode::Additive, &periods, min_segment, steps_per_day, clean).regime_start;
+    let min_train = periods.first().copied().unwrap_or(36);
+    let (backtest_horizon, cuts) =
+        backtest::origins(n, horizon, settings.backtest_origins, regime_start, min_train);
     // The lowest backtest error wins; ties go to the earlier (simpler) candidate.
     let mut best: Option<(Method, SeasonalMode, backtest::BacktestErrors, f64)> = None;
     for &mode in &modes {
-        for (method, errors) in backtest::run(values, mode, &periods, min_segment, &methods, backtest_horizon, &cuts) {
+        for (method, errors) in
+            backtest::run(values, mode, &periods, min_segment, steps_per_day, clean, &methods, backtest_horizon, &cuts)
+        {
             let score = errors.mean_absolute();
             if best.as_ref().is_none_or(|b| score < b.3) {
                 best = Some((method, mode, errors, score));
             }
         }
     }
-    let (method, seasonal_mode, errors) = best.map(|(m, mode, e, _)| (m, mode, e)).unwrap_or((
-        Method::SeasonalLevel,
-        SeasonalMode::Additive,
-        backtest::BacktestErrors::default(),
-    ));
+    let (method, seasonal_mode, errors) = best
+        .map(|(m, mode, e, _)| (m, mode, e))
+        .unwrap_or((Method::SeasonalLevel, SeasonalMode::Additive, backtest::BacktestErrors::default()));
 
-    let prepared = backtest::prepare(values, seasonal_mode, &periods, min_segment);
+    let prepared = backtest::prepare(values, seasonal_mode, &periods, min_segment, steps_per_day, clean);
     let mean = methods::predict(method, &prepared, horizon);
     let bands = LEVELS
         .iter()
@@ -280,7 +297,7 @@ pub fn forecast(grid: &Grid, horizon: usize, settings: &Settings) -> Result<Fore
 
     let steps_per_day = 86_400.0 / grid.step;
     let regime_start = prepared.regime_start;
-    let (_, slope) = methods::least_squares_line(&prepared.decomposition.deseasonalized[regime_start..]);
+    let (_, slope) = methods::least_squares_line(&prepared.level_series[regime_start..]);
     let scale = seasonal_naive_scale(values, periods.first().copied());
     let backtest_mae = errors.mean_absolute();
     let diagnostics = Diagnostics {
@@ -303,6 +320,20 @@ pub fn forecast(grid: &Grid, horizon: usize, settings: &Settings) -> Result<Fore
         last_value: values[n - 1],
         diagnostics,
     })
+}
+
+/// Whether at least 99 % of the steps of a series go the same way, and it moved overall.
+fn is_monotone(values: &[f64]) -> bool {
+    let (mut up, mut down, mut flat) = (0usize, 0usize, 0usize);
+    for pair in values.windows(2) {
+        match pair[1].partial_cmp(&pair[0]) {
+            Some(std::cmp::Ordering::Greater) => up += 1,
+            Some(std::cmp::Ordering::Less) => down += 1,
+            _ => flat += 1,
+        }
+    }
+    let steps = (up + down + flat).max(1) as f64;
+    (down as f64 / steps <= 0.01 && up > 0) || (up as f64 / steps <= 0.01 && down > 0)
 }
 
 /// The in-sample mean absolute error of the seasonal-naive forecast with `period` (or of the

@@ -215,13 +215,21 @@ pub fn decompose(values: &[f64], periods: &[usize]) -> Decomposition {
     }
 }
 
-/// Per-phase median over the most recent cycles, smoothed around the circle and centred.
+/// Per-phase median over the most recent cycles, smoothed around the circle, centred, and
+/// shrunk toward zero by how much of it is noise.
+///
+/// A weekly profile from four weeks is a median of four values per phase: without shrinkage,
+/// the noise of those four values would be forecast to repeat every week. The shrinkage is
+/// empirical Bayes: the profile is scaled by `1 - noise variance / profile variance`, with the
+/// noise variance of each phase median estimated from the spread inside its own bucket.
 fn phase_profile(residual: &[f64], period: usize) -> Vec<f64> {
     let n = residual.len();
     let cycles = (n / period).min(MAX_CYCLES);
     let first = n - cycles * period;
     let mut profile = vec![0.0; period];
     let mut bucket = Vec::with_capacity(cycles + 1);
+    let mut deviations = Vec::with_capacity(cycles + 1);
+    let mut noise_variance = 0.0;
     for (phase, slot) in profile.iter_mut().enumerate() {
         bucket.clear();
         // Positions congruent to `phase` modulo `period`, within the recent cycles.
@@ -231,8 +239,15 @@ fn phase_profile(residual: &[f64], period: usize) -> Vec<f64> {
             bucket.push(residual[i]);
             i += period;
         }
-        *slot = median(&mut bucket);
+        let center = median(&mut bucket);
+        *slot = center;
+        deviations.clear();
+        deviations.extend(bucket.iter().map(|v| (v - center).abs()));
+        let sigma = 1.4826 * median(&mut deviations);
+        // The variance of a median of k values is about (pi / 2) sigma^2 / k.
+        noise_variance += std::f64::consts::FRAC_PI_2 * sigma * sigma / bucket.len().max(1) as f64;
     }
+    noise_variance /= period as f64;
     // Smooth with a circular moving average so that each profile has ~96 points of
     // resolution per cycle: the median of a few cycles is still noisy point to point.
     let window = (period / 96).max(1);
@@ -245,9 +260,15 @@ fn phase_profile(residual: &[f64], period: usize) -> Vec<f64> {
             })
             .collect();
         profile = smoothed;
+        noise_variance /= window as f64;
     }
     let mean = profile.iter().sum::<f64>() / period as f64;
     profile.iter_mut().for_each(|v| *v -= mean);
+    let profile_variance = profile.iter().map(|v| v * v).sum::<f64>() / period as f64;
+    if profile_variance > 0.0 {
+        let keep = (1.0 - noise_variance / profile_variance).clamp(0.0, 1.0);
+        profile.iter_mut().for_each(|v| *v *= keep);
+    }
     profile
 }
 

@@ -1,0 +1,133 @@
+//! Excursions: incidents, outages, a blizzard. Points far from the series' robust local level
+//! that come back to it.
+//!
+//! A two-day collapse in traffic followed by recovery is not a new regime, and a single
+//! incident spike is not growth. Both are replaced by linear interpolation before the level and
+//! trend are fitted. What has not come back by the end of the history is left alone, because it
+//! may be the start of a new regime ([`super::regime`] decides).
+//!
+//! The baseline is the running median of per-block medians (a block is about a day), so it
+//! is not pulled by the excursion it is meant to expose.
+
+use super::seasonal::median;
+
+/// A point is an excursion when it lies this many robust standard deviations (1.4826 × MAD)
+/// from the baseline.
+const THRESHOLD: f64 = 6.0;
+/// Runs longer than this many blocks are regimes, not excursions.
+const MAX_RUN_BLOCKS: usize = 3;
+
+/// Replaces excursions in `values` by interpolation; returns how many points were replaced.
+/// `block` is the baseline's resolution in points (about a day).
+pub fn clean_excursions(values: &mut [f64], block: usize) -> usize {
+    let n = values.len();
+    let block = block.clamp(12, (n / 8).max(12));
+    if n < 4 * block {
+        return 0;
+    }
+    let block_count = n.div_ceil(block);
+    let block_medians: Vec<f64> = (0..block_count)
+        .map(|b| {
+            let mut chunk = values[b * block..((b + 1) * block).min(n)].to_vec();
+            median(&mut chunk)
+        })
+        .collect();
+    // Running median of five blocks: one or two bad blocks cannot move it.
+    let smoothed: Vec<f64> = (0..block_count)
+        .map(|b| {
+            let mut window = block_medians[b.saturating_sub(2)..(b + 3).min(block_count)].to_vec();
+            median(&mut window)
+        })
+        .collect();
+    let center = |b: usize| (b * block) as f64 + (((b + 1) * block).min(n) - b * block) as f64 / 2.0;
+    let baseline = |i: usize| {
+        let x = i as f64 + 0.5;
+        let b = ((x / block as f64).floor() as usize).min(block_count - 1);
+        let (b0, b1) = if x < center(b) { (b.saturating_sub(1), b) } else { (b, (b + 1).min(block_count - 1)) };
+        if b0 == b1 {
+            return smoothed[b0];
+        }
+        let w = ((x - center(b0)) / (center(b1) - center(b0))).clamp(0.0, 1.0);
+        smoothed[b0] + w * (smoothed[b1] - smoothed[b0])
+    };
+    let residuals: Vec<f64> = (0..n).map(|i| values[i] - baseline(i)).collect();
+    let mut absolute: Vec<f64> = residuals.iter().map(|r| r.abs()).collect();
+    let scale = 1.4826 * median(&mut absolute);
+    if scale <= 0.0 || !scale.is_finite() {
+        return 0;
+    }
+    let flagged: Vec<bool> = residuals.iter().map(|r| r.abs() > THRESHOLD * scale).collect();
+    let mut replaced = 0;
+    let mut i = 0;
+    while i < n {
+        if !flagged[i] {
+            i += 1;
+            continue;
+        }
+        // Widen the run to where the residual changes sign or falls within one scale, so the
+        // ramp into and out of an excursion goes with it.
+        let mut start = i;
+        let mut end = i;
+        while end < n && flagged[end] {
+            end += 1;
+        }
+        let sign = residuals[i].signum();
+        while start > 0 && residuals[start - 1].signum() == sign && residuals[start - 1].abs() > scale {
+            start -= 1;
+        }
+        while end < n && residuals[end].signum() == sign && residuals[end].abs() > scale {
+            end += 1;
+        }
+        let touches_end = end + block / 2 >= n;
+        if start > 0 && !touches_end && end - start <= MAX_RUN_BLOCKS * block {
+            let (left, right) = (values[start - 1], values[end]);
+            let span = (end - start + 1) as f64;
+            for (k, value) in values[start..end].iter_mut().enumerate() {
+                *value = left + (right - left) * (k + 1) as f64 / span;
+            }
+            replaced += end - start;
+        }
+        i = end.max(i + 1);
+    }
+    replaced
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn noise(i: usize) -> f64 {
+        let x = (i as u64).wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        ((x >> 33) as f64 / (1u64 << 31) as f64) - 1.0
+    }
+
+    #[test]
+    fn a_dip_that_recovers_is_removed() {
+        let mut values: Vec<f64> = (0..2000).map(|i| 100.0 + noise(i)).collect();
+        for v in &mut values[1200..1330] {
+            *v = 10.0;
+        }
+        let replaced = clean_excursions(&mut values, 100);
+        assert!(replaced >= 130, "replaced {replaced}");
+        assert!(values[1200..1330].iter().all(|v| (v - 100.0).abs() < 3.0));
+    }
+
+    #[test]
+    fn a_shift_that_lasts_to_the_end_is_kept() {
+        let mut values: Vec<f64> = (0..2000).map(|i| if i < 1850 { 30.0 } else { 99.0 } + noise(i)).collect();
+        let before = values.clone();
+        clean_excursions(&mut values, 100);
+        assert_eq!(values[1850..], before[1850..]);
+    }
+
+    #[test]
+    fn spikes_go_and_a_trend_stays() {
+        let mut values: Vec<f64> = (0..3000).map(|i| 0.05 * i as f64 + noise(i)).collect();
+        values[1000] += 500.0;
+        values[2222] -= 400.0;
+        let replaced = clean_excursions(&mut values, 100);
+        assert!((2..=6).contains(&replaced), "replaced {replaced}");
+        assert!((values[1000] - 50.0).abs() < 3.0 && (values[2222] - 111.1).abs() < 3.0);
+        assert!((values[2999] - 149.95).abs() < 2.0);
+    }
+}
