@@ -252,11 +252,19 @@ fn accuracy(dir: &Path) {
             let band = fc.band(0.8).expect("band");
             let mut errors: Vec<f64> = task.test.iter().zip(&fc.mean).map(|(a, f)| (a.1 - f).abs()).collect();
             errors.sort_by(f64::total_cmp);
-            let width: f64 = band.upper.iter().zip(&band.lower).map(|(u, l)| (u - l) / 2.0).sum::<f64>() / n;
+            let width: f64 = band
+                .upper
+                .iter()
+                .zip(&band.lower)
+                .map(|(u, l)| (u - l) / 2.0)
+                .sum::<f64>()
+                / n;
             println!(
                 "    n={} regime_start={:?} periods={:?} mean half-width80={:.3} test |err| q80={:.3} median={:.3}",
                 values.len(),
-                fc.diagnostics.regime_start.map(|t| ((t - task.train[0].0) / task.step) as usize),
+                fc.diagnostics
+                    .regime_start
+                    .map(|t| ((t - task.train[0].0) / task.step) as usize),
                 fc.diagnostics.periods_secs,
                 width,
                 errors[(errors.len() * 8) / 10],

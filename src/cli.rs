@@ -180,7 +180,7 @@ fn forecast_csv(input: &Path, horizon: usize, output: Option<&Path>, min_points:
     let settings = forecast::Settings {
         min_history_secs: 0.0,
         min_points: min_points.max(2),
-        backtest_origins: 4,
+        ..forecast::Settings::default()
     };
     let (csv, skipped) = crate::offline::forecast_all(&series, horizon, &settings);
     tracing::info!(

@@ -222,7 +222,7 @@ impl Config {
             }
             let backtest_origins = table
                 .optional::<usize>("backtest_origins", "a whole number from 1 to 12")
-                .unwrap_or(4);
+                .unwrap_or(6);
             if !(1..=12).contains(&backtest_origins) {
                 table.report("backtest_origins", "must be from 1 to 12");
             }

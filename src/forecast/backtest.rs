@@ -7,8 +7,8 @@
 //! formula that assumes Gaussian white noise.
 
 use super::methods::{Method, Prepared, predict};
-use super::regime::last_regime_start;
 use super::outliers::clean_excursions;
+use super::regime::last_regime_start;
 use super::seasonal::{SeasonalMode, decompose_in};
 
 /// Errors of one method at each horizon step, one row per origin.
@@ -48,7 +48,11 @@ pub fn origins(n: usize, horizon: usize, count: usize, regime_start: usize, min_
     if available >= 8 {
         let backtest_horizon = horizon.min(n / 4).min(available / 2).max(1);
         let room = available - backtest_horizon;
-        let spacing = if count > 1 { (room / (count - 1)).clamp(1, backtest_horizon) } else { 1 };
+        let spacing = if count > 1 {
+            (room / (count - 1)).clamp(1, backtest_horizon)
+        } else {
+            1
+        };
         let cuts: Vec<usize> = (0..count)
             .map_while(|k| n.checked_sub(backtest_horizon + k * spacing))
             .filter(|&cut| cut >= first_allowed)
@@ -81,7 +85,13 @@ pub fn prepare<'a>(
         clean_excursions(&mut level_series, steps_per_day);
     }
     let regime_start = last_regime_start(&level_series, min_segment);
-    Prepared { values, decomposition, level_series, regime_start, steps_per_day: steps_per_day.max(1) }
+    Prepared {
+        values,
+        decomposition,
+        level_series,
+        regime_start,
+        steps_per_day: steps_per_day.max(1),
+    }
 }
 
 /// Backtests every method in `methods` with the seasonal pattern in `mode`.
@@ -174,7 +184,10 @@ fn isotonic_non_decreasing(values: &[f64]) -> Vec<f64> {
             blocks[last] = (s1 + s2, c1 + c2);
         }
     }
-    blocks.into_iter().flat_map(|(sum, count)| std::iter::repeat_n(sum / count as f64, count)).collect()
+    blocks
+        .into_iter()
+        .flat_map(|(sum, count)| std::iter::repeat_n(sum / count as f64, count))
+        .collect()
 }
 
 /// The exponent `g` of `w(h) ∝ h^g` over the second half of the backtested horizon, clamped to

@@ -103,7 +103,9 @@ pub fn predict(method: Method, prepared: &Prepared<'_>, horizon: usize) -> Vec<f
             let recent = &regime[regime.len().saturating_sub(3 * prepared.steps_per_day)..];
             let (intercept, slope) = least_squares_line(recent);
             let end = (recent.len() - 1) as f64;
-            (0..horizon).map(|h| reseason(h, intercept + slope * (end + 1.0 + h as f64))).collect()
+            (0..horizon)
+                .map(|h| reseason(h, intercept + slope * (end + 1.0 + h as f64)))
+                .collect()
         }
         Method::SeasonalDamped => {
             let (level, trend, phi) = damped_holt(prepared.regime());

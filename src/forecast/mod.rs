@@ -42,7 +42,7 @@ impl Default for Settings {
         Settings {
             min_history_secs: 86_400.0,
             min_points: 24,
-            backtest_origins: 4,
+            backtest_origins: 6,
         }
     }
 }
@@ -244,7 +244,12 @@ pub fn forecast(grid: &Grid, horizon: usize, settings: &Settings) -> Result<Fore
     let monotone = is_monotone(values);
     let mut methods = Vec::new();
     if !monotone {
-        methods.extend([Method::SeasonalLevel, Method::SeasonalRegimeLevel, Method::SeasonalLinear, Method::SeasonalDamped]);
+        methods.extend([
+            Method::SeasonalLevel,
+            Method::SeasonalRegimeLevel,
+            Method::SeasonalLinear,
+            Method::SeasonalDamped,
+        ]);
     } else {
         // Damping assumes growth slows down; a counter's bursts and pauses say nothing of that.
         methods.extend([Method::SeasonalLinear, Method::RecentLinear]);
@@ -261,25 +266,42 @@ pub fn forecast(grid: &Grid, horizon: usize, settings: &Settings) -> Result<Fore
         modes.push(SeasonalMode::Multiplicative);
     }
     // Backtest origins sit in the current regime (found on the whole history).
-    let regime_start = backtest::prepare(values, SeasonalMode::Additive, &periods, min_segment, steps_per_day, clean).regime_start;
+    let regime_start = backtest::prepare(
+        values,
+        SeasonalMode::Additive,
+        &periods,
+        min_segment,
+        steps_per_day,
+        clean,
+    )
+    .regime_start;
     let min_train = periods.first().copied().unwrap_or(36);
-    let (backtest_horizon, cuts) =
-        backtest::origins(n, horizon, settings.backtest_origins, regime_start, min_train);
+    let (backtest_horizon, cuts) = backtest::origins(n, horizon, settings.backtest_origins, regime_start, min_train);
     // The lowest backtest error wins; ties go to the earlier (simpler) candidate.
     let mut best: Option<(Method, SeasonalMode, backtest::BacktestErrors, f64)> = None;
     for &mode in &modes {
-        for (method, errors) in
-            backtest::run(values, mode, &periods, min_segment, steps_per_day, clean, &methods, backtest_horizon, &cuts)
-        {
+        for (method, errors) in backtest::run(
+            values,
+            mode,
+            &periods,
+            min_segment,
+            steps_per_day,
+            clean,
+            &methods,
+            backtest_horizon,
+            &cuts,
+        ) {
             let score = errors.mean_absolute();
             if best.as_ref().is_none_or(|b| score < b.3) {
                 best = Some((method, mode, errors, score));
             }
         }
     }
-    let (method, seasonal_mode, errors) = best
-        .map(|(m, mode, e, _)| (m, mode, e))
-        .unwrap_or((Method::SeasonalLevel, SeasonalMode::Additive, backtest::BacktestErrors::default()));
+    let (method, seasonal_mode, errors) = best.map(|(m, mode, e, _)| (m, mode, e)).unwrap_or((
+        Method::SeasonalLevel,
+        SeasonalMode::Additive,
+        backtest::BacktestErrors::default(),
+    ));
 
     let prepared = backtest::prepare(values, seasonal_mode, &periods, min_segment, steps_per_day, clean);
     let mean = methods::predict(method, &prepared, horizon);

@@ -43,7 +43,11 @@ pub fn clean_excursions(values: &mut [f64], block: usize) -> usize {
     let baseline = |i: usize| {
         let x = i as f64 + 0.5;
         let b = ((x / block as f64).floor() as usize).min(block_count - 1);
-        let (b0, b1) = if x < center(b) { (b.saturating_sub(1), b) } else { (b, (b + 1).min(block_count - 1)) };
+        let (b0, b1) = if x < center(b) {
+            (b.saturating_sub(1), b)
+        } else {
+            (b, (b + 1).min(block_count - 1))
+        };
         if b0 == b1 {
             return smoothed[b0];
         }
@@ -97,7 +101,9 @@ mod tests {
     use super::*;
 
     fn noise(i: usize) -> f64 {
-        let x = (i as u64).wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let x = (i as u64)
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         ((x >> 33) as f64 / (1u64 << 31) as f64) - 1.0
     }
 
@@ -114,7 +120,9 @@ mod tests {
 
     #[test]
     fn a_shift_that_lasts_to_the_end_is_kept() {
-        let mut values: Vec<f64> = (0..2000).map(|i| if i < 1850 { 30.0 } else { 99.0 } + noise(i)).collect();
+        let mut values: Vec<f64> = (0..2000)
+            .map(|i| if i < 1850 { 30.0 } else { 99.0 } + noise(i))
+            .collect();
         let before = values.clone();
         clean_excursions(&mut values, 100);
         assert_eq!(values[1850..], before[1850..]);
