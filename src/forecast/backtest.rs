@@ -70,27 +70,33 @@ pub fn origins(n: usize, horizon: usize, count: usize, regime_start: usize, min_
     (backtest_horizon, cuts)
 }
 
-/// Prepares a history prefix: decomposition with the given periods and the current regime.
-pub fn prepare<'a>(
-    values: &'a [f64],
-    mode: SeasonalMode,
-    periods: &[usize],
-    min_segment: usize,
-    steps_per_day: usize,
-    clean: bool,
-) -> Prepared<'a> {
-    let decomposition = decompose_in(values, periods, mode);
+/// What the engine decides about a series once, before comparing methods on it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Shape {
+    /// Seasonal periods in grid steps, ascending.
+    pub periods: Vec<usize>,
+    /// The shortest regime worth believing, in grid steps.
+    pub min_segment: usize,
+    /// Grid steps in a day (at least 1).
+    pub steps_per_day: usize,
+    /// Whether excursions are interpolated away before fitting (not for monotone series).
+    pub clean: bool,
+}
+
+/// Prepares a history prefix: decomposition in `mode` and the current regime.
+pub fn prepare<'a>(values: &'a [f64], mode: SeasonalMode, shape: &Shape) -> Prepared<'a> {
+    let decomposition = decompose_in(values, &shape.periods, mode);
     let mut level_series = decomposition.deseasonalized.clone();
-    if clean {
-        clean_excursions(&mut level_series, steps_per_day);
+    if shape.clean {
+        clean_excursions(&mut level_series, shape.steps_per_day);
     }
-    let regime_start = last_regime_start(&level_series, min_segment);
+    let regime_start = last_regime_start(&level_series, shape.min_segment);
     Prepared {
         values,
         decomposition,
         level_series,
         regime_start,
-        steps_per_day: steps_per_day.max(1),
+        steps_per_day: shape.steps_per_day.max(1),
     }
 }
 
@@ -98,17 +104,14 @@ pub fn prepare<'a>(
 pub fn run(
     values: &[f64],
     mode: SeasonalMode,
-    periods: &[usize],
-    min_segment: usize,
-    steps_per_day: usize,
-    clean: bool,
+    shape: &Shape,
     methods: &[Method],
     backtest_horizon: usize,
     cuts: &[usize],
 ) -> Vec<(Method, BacktestErrors)> {
     let mut results: Vec<(Method, BacktestErrors)> = methods.iter().map(|&m| (m, BacktestErrors::default())).collect();
     for &cut in cuts {
-        let prepared = prepare(&values[..cut], mode, periods, min_segment, steps_per_day, clean);
+        let prepared = prepare(&values[..cut], mode, shape);
         let actual = &values[cut..cut + backtest_horizon];
         for (method, errors) in results.iter_mut() {
             let forecast = predict(*method, &prepared, backtest_horizon);

@@ -257,7 +257,12 @@ pub fn forecast(grid: &Grid, horizon: usize, settings: &Settings) -> Result<Fore
     if !periods.is_empty() && !monotone {
         methods.push(Method::SeasonalNaive);
     }
-    let clean = !monotone;
+    let shape = backtest::Shape {
+        periods: periods.clone(),
+        min_segment,
+        steps_per_day,
+        clean: !monotone,
+    };
 
     // A multiplicative pattern needs positive data, and only differs from an additive one
     // where the level moves enough.
@@ -266,31 +271,13 @@ pub fn forecast(grid: &Grid, horizon: usize, settings: &Settings) -> Result<Fore
         modes.push(SeasonalMode::Multiplicative);
     }
     // Backtest origins sit in the current regime (found on the whole history).
-    let regime_start = backtest::prepare(
-        values,
-        SeasonalMode::Additive,
-        &periods,
-        min_segment,
-        steps_per_day,
-        clean,
-    )
-    .regime_start;
+    let regime_start = backtest::prepare(values, SeasonalMode::Additive, &shape).regime_start;
     let min_train = periods.first().copied().unwrap_or(36);
     let (backtest_horizon, cuts) = backtest::origins(n, horizon, settings.backtest_origins, regime_start, min_train);
     // The lowest backtest error wins; ties go to the earlier (simpler) candidate.
     let mut best: Option<(Method, SeasonalMode, backtest::BacktestErrors, f64)> = None;
     for &mode in &modes {
-        for (method, errors) in backtest::run(
-            values,
-            mode,
-            &periods,
-            min_segment,
-            steps_per_day,
-            clean,
-            &methods,
-            backtest_horizon,
-            &cuts,
-        ) {
+        for (method, errors) in backtest::run(values, mode, &shape, &methods, backtest_horizon, &cuts) {
             let score = errors.mean_absolute();
             if best.as_ref().is_none_or(|b| score < b.3) {
                 best = Some((method, mode, errors, score));
@@ -303,7 +290,7 @@ pub fn forecast(grid: &Grid, horizon: usize, settings: &Settings) -> Result<Fore
         backtest::BacktestErrors::default(),
     ));
 
-    let prepared = backtest::prepare(values, seasonal_mode, &periods, min_segment, steps_per_day, clean);
+    let prepared = backtest::prepare(values, seasonal_mode, &shape);
     let mean = methods::predict(method, &prepared, horizon);
     let bands = LEVELS
         .iter()
