@@ -2,6 +2,7 @@
 //!
 //!     cargo bench --bench engine                 # everything
 //!     cargo bench --bench engine -- --accuracy   # only the accuracy part (fast)
+//!     cargo bench --bench engine -- --speed      # only the one-core timings
 //!     cargo bench --bench engine -- --data DIR   # other tasks in the same layout
 //!
 //! Accuracy follows the protocol in `bench/data/nab/README.md` (hold out the last day and week,
@@ -21,6 +22,7 @@ const DAY: usize = 288;
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let only_accuracy = args.iter().any(|a| a == "--accuracy");
+    let only_speed = args.iter().any(|a| a == "--speed");
     let data = args
         .iter()
         .position(|a| a == "--data")
@@ -33,6 +35,9 @@ fn main() {
     );
     if !only_accuracy {
         speed();
+        if only_speed {
+            return;
+        }
         throughput();
     }
     accuracy(&data);

@@ -9,7 +9,7 @@
 use super::methods::{Method, Prepared, predict};
 use super::outliers::clean_excursions;
 use super::regime::last_regime_start;
-use super::seasonal::{SeasonalMode, decompose_in};
+use super::seasonal::{Decomposition, SeasonalMode, decompose_in};
 
 /// Errors of one method at each horizon step, one row per origin.
 #[derive(Clone, Debug, Default)]
@@ -85,7 +85,11 @@ pub struct Shape {
 
 /// Prepares a history prefix: decomposition in `mode` and the current regime.
 pub fn prepare<'a>(values: &'a [f64], mode: SeasonalMode, shape: &Shape) -> Prepared<'a> {
-    let decomposition = decompose_in(values, &shape.periods, mode);
+    prepare_with(values, decompose_in(values, &shape.periods, mode), shape)
+}
+
+/// Prepares a history with a decomposition already made (excursions, regime).
+fn prepare_with<'a>(values: &'a [f64], decomposition: Decomposition, shape: &Shape) -> Prepared<'a> {
     let mut level_series = decomposition.deseasonalized.clone();
     if shape.clean {
         clean_excursions(&mut level_series, shape.steps_per_day);
@@ -132,15 +136,24 @@ pub fn interval_half_widths(errors: &BacktestErrors, level: f64, horizon: usize)
     if backtested == 0 || horizon == 0 {
         return vec![0.0; horizon];
     }
-    // Each horizon pools the errors of nearby horizons (a window of ×1.5 either side, widened
-    // until it holds at least MIN_POOL errors), so short horizons are not judged on four
-    // numbers; the quantiles are then made non-decreasing by isotonic regression rather than a
-    // running maximum, which would ratchet up on noise.
+    // Quantiles are taken at ~50 log-spaced horizons and interpolated in between: one per step
+    // would cost O(horizon²). Each pools the errors of nearby horizons (a window of ×1.5 either
+    // side, widened until it holds at least MIN_POOL errors), so short horizons are not judged
+    // on a handful of numbers; the quantiles are then made non-decreasing by isotonic
+    // regression rather than a running maximum, which would ratchet up on noise.
     const MIN_POOL: usize = 30;
     let origins = errors.rows.len();
-    let mut widths = Vec::with_capacity(backtested);
+    let mut grid: Vec<usize> = Vec::new();
+    let mut next = 1.0f64;
+    while (next as usize) < backtested {
+        grid.push(next as usize);
+        next = (next * 1.15).max(next + 1.0);
+    }
+    grid.push(backtested);
+    grid.dedup();
+    let mut at_grid = Vec::with_capacity(grid.len());
     let mut pool = Vec::new();
-    for h in 1..=backtested {
+    for &h in &grid {
         let mut lo = ((h as f64 / 1.5).ceil() as usize).max(1);
         let mut hi = ((h as f64 * 1.5).floor() as usize).clamp(h, backtested);
         while (hi - lo + 1) * origins < MIN_POOL && (lo > 1 || hi < backtested) {
@@ -154,9 +167,23 @@ pub fn interval_half_widths(errors: &BacktestErrors, level: f64, horizon: usize)
         // Split-conformal finite-sample correction: the ceil((N + 1) q) / N quantile.
         let count = pool.len() as f64;
         let corrected = (((count + 1.0) * level).ceil() / count).min(1.0);
-        widths.push(quantile(&mut pool, corrected));
+        at_grid.push(quantile(&mut pool, corrected));
     }
-    let widths = isotonic_non_decreasing(&widths);
+    let at_grid = isotonic_non_decreasing(&at_grid);
+    let mut widths = Vec::with_capacity(backtested);
+    let mut k = 0;
+    for h in 1..=backtested {
+        while k + 1 < grid.len() && grid[k + 1] <= h {
+            k += 1;
+        }
+        let width = if k + 1 < grid.len() && grid[k] < h {
+            let w = (h - grid[k]) as f64 / (grid[k + 1] - grid[k]) as f64;
+            at_grid[k] + w * (at_grid[k + 1] - at_grid[k])
+        } else {
+            at_grid[k]
+        };
+        widths.push(width);
+    }
     let growth = growth_exponent(&widths);
     let last = widths[backtested - 1];
     (1..=horizon)

@@ -43,16 +43,53 @@ pub struct Decomposition {
     pub profiles: Vec<Vec<f64>>,
     /// The input with the seasonal pattern taken out, in the input's units.
     pub deseasonalized: Vec<f64>,
+    /// The summed profiles over the periods' least common multiple, when that is not huge:
+    /// one lookup per point instead of one per period.
+    combined: Option<Vec<f64>>,
 }
 
+/// Longest combined profile worth precomputing.
+const MAX_COMBINED: usize = 1 << 20;
+
 impl Decomposition {
-    /// The summed seasonal component at grid index `index` (may lie past the history).
-    fn seasonal_at(&self, index: usize) -> f64 {
+    fn new(mode: SeasonalMode, periods: Vec<usize>, profiles: Vec<Vec<f64>>, deseasonalized: Vec<f64>) -> Self {
+        let mut decomposition = Decomposition {
+            mode,
+            periods,
+            profiles,
+            deseasonalized,
+            combined: None,
+        };
+        decomposition.combine();
+        decomposition
+    }
+
+    /// Precomputes the combined profile (after the profiles change).
+    fn combine(&mut self) {
+        let lcm = self.periods.iter().try_fold(1usize, |acc, &p| {
+            let l = acc / gcd(acc, p) * p;
+            (l <= MAX_COMBINED).then_some(l)
+        });
+        self.combined = match lcm {
+            Some(l) if !self.periods.is_empty() => Some((0..l).map(|i| self.sum_profiles(i)).collect()),
+            _ => None,
+        };
+    }
+
+    fn sum_profiles(&self, index: usize) -> f64 {
         self.periods
             .iter()
             .zip(&self.profiles)
             .map(|(&period, profile)| profile[index % period])
             .sum()
+    }
+
+    /// The summed seasonal component at grid index `index` (may lie past the history).
+    fn seasonal_at(&self, index: usize) -> f64 {
+        match &self.combined {
+            Some(combined) => combined[index % combined.len()],
+            None => self.sum_profiles(index),
+        }
     }
 
     /// Puts the seasonal pattern back onto a deseasonalised `value` at grid index `index`.
@@ -157,6 +194,7 @@ pub fn decompose_in(values: &[f64], periods: &[usize], mode: SeasonalMode) -> De
     let logs: Vec<f64> = values.iter().map(|v| v.ln()).collect();
     let mut decomposition = decompose(&logs, periods);
     decomposition.mode = SeasonalMode::Multiplicative;
+    decomposition.combine();
     for (i, d) in decomposition.deseasonalized.iter_mut().enumerate() {
         *d = values[i];
     }
@@ -173,46 +211,41 @@ pub fn decompose(values: &[f64], periods: &[usize]) -> Decomposition {
     let periods: Vec<usize> = periods.iter().copied().filter(|&p| p >= 2 && 2 * p <= n).collect();
     let mut profiles: Vec<Vec<f64>> = periods.iter().map(|&p| vec![0.0; p]).collect();
     if periods.is_empty() {
-        return Decomposition {
-            mode: SeasonalMode::Additive,
-            periods,
-            profiles,
-            deseasonalized: values.to_vec(),
-        };
+        return Decomposition::new(SeasonalMode::Additive, periods, profiles, values.to_vec());
     }
     let longest = *periods.last().unwrap_or(&1);
     let mut seasonal_total = vec![0.0; n];
+    let mut residual = vec![0.0; n];
     for _iteration in 0..2 {
         let deseasonalized: Vec<f64> = values.iter().zip(&seasonal_total).map(|(v, s)| v - s).collect();
         let trend = moving_average(&deseasonalized, longest);
         for k in 0..periods.len() {
             let period = periods[k];
-            // What is left for this period: data minus trend minus the other periods.
-            let residual: Vec<f64> = (0..n)
-                .map(|i| {
-                    let others: f64 = periods
-                        .iter()
-                        .zip(&profiles)
-                        .enumerate()
-                        .filter(|(j, _)| *j != k)
-                        .map(|(_, (&p, prof))| prof[i % p])
-                        .sum();
-                    values[i] - trend[i] - others
-                })
-                .collect();
-            profiles[k] = phase_profile(&residual, period);
-        }
-        for (i, total) in seasonal_total.iter_mut().enumerate() {
-            *total = periods.iter().zip(&profiles).map(|(&p, prof)| prof[i % p]).sum();
+            // What is left for this period: data minus trend minus the other periods (the
+            // running total minus this period's own previous profile).
+            let own = &profiles[k];
+            let mut phase = 0;
+            for i in 0..n {
+                residual[i] = values[i] - trend[i] - (seasonal_total[i] - own[phase]);
+                phase += 1;
+                if phase == period {
+                    phase = 0;
+                }
+            }
+            let updated = phase_profile(&residual, period);
+            let mut phase = 0;
+            for total in seasonal_total.iter_mut() {
+                *total += updated[phase] - own[phase];
+                phase += 1;
+                if phase == period {
+                    phase = 0;
+                }
+            }
+            profiles[k] = updated;
         }
     }
     let deseasonalized = values.iter().zip(&seasonal_total).map(|(v, s)| v - s).collect();
-    Decomposition {
-        mode: SeasonalMode::Additive,
-        periods,
-        profiles,
-        deseasonalized,
-    }
+    Decomposition::new(SeasonalMode::Additive, periods, profiles, deseasonalized)
 }
 
 /// Per-phase median over the most recent cycles, smoothed around the circle, centred, and
@@ -332,6 +365,10 @@ pub fn median(values: &mut [f64]) -> f64 {
         let lower = values[..mid].iter().copied().fold(f64::NEG_INFINITY, f64::max);
         (lower + upper) / 2.0
     }
+}
+
+fn gcd(a: usize, b: usize) -> usize {
+    if b == 0 { a } else { gcd(b, a % b) }
 }
 
 /// Population variance; 0 for fewer than two values.
