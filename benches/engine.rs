@@ -58,11 +58,17 @@ fn synthetic(seed: u64, points: usize) -> Vec<f64> {
     let daily = base * (0.1 + 0.2 * (next() + 1.0) / 2.0);
     let weekly = base * (0.03 + 0.1 * (next() + 1.0) / 2.0);
     let noise = base * (0.01 + 0.04 * (next() + 1.0) / 2.0);
+    // The cycles are periodic: one table per cycle keeps generation out of the timings.
+    let tau = 2.0 * std::f64::consts::PI;
+    let day_shape: Vec<f64> = (0..DAY)
+        .map(|i| (tau * i as f64 / DAY as f64).sin() + 0.3 * (2.0 * tau * i as f64 / DAY as f64).sin())
+        .collect();
+    let week_shape: Vec<f64> = (0..7 * DAY)
+        .map(|i| (tau * i as f64 / (7 * DAY) as f64).sin())
+        .collect();
     (0..points)
         .map(|i| {
-            let d = 2.0 * std::f64::consts::PI * i as f64 / DAY as f64;
-            let w = d / 7.0;
-            base + growth * i as f64 + daily * (d.sin() + 0.3 * (2.0 * d).sin()) + weekly * w.sin() + noise * next()
+            base + growth * i as f64 + daily * day_shape[i % DAY] + weekly * week_shape[i % (7 * DAY)] + noise * next()
         })
         .collect()
 }

@@ -85,7 +85,7 @@ pub struct Shape {
 
 /// Prepares a history prefix: decomposition in `mode` and the current regime.
 pub fn prepare<'a>(values: &'a [f64], mode: SeasonalMode, shape: &Shape) -> Prepared<'a> {
-    prepare_with(values, decompose_in(values, &shape.periods, mode), shape)
+    prepare_with(values, decompose_in(values, &shape.periods, mode, 2), shape)
 }
 
 /// Prepares a history with a decomposition already made (excursions, regime).
@@ -115,7 +115,13 @@ pub fn run(
 ) -> Vec<(Method, BacktestErrors)> {
     let mut results: Vec<(Method, BacktestErrors)> = methods.iter().map(|&m| (m, BacktestErrors::default())).collect();
     for &cut in cuts {
-        let prepared = prepare(&values[..cut], mode, shape);
+        // One decomposition pass at each origin: backtests compare methods, and the second
+        // pass refines profiles more than it changes which method wins.
+        let prepared = prepare_with(
+            &values[..cut],
+            decompose_in(&values[..cut], &shape.periods, mode, 1),
+            shape,
+        );
         let actual = &values[cut..cut + backtest_horizon];
         for (method, errors) in results.iter_mut() {
             let forecast = predict(*method, &prepared, backtest_horizon);

@@ -108,7 +108,10 @@ pub fn predict(method: Method, prepared: &Prepared<'_>, horizon: usize) -> Vec<f
                 .collect()
         }
         Method::SeasonalDamped => {
-            let (level, trend, phi) = damped_holt(prepared.regime());
+            // The last two weeks decide the damped trend: with these smoothing constants the
+            // state forgets older data anyway, and the grid search costs a pass per candidate.
+            let regime = prepared.regime();
+            let (level, trend, phi) = damped_holt(&regime[regime.len().saturating_sub(14 * prepared.steps_per_day)..]);
             let mut damping = 0.0;
             let mut factor = 1.0;
             (0..horizon)

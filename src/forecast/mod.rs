@@ -271,7 +271,8 @@ pub fn forecast(grid: &Grid, horizon: usize, settings: &Settings) -> Result<Fore
         modes.push(SeasonalMode::Multiplicative);
     }
     // Backtest origins sit in the current regime (found on the whole history).
-    let regime_start = backtest::prepare(values, SeasonalMode::Additive, &shape).regime_start;
+    let additive = backtest::prepare(values, SeasonalMode::Additive, &shape);
+    let regime_start = additive.regime_start;
     let min_train = periods.first().copied().unwrap_or(36);
     let (backtest_horizon, cuts) = backtest::origins(n, horizon, settings.backtest_origins, regime_start, min_train);
     // The lowest backtest error wins; ties go to the earlier (simpler) candidate.
@@ -290,7 +291,10 @@ pub fn forecast(grid: &Grid, horizon: usize, settings: &Settings) -> Result<Fore
         backtest::BacktestErrors::default(),
     ));
 
-    let prepared = backtest::prepare(values, seasonal_mode, &shape);
+    let prepared = match seasonal_mode {
+        SeasonalMode::Additive => additive,
+        SeasonalMode::Multiplicative => backtest::prepare(values, seasonal_mode, &shape),
+    };
     let mean = methods::predict(method, &prepared, horizon);
     let bands = LEVELS
         .iter()

@@ -39,22 +39,27 @@ pub fn clean_excursions(values: &mut [f64], block: usize) -> usize {
             median(&mut window)
         })
         .collect();
-    let center = |b: usize| (b * block) as f64 + (((b + 1) * block).min(n) - b * block) as f64 / 2.0;
-    let baseline = |i: usize| {
+    // The baseline runs linearly between block centres, flat before the first and after the
+    // last.
+    let centers: Vec<f64> = (0..block_count)
+        .map(|b| (b * block) as f64 + (((b + 1) * block).min(n) - b * block) as f64 / 2.0)
+        .collect();
+    let mut baseline = Vec::with_capacity(n);
+    let mut b = 0;
+    for i in 0..n {
         let x = i as f64 + 0.5;
-        let b = ((x / block as f64).floor() as usize).min(block_count - 1);
-        let (b0, b1) = if x < center(b) {
-            (b.saturating_sub(1), b)
-        } else {
-            (b, (b + 1).min(block_count - 1))
-        };
-        if b0 == b1 {
-            return smoothed[b0];
+        while b + 1 < block_count && centers[b + 1] <= x {
+            b += 1;
         }
-        let w = ((x - center(b0)) / (center(b1) - center(b0))).clamp(0.0, 1.0);
-        smoothed[b0] + w * (smoothed[b1] - smoothed[b0])
-    };
-    let residuals: Vec<f64> = (0..n).map(|i| values[i] - baseline(i)).collect();
+        let value = if x <= centers[0] || b + 1 >= block_count {
+            smoothed[b]
+        } else {
+            let w = (x - centers[b]) / (centers[b + 1] - centers[b]);
+            smoothed[b] + w * (smoothed[b + 1] - smoothed[b])
+        };
+        baseline.push(value);
+    }
+    let residuals: Vec<f64> = values.iter().zip(&baseline).map(|(v, b)| v - b).collect();
     let mut absolute: Vec<f64> = residuals.iter().map(|r| r.abs()).collect();
     let scale = 1.4826 * median(&mut absolute);
     if scale <= 0.0 || !scale.is_finite() {

@@ -86,14 +86,7 @@ pub fn last_regime_start(values: &[f64], min_segment: usize) -> usize {
             return start;
         }
         let whole = sums.sse(start, n);
-        let mut best = (f64::INFINITY, 0);
-        for split in (start + min_segment)..=(n - min_segment) {
-            let sse = sums.sse(start, split) + sums.sse(split, n);
-            if sse < best.0 {
-                best = (sse, split);
-            }
-        }
-        let (split_sse, split) = best;
+        let (split_sse, split) = best_split(&sums, start, n, min_segment);
         let n_eff = (len as f64 / inflation).max(4.0);
         // Two lines instead of one: three more parameters (break point, level, slope).
         let gain = n_eff * (whole.max(1e-300) / split_sse.max(1e-300)).ln();
@@ -104,6 +97,35 @@ pub fn last_regime_start(values: &[f64], min_segment: usize) -> usize {
             return start;
         }
     }
+}
+
+/// The split of `[start, n)` into two least-squares lines with the lowest total squared error,
+/// each part at least `min_segment` long. Scans a coarse grid (an eighth of `min_segment`) and
+/// then every point around the best grid point: the error is smooth in the split position at
+/// that scale, and the full scan would cost a pass over every point for each call.
+fn best_split(sums: &LinearSums, start: usize, n: usize, min_segment: usize) -> (f64, usize) {
+    let (first, last) = (start + min_segment, n - min_segment);
+    let cost = |split: usize| sums.sse(start, split) + sums.sse(split, n);
+    let stride = (min_segment / 8).max(1);
+    let mut best = (f64::INFINITY, first);
+    let mut split = first;
+    while split <= last {
+        let sse = cost(split);
+        if sse < best.0 {
+            best = (sse, split);
+        }
+        split += stride;
+    }
+    if stride > 1 {
+        let around = best.1;
+        for split in around.saturating_sub(stride).max(first)..=(around + stride).min(last) {
+            let sse = cost(split);
+            if sse < best.0 {
+                best = (sse, split);
+            }
+        }
+    }
+    best
 }
 
 /// Lag-1 autocorrelation of the residuals of one line through the whole series.

@@ -187,12 +187,12 @@ pub fn select_periods(values: &[f64], candidates: &[usize]) -> Vec<usize> {
 
 /// Robust decomposition in `mode` (multiplicative needs positive values; others fall back to
 /// additive).
-pub fn decompose_in(values: &[f64], periods: &[usize], mode: SeasonalMode) -> Decomposition {
+pub fn decompose_in(values: &[f64], periods: &[usize], mode: SeasonalMode, passes: usize) -> Decomposition {
     if mode == SeasonalMode::Additive || values.iter().any(|v| *v <= 0.0) {
-        return decompose(values, periods);
+        return decompose_passes(values, periods, passes);
     }
     let logs: Vec<f64> = values.iter().map(|v| v.ln()).collect();
-    let mut decomposition = decompose(&logs, periods);
+    let mut decomposition = decompose_passes(&logs, periods, passes);
     decomposition.mode = SeasonalMode::Multiplicative;
     decomposition.combine();
     for (i, d) in decomposition.deseasonalized.iter_mut().enumerate() {
@@ -207,6 +207,12 @@ pub fn decompose_in(values: &[f64], periods: &[usize], mode: SeasonalMode) -> De
 
 /// Robust additive decomposition with the given periods (ascending).
 pub fn decompose(values: &[f64], periods: &[usize]) -> Decomposition {
+    decompose_passes(values, periods, 2)
+}
+
+/// [`decompose`] with a given number of trend-and-profile passes: two by default; one is
+/// cheaper and a little rougher (backtests use it).
+pub fn decompose_passes(values: &[f64], periods: &[usize], passes: usize) -> Decomposition {
     let n = values.len();
     let periods: Vec<usize> = periods.iter().copied().filter(|&p| p >= 2 && 2 * p <= n).collect();
     let mut profiles: Vec<Vec<f64>> = periods.iter().map(|&p| vec![0.0; p]).collect();
@@ -216,7 +222,7 @@ pub fn decompose(values: &[f64], periods: &[usize]) -> Decomposition {
     let longest = *periods.last().unwrap_or(&1);
     let mut seasonal_total = vec![0.0; n];
     let mut residual = vec![0.0; n];
-    for _iteration in 0..2 {
+    for _pass in 0..passes.max(1) {
         let deseasonalized: Vec<f64> = values.iter().zip(&seasonal_total).map(|(v, s)| v - s).collect();
         let trend = moving_average(&deseasonalized, longest);
         for k in 0..periods.len() {
