@@ -32,15 +32,19 @@ pub fn clean_excursions(values: &mut [f64], block: usize) -> usize {
             median(&mut chunk)
         })
         .collect();
-    // Running median of five blocks: one or two bad blocks cannot move it.
+    // Running median of five blocks: one or two bad blocks cannot move it. Near the ends the
+    // window shrinks symmetrically (three blocks, then one): a one-sided window would shift the
+    // baseline of a trending series by a block's growth.
     let smoothed: Vec<f64> = (0..block_count)
         .map(|b| {
-            let mut window = block_medians[b.saturating_sub(2)..(b + 3).min(block_count)].to_vec();
+            let radius = 2.min(b).min(block_count - 1 - b);
+            let mut window = block_medians[b - radius..=b + radius].to_vec();
             median(&mut window)
         })
         .collect();
-    // The baseline runs linearly between block centres, flat before the first and after the
-    // last.
+    // The baseline runs linearly between block centres, and on along the nearest two centres'
+    // line before the first and after the last (flat ends would make a rising series look like
+    // an excursion at its end).
     let centers: Vec<f64> = (0..block_count)
         .map(|b| (b * block) as f64 + (((b + 1) * block).min(n) - b * block) as f64 / 2.0)
         .collect();
@@ -51,12 +55,13 @@ pub fn clean_excursions(values: &mut [f64], block: usize) -> usize {
         while b + 1 < block_count && centers[b + 1] <= x {
             b += 1;
         }
-        let value = if x <= centers[0] || b + 1 >= block_count {
-            smoothed[b]
+        let (b0, b1) = if b + 1 >= block_count {
+            (block_count - 2, block_count - 1)
         } else {
-            let w = (x - centers[b]) / (centers[b + 1] - centers[b]);
-            smoothed[b] + w * (smoothed[b + 1] - smoothed[b])
+            (b, b + 1)
         };
+        let w = (x - centers[b0]) / (centers[b1] - centers[b0]);
+        let value = smoothed[b0] + w * (smoothed[b1] - smoothed[b0]);
         baseline.push(value);
     }
     let residuals: Vec<f64> = values.iter().zip(&baseline).map(|(v, b)| v - b).collect();
@@ -74,21 +79,33 @@ pub fn clean_excursions(values: &mut [f64], block: usize) -> usize {
             continue;
         }
         // Widen the run to where the residual changes sign or falls within one scale, so the
-        // ramp into and out of an excursion goes with it.
+        // ramp into and out of an excursion goes with it; by at most the run's own length on
+        // each side, so a one-point spike cannot swallow a drifting stretch.
         let mut start = i;
         let mut end = i;
         while end < n && flagged[end] {
             end += 1;
         }
+        let reach = end - start;
         let sign = residuals[i].signum();
-        while start > 0 && residuals[start - 1].signum() == sign && residuals[start - 1].abs() > scale {
+        let (lowest, highest) = (start.saturating_sub(reach), (end + reach).min(n));
+        while start > lowest && residuals[start - 1].signum() == sign && residuals[start - 1].abs() > scale {
             start -= 1;
         }
-        while end < n && residuals[end].signum() == sign && residuals[end].abs() > scale {
+        while end < highest && residuals[end].signum() == sign && residuals[end].abs() > scale {
             end += 1;
         }
-        let touches_end = end + block / 2 >= n;
-        if start > 0 && !touches_end && end - start <= MAX_RUN_BLOCKS * block {
+        // An excursion comes back: the level just after the run must match the level just
+        // before it (within half the run's depth). A run that has not come back, or that
+        // reaches the end of the history, may be a new regime and is left alone.
+        let side = (block / 2).max(3);
+        let depth = residuals[start..end].iter().map(|r| r.abs()).sum::<f64>() / (end - start) as f64;
+        let came_back = start >= side && end + side <= n && {
+            let before = median(&mut values[start - side..start].to_vec());
+            let after = median(&mut values[end..end + side].to_vec());
+            (after - before).abs() <= 0.5 * depth
+        };
+        if came_back && end - start <= MAX_RUN_BLOCKS * block {
             let (left, right) = (values[start - 1], values[end]);
             let span = (end - start + 1) as f64;
             for (k, value) in values[start..end].iter_mut().enumerate() {

@@ -199,3 +199,68 @@ fn summary_keeps_the_horizon_in_a_few_points() {
     assert_eq!(summary.horizon_end, fc.timestamp(4999));
     assert!(end.lower_95 <= end.lower_80 && end.upper_80 <= end.upper_95);
 }
+
+/// A log disk: used space climbs 12 GB through each day and is rotated away at 03:00, on top
+/// of 1.5 GB/day of growth. What matters for exhaustion is when a daily peak crosses.
+fn sawtooth_used(i: usize) -> f64 {
+    let day_fraction = (i % DAY) as f64 / DAY as f64;
+    let since_rotation = (day_fraction - 3.0 / 24.0).rem_euclid(1.0);
+    90.0 + 1.5 * i as f64 / DAY as f64 + 12.0 * since_rotation
+}
+
+#[test]
+fn nightly_sawtooth_crosses_at_its_peaks() {
+    let n = 28 * DAY;
+    let values = (0..n).map(|i| sawtooth_used(i) + 0.2 * noise(i, 9)).collect();
+    let fc = forecast(&grid(values), 60 * DAY, &Settings::default()).expect("forecast");
+    assert_eq!(fc.diagnostics.periods_secs.first(), Some(&86_400.0));
+    let threshold = 180.0;
+    let true_cross = (n..).find(|&i| sawtooth_used(i) >= threshold).expect("truth crosses");
+    let now = fc.last_timestamp;
+    let true_at = 1_700_000_000.0 + true_cross as f64 * STEP;
+    let result = exhaustion(&fc, threshold, Direction::Above);
+    let likely = result.likely.expect("likely crossing");
+    let error = (likely - true_at).abs() / (true_at - now);
+    assert!(
+        error < 0.10,
+        "likely off by {:.1} % of the runway ({:?})",
+        error * 100.0,
+        fc.diagnostics.method
+    );
+    // Between the peaks the forecast falls back as the logs are rotated, like the series does.
+    let after_rotation = fc.mean[DAY - (n % DAY) + 3 * DAY / 24 + 2];
+    let before_rotation = fc.mean[DAY - (n % DAY) + 3 * DAY / 24 - 2];
+    assert!(
+        before_rotation - after_rotation > 8.0,
+        "{before_rotation} -> {after_rotation}"
+    );
+}
+
+#[test]
+fn irregular_cleanups_still_warn_through_the_earliest_estimate() {
+    // Cleanups every 2 to 4 days at varying times: no season captures them. The expected path
+    // follows the middle of the teeth; the pessimistic bound must reach the peaks' crossing
+    // no later than the truth does.
+    let n = 28 * DAY;
+    let mut resets = vec![0usize];
+    while *resets.last().expect("a reset") < n + 60 * DAY {
+        let last = *resets.last().expect("a reset");
+        resets.push(last + 2 * DAY + (noise(last, 10).abs() * 2.0 * DAY as f64) as usize);
+    }
+    let used = |i: usize| {
+        let since = i - resets.iter().rev().find(|&&r| r <= i).copied().unwrap_or(0);
+        100.0 + 1.0 * i as f64 / DAY as f64 + 5.0 * since as f64 / DAY as f64
+    };
+    let values = (0..n).map(|i| used(i) + 0.2 * noise(i, 11)).collect();
+    let fc = forecast(&grid(values), 60 * DAY, &Settings::default()).expect("forecast");
+    let threshold = 160.0;
+    let true_cross = (n..).find(|&i| used(i) >= threshold).expect("truth crosses");
+    let true_at = 1_700_000_000.0 + true_cross as f64 * STEP;
+    let earliest = exhaustion(&fc, threshold, Direction::Above)
+        .earliest
+        .expect("earliest crossing");
+    assert!(
+        earliest <= true_at,
+        "earliest {earliest} after the true peak crossing {true_at}"
+    );
+}
