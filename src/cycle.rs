@@ -15,6 +15,7 @@ use rayon::prelude::*;
 use crate::exhaustion::{Exhaustion, exhaustion};
 use crate::forecast::{self, ForecastSummary, Grid, NoForecast};
 use crate::model::{Capacity, CapacityModel};
+use crate::recommend::{Recommendation, Situation, recommend};
 use crate::series::{Labels, Series};
 use crate::source::{RangeQuery, Source, SourceError};
 
@@ -64,6 +65,11 @@ pub struct EntityResult {
     pub exhaustion: Option<Exhaustion>,
     #[serde(skip)]
     pub forecast: Option<Arc<ForecastSummary>>,
+    /// What to do about it (when a forecast was made).
+    pub recommendation: Option<Recommendation>,
+    /// The model's team, for filtering and reports.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub team: Option<String>,
 }
 
 /// The result of one model.
@@ -227,7 +233,7 @@ async fn run_model(
         pool.install(|| {
             usage
                 .into_par_iter()
-                .map(|series| forecast_entity(&model, &settings, &capacities, series, step, horizon_steps))
+                .map(|series| forecast_entity(&model, &settings, &capacities, series, step, horizon_steps, now))
                 .collect::<Vec<_>>()
         })
     })
@@ -281,6 +287,7 @@ fn forecast_entity(
     series: Series,
     step: f64,
     horizon_steps: usize,
+    now: f64,
 ) -> EntityResult {
     let labels = series.labels;
     let current = series
@@ -298,6 +305,8 @@ fn forecast_entity(
         current,
         exhaustion: None,
         forecast: None,
+        recommendation: None,
+        team: model.team.clone(),
     };
     match capacities.for_entity(&result.labels) {
         Ok(capacity) => result.capacity = capacity,
@@ -319,7 +328,18 @@ fn forecast_entity(
             if let Some(threshold) = result.threshold {
                 result.exhaustion = Some(exhaustion(&forecast, threshold, model.direction));
             }
-            result.forecast = Some(Arc::new(forecast.summary()));
+            let summary = forecast.summary();
+            result.recommendation = Some(recommend(&Situation {
+                now,
+                direction: model.direction,
+                unit: &model.unit,
+                capacity: result.capacity,
+                threshold: result.threshold,
+                forecast: &summary,
+                exhaustion: result.exhaustion,
+                scaling: model.scaling.as_ref(),
+            }));
+            result.forecast = Some(Arc::new(summary));
         }
         Err(NoForecast::NoData) => {
             result.status = EntityStatus::NoData;

@@ -19,7 +19,7 @@ use crate::cycle::{CycleReport, EntityStatus};
 
 /// Labels Headroom itself sets on result series; an entity label with one of these names is
 /// exported as `exported_<name>` instead.
-const RESERVED_LABELS: [&str; 4] = ["model", "estimate", "status", "unit"];
+const RESERVED_LABELS: [&str; 6] = ["model", "estimate", "status", "unit", "state", "currency"];
 
 type LabelPairs = Vec<(String, String)>;
 type GaugeF64 = Gauge<f64, AtomicU64>;
@@ -287,6 +287,10 @@ fn results_registry(report: &CycleReport) -> Registry {
     let model_up: Family<LabelPairs, Gauge> = Family::default();
     let model_duration: Family<LabelPairs, GaugeF64> = Family::default();
     let results_from: Family<LabelPairs, GaugeF64> = Family::default();
+    let urgency: Family<LabelPairs, Gauge> = Family::default();
+    let order_by: Family<LabelPairs, GaugeF64> = Family::default();
+    let units_change: Family<LabelPairs, Gauge> = Family::default();
+    let monthly_cost: Family<LabelPairs, GaugeF64> = Family::default();
 
     for model in &report.models {
         let model_labels = vec![("model".to_string(), model.model.clone())];
@@ -325,6 +329,27 @@ fn results_registry(report: &CycleReport) -> Registry {
             }
             if let Some(value) = entity.forecast.as_ref().and_then(|f| f.diagnostics.backtest_mase) {
                 mase.get_or_create(&labels).set(value);
+            }
+            if let Some(r) = &entity.recommendation {
+                urgency.get_or_create(&labels).set(match r.urgency {
+                    crate::recommend::Urgency::Ok => 0,
+                    crate::recommend::Urgency::Warning => 1,
+                    crate::recommend::Urgency::Critical => 2,
+                });
+                if let Some(t) = r.order_by {
+                    order_by.get_or_create(&labels).set(t);
+                }
+                if let Some(u) = &r.units {
+                    units_change.get_or_create(&labels).set(u.change);
+                }
+                if let Some(c) = &r.cost {
+                    for (state, value) in [("current", c.monthly_current), ("recommended", c.monthly_recommended)] {
+                        let mut with_state = labels.clone();
+                        with_state.push(("state".into(), state.into()));
+                        with_state.push(("currency".into(), c.currency.clone()));
+                        monthly_cost.get_or_create(&with_state).set(value);
+                    }
+                }
             }
             if let Some(x) = entity.exhaustion {
                 for (estimate, at) in [("likely", x.likely), ("earliest", x.earliest)] {
@@ -368,6 +393,26 @@ fn results_registry(report: &CycleReport) -> Registry {
         "headroom_model_duration_seconds",
         "Wall time spent on the model in the last cycle",
         model_duration,
+    );
+    registry.register(
+        "headroom_recommendation_urgency",
+        "How soon to act: 0 ok, 1 warning (order-by date within 30 days), 2 critical (order-by date passed or within 7 days, or limit exceeded)",
+        urgency,
+    );
+    registry.register(
+        "headroom_order_by_timestamp_seconds",
+        "Unix time by which to order capacity: the earliest exhaustion minus the model's lead time",
+        order_by,
+    );
+    registry.register(
+        "headroom_recommended_units_change",
+        "Scaling units to add (positive) or remove (negative) to keep the pessimistic peak under the target utilisation over the horizon",
+        units_change,
+    );
+    registry.register(
+        "headroom_monthly_cost",
+        "Monthly cost of the entity's capacity in its currency (state=current: today's units; state=recommended: after the recommendation)",
+        monthly_cost,
     );
     registry.register(
         "headroom_model_results_timestamp_seconds",

@@ -16,6 +16,7 @@ pub mod expose;
 pub mod forecast;
 pub mod model;
 pub mod offline;
+pub mod recommend;
 pub mod report;
 pub mod series;
 pub mod server;

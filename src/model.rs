@@ -38,6 +38,28 @@ pub struct CapacityModel {
     pub step: PromDuration,
     /// How far ahead to forecast.
     pub horizon: PromDuration,
+    /// The team or owner named in reports (`team`).
+    pub team: Option<String>,
+    /// How capacity is bought: what a decision needs beyond a date.
+    pub scaling: Option<Scaling>,
+}
+
+/// How a resource's capacity is added or removed, and what it costs (`[scaling]`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Scaling {
+    /// Capacity of one unit, in the model's unit (a node's 16 cores, a 100 GB volume step).
+    pub unit_size: f64,
+    /// What one unit is called in sentences ("node", "100 GB step").
+    pub unit_name: String,
+    /// Monthly cost of one unit.
+    pub unit_cost: f64,
+    pub currency: String,
+    /// Time from ordering capacity to having it.
+    pub lead_time: PromDuration,
+    /// Keep the pessimistic peak under this share of capacity (the headroom kept).
+    pub target_utilization: f64,
+    pub min_units: u32,
+    pub max_units: Option<u32>,
 }
 
 /// The capacity of each entity.
@@ -214,6 +236,8 @@ impl CapacityModel {
                 );
             }
         }
+        let team: Option<String> = root.optional("team", "a team or owner name");
+        let scaling = scaling_section(root.table("scaling"));
         root.finish();
         if document.has_problems() {
             return Err(document.into_problems());
@@ -231,10 +255,68 @@ impl CapacityModel {
                 history,
                 step,
                 horizon,
+                team,
+                scaling,
             }),
             _ => Err(document.into_problems()),
         }
     }
+}
+
+/// Reads the optional `[scaling]` table: `None` when it is absent or empty; otherwise
+/// `unit_size` is required and every problem is recorded.
+fn scaling_section(mut table: crate::config::problems::Table<'_>) -> Option<Scaling> {
+    if table.is_empty() {
+        return None;
+    }
+    let unit_size: Option<f64> = table.required("unit_size", "the capacity of one unit, a positive number");
+    if unit_size.is_some_and(|v| !(v > 0.0 && v.is_finite())) {
+        table.report("unit_size", "must be a positive number");
+    }
+    let unit_name: String = table
+        .optional("unit_name", "a name such as \"node\"")
+        .unwrap_or_else(|| "unit".into());
+    let unit_cost: f64 = table
+        .optional("unit_cost", "the monthly cost of one unit")
+        .unwrap_or(0.0);
+    if !(unit_cost >= 0.0 && unit_cost.is_finite()) {
+        table.report("unit_cost", "must be zero or more");
+    }
+    let currency: String = table
+        .optional("currency", "a currency code such as \"EUR\"")
+        .unwrap_or_else(|| "USD".into());
+    let lead_time = table
+        .parsed("lead_time", "a duration such as 21d")
+        .unwrap_or(PromDuration::from_secs(0));
+    let target_utilization = match table.optional::<String>("target_utilization", "a percentage such as \"75%\"") {
+        None => 1.0,
+        Some(text) => match text.parse::<Threshold>() {
+            Ok(Threshold::Fraction(f)) if f > 0.0 && f <= 1.0 => f,
+            _ => {
+                table.report(
+                    "target_utilization",
+                    format!("{text:?} is not a percentage from 1% to 100%"),
+                );
+                1.0
+            }
+        },
+    };
+    let min_units: u32 = table.optional("min_units", "a whole number").unwrap_or(0);
+    let max_units: Option<u32> = table.optional("max_units", "a whole number");
+    if max_units.is_some_and(|max| max < min_units) {
+        table.report("max_units", format!("must be at least min_units ({min_units})"));
+    }
+    table.finish();
+    Some(Scaling {
+        unit_size: unit_size.filter(|v| *v > 0.0 && v.is_finite())?,
+        unit_name,
+        unit_cost,
+        currency,
+        lead_time,
+        target_utilization,
+        min_units,
+        max_units,
+    })
 }
 
 /// Loads every `*.toml` file in `dir`, sorted by file name; collects every problem in every
@@ -363,5 +445,58 @@ horizon = "30d"
         assert_eq!("1e12".parse::<Threshold>(), Ok(Threshold::Absolute(1e12)));
         assert!("lots".parse::<Threshold>().is_err());
         assert!("0%".parse::<Threshold>().is_err());
+    }
+}
+
+#[cfg(test)]
+mod scaling_tests {
+    use super::*;
+
+    const POOL: &str = r#"
+name = "pool-cpu"
+usage = 'sum by (pool) (rate(node_cpu_seconds_total{mode!="idle"}[5m]))'
+capacity = 'count by (pool) (node_cpu_seconds_total{mode="idle"})'
+threshold = "85%"
+unit = "cores"
+team = "platform"
+
+[scaling]
+unit_size = 16
+unit_name = "node"
+unit_cost = 412.5
+currency = "EUR"
+lead_time = "21d"
+target_utilization = "70%"
+min_units = 3
+max_units = 40
+"#;
+
+    #[test]
+    fn scaling_parses() {
+        let model = CapacityModel::from_text(Path::new("pool.toml"), POOL).expect("valid");
+        assert_eq!(model.team.as_deref(), Some("platform"));
+        let scaling = model.scaling.expect("scaling");
+        assert_eq!(scaling.unit_size, 16.0);
+        assert_eq!(scaling.lead_time.as_secs_f64(), 21.0 * 86_400.0);
+        assert!((scaling.target_utilization - 0.7).abs() < 1e-12);
+        assert_eq!((scaling.min_units, scaling.max_units), (3, Some(40)));
+    }
+
+    #[test]
+    fn scaling_problems_are_all_reported() {
+        let text = POOL
+            .replace("unit_size = 16", "unit_size = -1")
+            .replace("\"70%\"", "\"170%\"")
+            .replace("max_units = 40", "max_units = 2\ncolour = 1");
+        let problems: Vec<String> = CapacityModel::from_text(Path::new("pool.toml"), &text)
+            .expect_err("invalid")
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(problems.len(), 4, "{problems:#?}");
+        assert!(problems[0].contains("scaling.unit_size: must be a positive number"));
+        assert!(problems[1].contains("scaling.target_utilization"));
+        assert!(problems[2].contains("scaling.max_units: must be at least min_units (3)"));
+        assert!(problems[3].contains("scaling.colour: unknown key"));
     }
 }

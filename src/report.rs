@@ -49,6 +49,8 @@ pub fn to_json(report: &CycleReport) -> serde_json::Value {
                             "exceeded_now": x.exceeded_now,
                         })),
                         "forecast": forecast,
+                        "team": e.team,
+                        "recommendation": e.recommendation,
                     })
                 })
                 .collect();
@@ -70,6 +72,73 @@ pub fn to_json(report: &CycleReport) -> serde_json::Value {
     })
 }
 
+/// The recommendations of a cycle as `GET /api/v1/recommendations` serves them: one entry
+/// per planned entity, most urgent first, optionally filtered by model, team and urgency.
+pub fn recommendations_json(report: &CycleReport, filter: &RecommendationFilter) -> serde_json::Value {
+    let mut entries: Vec<(&crate::cycle::ModelOutcome, &crate::cycle::EntityResult)> = report
+        .models
+        .iter()
+        .filter(|m| filter.model.as_deref().is_none_or(|name| name == m.model))
+        .flat_map(|m| m.entities.iter().map(move |e| (m, e)))
+        .filter(|(_, e)| {
+            filter
+                .team
+                .as_deref()
+                .is_none_or(|team| e.team.as_deref() == Some(team))
+        })
+        .filter(|(_, e)| {
+            filter
+                .urgency
+                .as_deref()
+                .is_none_or(|u| e.recommendation.as_ref().is_some_and(|r| r.urgency.name() == u))
+        })
+        .filter(|(_, e)| e.recommendation.is_some())
+        .collect();
+    entries.sort_by(|(_, a), (_, b)| {
+        let urgency = |e: &crate::cycle::EntityResult| e.recommendation.as_ref().map(|r| r.urgency);
+        let order_by = |e: &crate::cycle::EntityResult| {
+            e.recommendation
+                .as_ref()
+                .and_then(|r| r.order_by)
+                .unwrap_or(f64::INFINITY)
+        };
+        urgency(b).cmp(&urgency(a)).then(order_by(a).total_cmp(&order_by(b)))
+    });
+    let items: Vec<serde_json::Value> = entries
+        .into_iter()
+        .map(|(m, e)| {
+            serde_json::json!({
+                "model": m.model,
+                "unit": m.unit,
+                "team": e.team,
+                "labels": e.labels,
+                "current": e.current,
+                "capacity": e.capacity,
+                "threshold": e.threshold,
+                "recommendation": e.recommendation,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "schema_version": 1,
+        "evaluated_at": report.evaluated_at,
+        "scenario": "baseline",
+        "recommendations": items,
+    })
+}
+
+/// Filters of `GET /api/v1/recommendations`; unknown query keys are refused.
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecommendationFilter {
+    pub model: Option<String>,
+    pub team: Option<String>,
+    /// `ok`, `warning` or `critical`.
+    pub urgency: Option<String>,
+    /// Only `baseline` exists until scenarios are configured.
+    pub scenario: Option<String>,
+}
+
 /// A plain-text table, one block per model, entities sorted by earliest exhaustion.
 pub fn to_table(report: &CycleReport) -> String {
     let mut out = String::new();
@@ -89,21 +158,32 @@ pub fn to_table(report: &CycleReport) -> String {
             if model.unit.is_empty() { "-" } else { &model.unit }
         );
         let mut rows: Vec<_> = model.entities.iter().collect();
+        // Most urgent first, then the soonest order-by date.
         rows.sort_by(|a, b| {
-            let key = |e: &&crate::cycle::EntityResult| e.exhaustion.and_then(|x| x.earliest).unwrap_or(f64::INFINITY);
-            key(a).total_cmp(&key(b))
+            let urgency = |e: &&crate::cycle::EntityResult| e.recommendation.as_ref().map(|r| r.urgency);
+            let order_by = |e: &&crate::cycle::EntityResult| {
+                e.recommendation
+                    .as_ref()
+                    .and_then(|r| r.order_by)
+                    .unwrap_or(f64::INFINITY)
+            };
+            urgency(b).cmp(&urgency(a)).then(order_by(a).total_cmp(&order_by(b)))
         });
         let header = [
             "ENTITY",
             "STATUS",
+            "URGENCY",
             "NOW",
             "THRESHOLD",
             "LIKELY EXHAUSTION",
             "EARLIEST",
+            "ORDER BY",
+            "UNITS",
             "METHOD",
             "MASE",
         ];
-        let mut table: Vec<[String; 8]> = vec![header.map(String::from)];
+        const COLUMNS: usize = 11;
+        let mut table: Vec<[String; COLUMNS]> = vec![header.map(String::from)];
         for e in rows {
             let (likely, earliest) = match e.exhaustion {
                 Some(x) if x.exceeded_now => ("exceeded now".to_string(), "exceeded now".to_string()),
@@ -114,13 +194,27 @@ pub fn to_table(report: &CycleReport) -> String {
                 EntityStatus::Ok => "ok".to_string(),
                 other => other.name().to_string(),
             };
+            let recommendation = e.recommendation.as_ref();
+            let urgency = recommendation.map_or("-", |r| r.urgency.name()).to_string();
+            let order_by = recommendation
+                .and_then(|r| r.order_by)
+                .map_or("-".to_string(), |t| relative(Some(t), now));
+            let units = recommendation
+                .and_then(|r| r.units.as_ref())
+                .map_or("-".to_string(), |u| match u.change {
+                    0 => format!("{} (keep)", u.needed),
+                    c => format!("{} ({c:+})", u.needed),
+                });
             table.push([
                 entity_name(&e.labels),
                 status,
+                urgency,
                 e.current.map(number).unwrap_or_else(|| "-".into()),
                 e.threshold.map(number).unwrap_or_else(|| "-".into()),
                 likely,
                 earliest,
+                order_by,
+                units,
                 e.forecast
                     .as_ref()
                     .map(|f| f.diagnostics.method.name().to_string())
@@ -132,7 +226,7 @@ pub fn to_table(report: &CycleReport) -> String {
                     .unwrap_or_else(|| "-".into()),
             ]);
         }
-        let widths: Vec<usize> = (0..8)
+        let widths: Vec<usize> = (0..COLUMNS)
             .map(|c| table.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
             .collect();
         for row in &table {
@@ -166,7 +260,8 @@ fn entity_name(labels: &crate::series::Labels) -> String {
 fn relative(at: Option<f64>, now: f64) -> String {
     match at {
         None => "-".into(),
-        Some(at) => format!("{} (in {:.1} d)", format_time(at), (at - now) / 86_400.0),
+        Some(at) if at >= now => format!("{} (in {:.1} d)", format_time(at), (at - now) / 86_400.0),
+        Some(at) => format!("{} ({:.1} d ago)", format_time(at), (now - at) / 86_400.0),
     }
 }
 

@@ -63,6 +63,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/api/v1/cycle", get(cycle))
+        .route("/api/v1/recommendations", get(recommendations))
         .with_state(state)
 }
 
@@ -76,7 +77,8 @@ async fn index() -> impl IntoResponse {
             "/metrics        forecast results and self-metrics (Prometheus / OpenMetrics text)\n",
             "/healthz        200 while the process runs\n",
             "/readyz         200 once the first planning cycle has finished\n",
-            "/api/v1/cycle   the last cycle's results as JSON\n"
+            "/api/v1/cycle   the last cycle's results as JSON\n",
+            "/api/v1/recommendations?model=&team=&urgency=   what to do, most urgent first\n"
         ),
     )
 }
@@ -110,6 +112,38 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
 async fn cycle(State(state): State<Arc<AppState>>) -> Response {
     match state.latest() {
         Some(report) => axum::Json(report.as_ref().clone()).into_response(),
+        None => (StatusCode::SERVICE_UNAVAILABLE, "no cycle has finished yet\n").into_response(),
+    }
+}
+
+async fn recommendations(
+    State(state): State<Arc<AppState>>,
+    query: Result<axum::extract::Query<crate::report::RecommendationFilter>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let filter = match query {
+        Ok(axum::extract::Query(filter)) => filter,
+        Err(rejection) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "{rejection}; valid filters: model, team, urgency (ok, warning, critical), scenario (baseline)\n"
+                ),
+            )
+                .into_response();
+        }
+    };
+    if filter
+        .urgency
+        .as_deref()
+        .is_some_and(|u| !["ok", "warning", "critical"].contains(&u))
+    {
+        return (StatusCode::BAD_REQUEST, "urgency must be ok, warning or critical\n").into_response();
+    }
+    if filter.scenario.as_deref().is_some_and(|s| s != "baseline") {
+        return (StatusCode::NOT_FOUND, "unknown scenario; only baseline is configured\n").into_response();
+    }
+    match state.latest() {
+        Some(report) => axum::Json(crate::report::recommendations_json(&report, &filter)).into_response(),
         None => (StatusCode::SERVICE_UNAVAILABLE, "no cycle has finished yet\n").into_response(),
     }
 }

@@ -158,6 +158,11 @@ impl<'d> Table<'d> {
         self.document.report(&self.path_of(key), message.into());
     }
 
+    /// Whether the table has no keys left to take.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
     /// Whether the key is present (and marks it as known).
     pub fn contains(&mut self, key: &'static str) -> bool {
         self.known.push(key);

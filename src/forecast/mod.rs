@@ -110,6 +110,8 @@ impl Forecast {
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct ForecastSummary {
     pub diagnostics: Diagnostics,
+    /// Seconds between grid points of the history and forecast.
+    pub step: f64,
     pub last_timestamp: f64,
     pub last_value: f64,
     /// Unix seconds of the last forecast step.
@@ -147,6 +149,7 @@ impl Forecast {
         };
         ForecastSummary {
             diagnostics: self.diagnostics.clone(),
+            step: self.step,
             last_timestamp: self.last_timestamp,
             last_value: self.last_value,
             horizon_end: self.timestamp(steps.saturating_sub(1)),
