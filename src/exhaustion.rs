@@ -77,40 +77,10 @@ fn first_crossing(forecast: &Forecast, path: &[f64], threshold: f64, past: &dyn 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::forecast::{Band, Diagnostics, Method};
+    use crate::forecast::testing::linear;
 
     fn linear_forecast(last_value: f64, slope_per_step: f64, width: f64) -> Forecast {
-        let mean: Vec<f64> = (1..=100).map(|h| last_value + slope_per_step * h as f64).collect();
-        Forecast {
-            start: 1000.0 + 60.0,
-            step: 60.0,
-            bands: vec![
-                Band {
-                    level: 0.8,
-                    lower: mean.iter().map(|m| m - width / 2.0).collect(),
-                    upper: mean.iter().map(|m| m + width / 2.0).collect(),
-                },
-                Band {
-                    level: 0.95,
-                    lower: mean.iter().map(|m| m - width).collect(),
-                    upper: mean.iter().map(|m| m + width).collect(),
-                },
-            ],
-            mean,
-            last_timestamp: 1000.0,
-            last_value,
-            diagnostics: Diagnostics {
-                method: Method::SeasonalLinear,
-                seasonal_mode: crate::forecast::SeasonalMode::Additive,
-                periods_secs: vec![],
-                history_points: 100,
-                observed_points: 100,
-                regime_start: None,
-                trend_per_day: 0.0,
-                seasonal_amplitude: 0.0,
-                backtest_mase: None,
-            },
-        }
+        linear(1000.0, 60.0, last_value, slope_per_step, width, 100)
     }
 
     #[test]

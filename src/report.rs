@@ -94,16 +94,7 @@ pub fn recommendations_json(report: &CycleReport, filter: &RecommendationFilter)
         })
         .filter(|(_, e)| e.recommendation.is_some())
         .collect();
-    entries.sort_by(|(_, a), (_, b)| {
-        let urgency = |e: &crate::cycle::EntityResult| e.recommendation.as_ref().map(|r| r.urgency);
-        let order_by = |e: &crate::cycle::EntityResult| {
-            e.recommendation
-                .as_ref()
-                .and_then(|r| r.order_by)
-                .unwrap_or(f64::INFINITY)
-        };
-        urgency(b).cmp(&urgency(a)).then(order_by(a).total_cmp(&order_by(b)))
-    });
+    entries.sort_by(|(_, a), (_, b)| most_urgent_first(a, b));
     let items: Vec<serde_json::Value> = entries
         .into_iter()
         .map(|(m, e)| {
@@ -125,6 +116,18 @@ pub fn recommendations_json(report: &CycleReport, filter: &RecommendationFilter)
         "scenario": "baseline",
         "recommendations": items,
     })
+}
+
+/// Most urgent first, then the soonest order-by date.
+fn most_urgent_first(a: &crate::cycle::EntityResult, b: &crate::cycle::EntityResult) -> std::cmp::Ordering {
+    let urgency = |e: &crate::cycle::EntityResult| e.recommendation.as_ref().map(|r| r.urgency);
+    let order_by = |e: &crate::cycle::EntityResult| {
+        e.recommendation
+            .as_ref()
+            .and_then(|r| r.order_by)
+            .unwrap_or(f64::INFINITY)
+    };
+    urgency(b).cmp(&urgency(a)).then(order_by(a).total_cmp(&order_by(b)))
 }
 
 /// Filters of `GET /api/v1/recommendations`; unknown query keys are refused.
@@ -158,17 +161,7 @@ pub fn to_table(report: &CycleReport) -> String {
             if model.unit.is_empty() { "-" } else { &model.unit }
         );
         let mut rows: Vec<_> = model.entities.iter().collect();
-        // Most urgent first, then the soonest order-by date.
-        rows.sort_by(|a, b| {
-            let urgency = |e: &&crate::cycle::EntityResult| e.recommendation.as_ref().map(|r| r.urgency);
-            let order_by = |e: &&crate::cycle::EntityResult| {
-                e.recommendation
-                    .as_ref()
-                    .and_then(|r| r.order_by)
-                    .unwrap_or(f64::INFINITY)
-            };
-            urgency(b).cmp(&urgency(a)).then(order_by(a).total_cmp(&order_by(b)))
-        });
+        rows.sort_by(|a, b| most_urgent_first(a, b));
         let header = [
             "ENTITY",
             "STATUS",

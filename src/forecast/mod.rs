@@ -16,6 +16,8 @@ pub mod methods;
 pub mod outliers;
 pub mod regime;
 pub mod seasonal;
+#[cfg(test)]
+pub mod testing;
 
 use std::fmt;
 

@@ -6,44 +6,18 @@ use proptest::prelude::*;
 use super::*;
 use crate::duration::PromDuration;
 use crate::exhaustion::exhaustion;
-use crate::forecast::{Band, Diagnostics, Forecast, Method, SeasonalMode};
+use crate::forecast::Forecast;
 
 const NOW: f64 = 1_790_000_000.0; // 2026-09-21T14:13:20Z
 const STEP: f64 = 3600.0;
 
 /// A forecast that grows `slope` per hour from `last`, with a 95 % band of ±`width`.
 fn linear(last: f64, slope: f64, width: f64, hours: usize) -> Forecast {
-    let mean: Vec<f64> = (1..=hours).map(|h| last + slope * h as f64).collect();
-    Forecast {
-        start: NOW + STEP,
-        step: STEP,
-        bands: vec![
-            Band {
-                level: 0.8,
-                lower: mean.iter().map(|m| m - width / 2.0).collect(),
-                upper: mean.iter().map(|m| m + width / 2.0).collect(),
-            },
-            Band {
-                level: 0.95,
-                lower: mean.iter().map(|m| m - width).collect(),
-                upper: mean.iter().map(|m| m + width).collect(),
-            },
-        ],
-        mean,
-        last_timestamp: NOW,
-        last_value: last,
-        diagnostics: Diagnostics {
-            method: Method::SeasonalLinear,
-            seasonal_mode: SeasonalMode::Additive,
-            periods_secs: vec![86_400.0],
-            history_points: 28 * 24,
-            observed_points: 28 * 24,
-            regime_start: None,
-            trend_per_day: slope * 24.0,
-            seasonal_amplitude: 4.0,
-            backtest_mase: Some(0.4),
-        },
-    }
+    let mut forecast = crate::forecast::testing::linear(NOW, STEP, last, slope, width, hours);
+    forecast.diagnostics.history_points = 28 * 24;
+    forecast.diagnostics.observed_points = 28 * 24;
+    forecast.diagnostics.seasonal_amplitude = 4.0;
+    forecast
 }
 
 fn pool_scaling() -> Scaling {
