@@ -22,6 +22,9 @@ pub enum Method {
     SeasonalLinear,
     /// Seasonal profile on a damped Holt trend fitted to the current regime.
     SeasonalDamped,
+    /// Seasonal profile on a constant-percentage growth (a line through the logarithm of the
+    /// regime): compounding growth, for multiplicative series only.
+    ExponentialTrend,
     /// Seasonal profile on a least-squares line through the last three days of the regime:
     /// follows a growth rate that changed recently (for series that only grow or only shrink).
     RecentLinear,
@@ -39,6 +42,7 @@ impl Method {
             Method::SeasonalLinear => "linear_trend",
             Method::SeasonalDamped => "damped_trend",
             Method::RecentLinear => "recent_linear_trend",
+            Method::ExponentialTrend => "exponential_trend",
             Method::Constant => "constant",
         }
     }
@@ -96,6 +100,18 @@ pub fn predict(method: Method, prepared: &Prepared<'_>, horizon: usize) -> Vec<f
             let end = (regime.len() - 1) as f64;
             (0..horizon)
                 .map(|h| reseason(h, intercept + slope * (end + 1.0 + h as f64)))
+                .collect()
+        }
+        Method::ExponentialTrend => {
+            let regime = prepared.regime();
+            if regime.iter().any(|v| *v <= 0.0) {
+                return predict(Method::SeasonalLinear, prepared, horizon);
+            }
+            let logs: Vec<f64> = regime.iter().map(|v| v.ln()).collect();
+            let (intercept, slope) = least_squares_line(&logs);
+            let end = (logs.len() - 1) as f64;
+            (0..horizon)
+                .map(|h| reseason(h, (intercept + slope * (end + 1.0 + h as f64)).exp()))
                 .collect()
         }
         Method::RecentLinear => {

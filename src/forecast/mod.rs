@@ -283,6 +283,11 @@ pub fn forecast(grid: &Grid, horizon: usize, settings: &Settings) -> Result<Fore
     // The lowest backtest error wins; ties go to the earlier (simpler) candidate.
     let mut best: Option<(Method, SeasonalMode, backtest::BacktestErrors, f64)> = None;
     for &mode in &modes {
+        // Compounding growth goes with a swing that grows with the level.
+        let mut methods = methods.clone();
+        if mode == SeasonalMode::Multiplicative && !monotone {
+            methods.push(Method::ExponentialTrend);
+        }
         for (method, errors) in backtest::run(values, mode, &shape, &methods, backtest_horizon, &cuts) {
             let score = errors.mean_absolute();
             if best.as_ref().is_none_or(|b| score < b.3) {

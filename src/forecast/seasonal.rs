@@ -46,6 +46,8 @@ pub struct Decomposition {
     /// The summed profiles over the periods' least common multiple, when that is not huge:
     /// one lookup per point instead of one per period.
     combined: Option<Vec<f64>>,
+    /// In multiplicative mode, `exp` of `combined`: the factor itself, ready to multiply.
+    factors: Option<Vec<f64>>,
 }
 
 /// Longest combined profile worth precomputing.
@@ -59,6 +61,7 @@ impl Decomposition {
             profiles,
             deseasonalized,
             combined: None,
+            factors: None,
         };
         decomposition.combine();
         decomposition
@@ -72,6 +75,10 @@ impl Decomposition {
         });
         self.combined = match lcm {
             Some(l) if !self.periods.is_empty() => Some((0..l).map(|i| self.sum_profiles(i)).collect()),
+            _ => None,
+        };
+        self.factors = match (&self.combined, self.mode) {
+            (Some(combined), SeasonalMode::Multiplicative) => Some(combined.iter().map(|s| s.exp()).collect()),
             _ => None,
         };
     }
@@ -96,7 +103,10 @@ impl Decomposition {
     pub fn reseason(&self, index: usize, value: f64) -> f64 {
         match self.mode {
             SeasonalMode::Additive => value + self.seasonal_at(index),
-            SeasonalMode::Multiplicative => value * self.seasonal_at(index).exp(),
+            SeasonalMode::Multiplicative => match &self.factors {
+                Some(factors) => value * factors[index % factors.len()],
+                None => value * self.seasonal_at(index).exp(),
+            },
         }
     }
 

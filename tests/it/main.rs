@@ -8,3 +8,4 @@ mod forecast_csv;
 mod harness;
 mod history;
 mod prometheus_e2e;
+mod recommendations;

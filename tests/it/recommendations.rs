@@ -1,0 +1,141 @@
+//! Recommendations through the whole pipeline, against a real Prometheus, with the expected
+//! numbers computed by hand from the formula that generated the history.
+
+use std::f64::consts::PI;
+use std::fmt::Write;
+
+use crate::harness::{Prometheus, Setup, once_json};
+
+const STEP: u64 = 300;
+const DAYS: u64 = 28;
+
+/// Cores used by pool eu-1: 100 cores of base load growing 3 % a week (compounded), shaped by
+/// office hours (peaks at 1.0, nights at 0.55) and quieter weekends (0.8).
+fn cores_used(t: f64, start: f64) -> f64 {
+    let weeks = (t - start) / (7.0 * 86_400.0);
+    let day = (t / 86_400.0).fract();
+    let office = 0.5 * (1.0 - (2.0 * PI * (day - 0.1)).cos());
+    let weekday = ((t / 86_400.0).floor() as i64).rem_euclid(7);
+    let weekend = if matches!(weekday, 2 | 3) { 0.8 } else { 1.0 };
+    100.0 * 1.03f64.powf(weeks) * (0.55 + 0.45 * office) * weekend
+}
+
+const POOL_MODEL: &str = r#"
+name = "pool-cpu"
+usage = 'pool_cpu_cores_used{pool="eu-1"}'
+capacity = 'pool_cpu_cores{pool="eu-1"}'
+threshold = "85%"
+unit = "cores"
+team = "platform"
+history = "28d"
+step = "5m"
+horizon = "60d"
+
+[scaling]
+unit_size = 16
+unit_name = "node"
+unit_cost = 400
+currency = "EUR"
+lead_time = "21d"
+target_utilization = "70%"
+min_units = 3
+"#;
+
+#[test]
+fn a_growing_node_pool_gets_the_right_units_and_order_by_date() {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    let end = now / STEP * STEP;
+    let points = DAYS * 86_400 / STEP;
+    let start = end - (points - 1) * STEP;
+    let mut history = String::from("# TYPE pool_cpu_cores_used gauge\n");
+    for k in 0..points {
+        let t = start + k * STEP;
+        let _ = writeln!(
+            history,
+            "pool_cpu_cores_used{{pool=\"eu-1\"}} {} {t}",
+            cores_used(t as f64, start as f64)
+        );
+    }
+    history.push_str("# TYPE pool_cpu_cores gauge\n");
+    for k in (0..points).step_by(12) {
+        let _ = writeln!(history, "pool_cpu_cores{{pool=\"eu-1\"}} 160 {}", start + k * STEP);
+    }
+    let _ = writeln!(history, "pool_cpu_cores{{pool=\"eu-1\"}} 160 {end}");
+    history.push_str("# EOF\n");
+    let prometheus = Prometheus::start_with_history(&history);
+    let setup = Setup::new(
+        &format!(
+            "[source]\nurl = \"{}\"\n\n[models]\ndir = \"models\"\n",
+            prometheus.url()
+        ),
+        &[("pool.toml", POOL_MODEL)],
+    );
+    let output = once_json(&setup, end);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    let entity = &json["models"][0]["entities"][0];
+    let r = &entity["recommendation"];
+    assert_eq!(entity["team"], "platform");
+
+    // By hand: the threshold is 85 % of 160 = 136 cores; the truth's weekday peaks reach it
+    // at the first minute the formula does.
+    let (start, end) = (start as f64, end as f64);
+    let truth_cross = (0..200_000)
+        .map(|m| end + m as f64 * 60.0)
+        .find(|&t| cores_used(t, start) >= 136.0)
+        .expect("crosses");
+    let runway = truth_cross - end;
+    let likely = entity["exhaustion"]["likely"].as_f64().expect("likely");
+    assert!(
+        (likely - truth_cross).abs() <= 0.15 * runway,
+        "likely {:.1} d, truth {:.1} d",
+        (likely - end) / 86_400.0,
+        runway / 86_400.0
+    );
+    // Order by = earliest crossing - 21 days; the earliest is no later than the truth.
+    let order_by = r["order_by"].as_f64().expect("order_by");
+    let earliest = entity["exhaustion"]["earliest"].as_f64().expect("earliest");
+    assert!((order_by - (earliest - 21.0 * 86_400.0)).abs() < 1.0);
+    assert!(earliest <= truth_cross + 0.05 * runway, "earliest after the truth");
+    // Units: the truth's peak over the 60-day horizon, kept under 70 % of capacity, in
+    // 16-core nodes. The forecast extrapolates compounding growth linearly and adds its 95 %
+    // band, so allow the hand figure or up to two nodes more.
+    let horizon_peak = (0..60 * 24 * 60)
+        .map(|m| cores_used(end + m as f64 * 60.0, start))
+        .fold(0.0, f64::max);
+    let by_hand = (horizon_peak / 0.7 / 16.0).ceil() as i64;
+    let needed = r["units"]["needed"].as_i64().expect("needed");
+    assert!(
+        (by_hand..=by_hand + 2).contains(&needed),
+        "needed {needed} nodes, by hand {by_hand}"
+    );
+    assert_eq!(r["units"]["change"].as_i64(), Some(needed - 10), "10 nodes today");
+    let peak = r["peak_pessimistic"].as_f64().expect("peak");
+    assert_eq!(
+        needed,
+        (peak / 0.7 / 16.0).ceil() as i64,
+        "units follow from the stated peak"
+    );
+    assert_eq!(r["cost"]["monthly_current"].as_f64(), Some(4000.0));
+    assert_eq!(r["cost"]["monthly_recommended"].as_f64(), Some(needed as f64 * 400.0));
+    let urgency = r["urgency"].as_str().expect("urgency");
+    let days_to_order = (order_by - end) / 86_400.0;
+    let expected = if days_to_order <= 7.0 {
+        "critical"
+    } else if days_to_order <= 30.0 {
+        "warning"
+    } else {
+        "ok"
+    };
+    assert_eq!(urgency, expected, "order by in {days_to_order:.1} days");
+    let sentences = r["justification"].as_array().expect("justification");
+    assert!(
+        sentences.iter().any(|s| s
+            .as_str()
+            .is_some_and(|s| s.contains(&format!("add {} nodes", needed - 10)))),
+        "{sentences:#?}"
+    );
+}
