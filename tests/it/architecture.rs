@@ -15,7 +15,7 @@ fn rust_files(dir: &Path) -> Vec<std::path::PathBuf> {
     files
 }
 
-/// The forecasting core and the exhaustion maths are pure: no IO, no async, no knowledge of
+/// The forecasting core, the exhaustion maths and the recommendation maths are pure: no IO, no async, no knowledge of
 /// sources, HTTP, metrics or where results go. That keeps them testable on plain vectors,
 /// usable offline (`headroom forecast`), and safe to run on a blocking pool.
 #[test]
@@ -23,6 +23,8 @@ fn the_forecasting_core_knows_nothing_of_io_or_delivery() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut files = rust_files(&src.join("forecast"));
     files.push(src.join("exhaustion.rs"));
+    files.push(src.join("recommend.rs"));
+    files.extend(rust_files(&src.join("recommend")));
     let forbidden = [
         "tokio",
         "reqwest",

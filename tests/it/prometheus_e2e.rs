@@ -162,6 +162,32 @@ fn run_serves_metrics_that_promtool_accepts_and_survives_prometheus_restarts() {
     );
     assert!(metrics.contains("headroom_forecast_status{model=\"disk\",fstype=\"ext4\",instance=\"short:9100\",job=\"node\",mountpoint=\"/data\",status=\"insufficient_history\"} 1"), "{metrics}");
 
+    // The recommendations API: the fill disk is listed, filters work, bad filters are explained.
+    let (status, body) = http_get(port, "/api/v1/recommendations?model=disk").expect("recommendations");
+    assert_eq!(status, 200, "{body}");
+    let json: serde_json::Value = serde_json::from_str(&body).expect("json");
+    let items = json["recommendations"].as_array().expect("list");
+    let fill = items
+        .iter()
+        .find(|i| i["labels"]["instance"] == "fill:9100")
+        .expect("fill disk listed");
+    assert!(
+        fill["recommendation"]["runway_days"]
+            .as_f64()
+            .is_some_and(|d| d > 0.0 && d < 30.0),
+        "{fill:#}"
+    );
+    assert!(items.iter().all(|i| i["model"] == "disk"));
+    let (status, body) = http_get(port, "/api/v1/recommendations?model=nothing").expect("empty");
+    assert_eq!(status, 200);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&body).expect("json")["recommendations"],
+        serde_json::json!([])
+    );
+    let (status, body) = http_get(port, "/api/v1/recommendations?colour=red").expect("bad filter");
+    assert_eq!(status, 400);
+    assert!(body.contains("valid filters: model, team, urgency"), "{body}");
+
     // Prometheus goes away: Headroom keeps serving and says the source is down.
     prometheus.stop();
     wait_until("headroom_source_up 0", Duration::from_secs(60), || {
