@@ -9,7 +9,7 @@
 use super::methods::{Method, Prepared, predict};
 use super::outliers::clean_excursions;
 use super::regime::last_regime_start;
-use super::seasonal::{Decomposition, SeasonalMode, decompose_in};
+use super::seasonal::{Decomposition, SeasonalMode, decompose_in, decompose_with_logs};
 
 /// Errors of one method at each horizon step, one row per origin.
 #[derive(Clone, Debug, Default)]
@@ -89,7 +89,7 @@ pub fn prepare<'a>(values: &'a [f64], mode: SeasonalMode, shape: &Shape) -> Prep
 }
 
 /// Prepares a history with a decomposition already made (excursions, regime).
-fn prepare_with<'a>(values: &'a [f64], decomposition: Decomposition, shape: &Shape) -> Prepared<'a> {
+pub fn prepare_with<'a>(values: &'a [f64], decomposition: Decomposition, shape: &Shape) -> Prepared<'a> {
     let mut level_series = decomposition.deseasonalized.clone();
     if shape.clean {
         clean_excursions(&mut level_series, shape.steps_per_day);
@@ -114,14 +114,14 @@ pub fn run(
     cuts: &[usize],
 ) -> Vec<(Method, BacktestErrors)> {
     let mut results: Vec<(Method, BacktestErrors)> = methods.iter().map(|&m| (m, BacktestErrors::default())).collect();
+    let logs: Option<Vec<f64>> = (mode == SeasonalMode::Multiplicative && values.iter().all(|v| *v > 0.0))
+        .then(|| values.iter().map(|v| v.ln()).collect());
     for &cut in cuts {
         // One decomposition pass at each origin: backtests compare methods, and the second
         // pass refines profiles more than it changes which method wins.
-        let prepared = prepare_with(
-            &values[..cut],
-            decompose_in(&values[..cut], &shape.periods, mode, 1),
-            shape,
-        );
+        let logs = logs.as_deref().map(|l| &l[..cut]);
+        let decomposition = decompose_with_logs(&values[..cut], logs, &shape.periods, mode, 1);
+        let prepared = prepare_with(&values[..cut], decomposition, shape);
         let actual = &values[cut..cut + backtest_horizon];
         for (method, errors) in results.iter_mut() {
             let forecast = predict(*method, &prepared, backtest_horizon);

@@ -239,7 +239,7 @@ pub fn forecast(grid: &Grid, horizon: usize, settings: &Settings) -> Result<Fore
     }
 
     let candidates = seasonal::candidate_periods(values, grid.step);
-    let periods = seasonal::select_periods(values, &candidates);
+    let (periods, candidates_decomposition) = seasonal::select_periods_keeping(values, &candidates);
     let steps_per_day = ((86_400.0 / grid.step).round() as usize).max(1);
     // The shortest regime worth believing: a full season, or 36 steps, or 1/40 of the history.
     let min_segment = periods.first().copied().unwrap_or(36).max(n / 40);
@@ -276,7 +276,12 @@ pub fn forecast(grid: &Grid, horizon: usize, settings: &Settings) -> Result<Fore
         modes.push(SeasonalMode::Multiplicative);
     }
     // Backtest origins sit in the current regime (found on the whole history).
-    let additive = backtest::prepare(values, SeasonalMode::Additive, &shape);
+    // When every candidate period was kept, the selection's decomposition is this one.
+    let additive = if candidates_decomposition.periods == periods {
+        backtest::prepare_with(values, candidates_decomposition, &shape)
+    } else {
+        backtest::prepare(values, SeasonalMode::Additive, &shape)
+    };
     let regime_start = additive.regime_start;
     let min_train = periods.first().copied().unwrap_or(36);
     let (backtest_horizon, cuts) = backtest::origins(n, horizon, settings.backtest_origins, regime_start, min_train);

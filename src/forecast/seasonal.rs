@@ -172,14 +172,21 @@ pub fn candidate_periods(values: &[f64], step_secs: f64) -> Vec<usize> {
 /// Decomposes with every candidate period and keeps those whose component explains at least
 /// [`MIN_STRENGTH`] of the variance left once the trend is removed.
 pub fn select_periods(values: &[f64], candidates: &[usize]) -> Vec<usize> {
-    if candidates.is_empty() {
-        return Vec::new();
-    }
+    select_periods_keeping(values, candidates).0
+}
+
+/// [`select_periods`], also returning the decomposition with every candidate: when every
+/// candidate is kept, it is the additive decomposition the forecast needs anyway.
+pub fn select_periods_keeping(values: &[f64], candidates: &[usize]) -> (Vec<usize>, Decomposition) {
     let full = decompose(values, candidates);
+    if full.periods.is_empty() {
+        return (Vec::new(), full);
+    }
     let trend = moving_average(&subtract_seasonal(values, &full), *candidates.last().unwrap_or(&1));
     let remainder: Vec<f64> = full.deseasonalized.iter().zip(&trend).map(|(d, t)| d - t).collect();
     let remainder_var = variance(&remainder);
-    full.periods
+    let kept = full
+        .periods
         .iter()
         .zip(&full.profiles)
         .filter(|&(&period, profile)| {
@@ -192,26 +199,45 @@ pub fn select_periods(values: &[f64], candidates: &[usize]) -> Vec<usize> {
             total > 0.0 && 1.0 - remainder_var / total >= MIN_STRENGTH
         })
         .map(|(&period, _)| period)
-        .collect()
+        .collect();
+    (kept, full)
 }
 
 /// Robust decomposition in `mode` (multiplicative needs positive values; others fall back to
 /// additive).
 pub fn decompose_in(values: &[f64], periods: &[usize], mode: SeasonalMode, passes: usize) -> Decomposition {
+    decompose_with_logs(values, None, periods, mode, passes)
+}
+
+/// [`decompose_in`] with the logarithms of `values` already computed (a backtest decomposes
+/// many prefixes of one series: their logarithms are prefixes of one vector).
+pub fn decompose_with_logs(
+    values: &[f64],
+    logs: Option<&[f64]>,
+    periods: &[usize],
+    mode: SeasonalMode,
+    passes: usize,
+) -> Decomposition {
     if mode == SeasonalMode::Additive || values.iter().any(|v| *v <= 0.0) {
         return decompose_passes(values, periods, passes);
     }
-    let logs: Vec<f64> = values.iter().map(|v| v.ln()).collect();
-    let mut decomposition = decompose_passes(&logs, periods, passes);
+    let computed;
+    let logs = match logs {
+        Some(logs) if logs.len() == values.len() => logs,
+        _ => {
+            computed = values.iter().map(|v| v.ln()).collect::<Vec<f64>>();
+            &computed
+        }
+    };
+    let mut decomposition = decompose_passes(logs, periods, passes);
     decomposition.mode = SeasonalMode::Multiplicative;
     decomposition.combine();
-    for (i, d) in decomposition.deseasonalized.iter_mut().enumerate() {
-        *d = values[i];
-    }
-    let factors: Vec<f64> = (0..values.len()).map(|i| decomposition.seasonal_at(i).exp()).collect();
-    for (d, f) in decomposition.deseasonalized.iter_mut().zip(factors) {
-        *d /= f;
-    }
+    let deseasonalized = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| v / decomposition.reseason(i, 1.0))
+        .collect();
+    decomposition.deseasonalized = deseasonalized;
     decomposition
 }
 
@@ -373,6 +399,22 @@ pub fn median(values: &mut [f64]) -> f64 {
         return 0.0;
     }
     let mid = values.len() / 2;
+    // Seasonal profiles take thousands of medians of 4 to 8 values: an insertion sort beats
+    // the general selection algorithm there by a wide margin.
+    if values.len() <= 16 {
+        for i in 1..values.len() {
+            let mut j = i;
+            while j > 0 && values[j - 1].total_cmp(&values[j]).is_gt() {
+                values.swap(j - 1, j);
+                j -= 1;
+            }
+        }
+        return if values.len() % 2 == 1 {
+            values[mid]
+        } else {
+            (values[mid - 1] + values[mid]) / 2.0
+        };
+    }
     let (_, upper, _) = values.select_nth_unstable_by(mid, f64::total_cmp);
     let upper = *upper;
     if values.len() % 2 == 1 {
@@ -428,6 +470,17 @@ mod tests {
             .collect();
         let candidates = candidate_periods(&values, 300.0);
         assert!(select_periods(&values, &candidates).is_empty());
+    }
+
+    #[test]
+    fn medians_of_small_and_large_slices() {
+        assert_eq!(median(&mut [3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&mut [4.0, 1.0, 3.0, 2.0]), 2.5);
+        let mut large: Vec<f64> = (0..101).rev().map(f64::from).collect();
+        assert_eq!(median(&mut large), 50.0);
+        let mut large_even: Vec<f64> = (0..100).map(f64::from).collect();
+        assert_eq!(median(&mut large_even), 49.5);
+        assert_eq!(median(&mut []), 0.0);
     }
 
     #[test]
