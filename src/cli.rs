@@ -310,7 +310,7 @@ async fn once(
         (Some(t), _) | (None, Clock::Fixed(t)) => t,
         (None, Clock::Wall) => cycle::unix_now(),
     };
-    let pool = cycle::build_pool(config.forecast.threads);
+    let pool = cycle::build_pool(config.forecast.threads).context("cannot start the forecasting threads")?;
     let report = cycle::run(&source, &models, &settings(&config), &pool, now).await;
     match format {
         Format::Table => print!("{}", report::to_table(&report)),
@@ -360,10 +360,13 @@ async fn demo(listen: SocketAddr, dump: Option<PathBuf>) -> anyhow::Result<ExitC
         elapsed_ms = started.elapsed().as_millis() as u64,
         "demo fleet generated: 4 disks, 3 hosts' CPU, 1 API tier, 28 days of 5-minute history"
     );
-    tracing::info!("open http://{listen}/metrics for the forecasts (or /api/v1/cycle for JSON)");
+    tracing::info!(
+        "open http://{listen}/metrics for the forecasts, or http://{listen}/api/v1/recommendations for what to do"
+    );
     let daemon = Daemon {
         source: Source::File(source),
-        models: crate::demo::models(),
+        models: crate::demo::models()
+            .map_err(|problems| anyhow::anyhow!("the embedded demo models are invalid:\n{problems}"))?,
         settings: forecast::Settings::default(),
         interval: Duration::from_secs(300),
         listen,
@@ -381,12 +384,15 @@ fn parse_time(text: &str) -> Result<f64, String> {
 }
 
 fn init_logging(level: &str) {
+    use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(level))
         .unwrap_or_else(|_| EnvFilter::new("info"));
+    // Colours for a person at a terminal; plain text for files, journald and pipes.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .try_init();
 }

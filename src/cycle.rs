@@ -354,17 +354,15 @@ fn forecast_entity(
 }
 
 /// Builds the rayon pool that fits forecasts (`threads` 0: one per core).
-pub fn build_pool(threads: usize) -> Arc<rayon::ThreadPool> {
-    let pool = rayon::ThreadPoolBuilder::new()
+/// Falls back to one thread if the requested number cannot be started; fails only when the
+/// OS refuses even that.
+pub fn build_pool(threads: usize) -> Result<Arc<rayon::ThreadPool>, rayon::ThreadPoolBuildError> {
+    rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .thread_name(|i| format!("headroom-fit-{i}"))
         .build()
-        .or_else(|_| rayon::ThreadPoolBuilder::new().num_threads(1).build());
-    match pool {
-        Ok(pool) => Arc::new(pool),
-        // Building a one-thread pool only fails when the OS refuses a thread: nothing to run on.
-        Err(error) => panic!("cannot start a forecasting thread: {error}"),
-    }
+        .or_else(|_| rayon::ThreadPoolBuilder::new().num_threads(1).build())
+        .map(Arc::new)
 }
 
 /// Seconds since the Unix epoch, now.

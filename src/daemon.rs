@@ -76,7 +76,7 @@ impl Daemon {
             let _ = stop_tx.send(true);
         });
 
-        let pool = cycle::build_pool(self.threads);
+        let pool = cycle::build_pool(self.threads).context("cannot start the forecasting threads")?;
         let mut stop = stop_rx;
         let mut failures_in_a_row: u32 = 0;
         loop {

@@ -12,6 +12,7 @@
 
 use std::fmt::Write;
 
+use crate::config::problems::Problems;
 use crate::model::{CapacityModel, load_texts};
 use crate::source::SourceError;
 use crate::source::file::FileSource;
@@ -33,10 +34,9 @@ const STEP: u64 = 300;
 const DAYS: u64 = 28;
 const GB: f64 = 1e9;
 
-/// The embedded capacity models.
-pub fn models() -> Vec<CapacityModel> {
-    // The embedded files are checked by the test suite; a failure here is a build defect.
-    load_texts(&MODELS).unwrap_or_else(|problems| panic!("embedded demo models are invalid:\n{problems}"))
+/// The embedded capacity models (checked by the test suite: an error here is a build defect).
+pub fn models() -> Result<Vec<CapacityModel>, Problems> {
+    load_texts(&MODELS)
 }
 
 /// Four weeks of history ending at `end` (Unix seconds), in dump format.
@@ -210,6 +210,6 @@ mod tests {
             .expect("query");
         assert_eq!(avail.len(), 4);
         assert_eq!(avail[0].samples.len(), 28 * 288);
-        assert_eq!(models().len(), 3);
+        assert_eq!(models().expect("valid embedded models").len(), 3);
     }
 }
