@@ -58,6 +58,10 @@ pub enum Command {
         /// Headroom would have said then.
         #[arg(long, value_parser = parse_time)]
         at: Option<f64>,
+        /// Show one scenario from the config (its dates, units and costs) instead of the
+        /// baseline.
+        #[arg(long)]
+        scenario: Option<String>,
     },
     /// Validate the config and every model file; print every problem (exit 2 if any).
     Check {
@@ -141,11 +145,16 @@ pub fn main(cli: Cli) -> ExitCode {
 async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Check { config } => Ok(check(&config.config)),
-        Command::Once { config, format, at } => {
+        Command::Once {
+            config,
+            format,
+            at,
+            scenario,
+        } => {
             let Some((config, models)) = load_all(&config.config) else {
                 return Ok(ExitCode::from(EXIT_CONFIG));
             };
-            once(config, models, format, at).await
+            once(config, models, format, at, scenario.as_deref()).await
         }
         Command::Run { config, listen } => {
             let Some((config, models)) = load_all(&config.config) else {
@@ -304,14 +313,29 @@ async fn once(
     models: Vec<model::CapacityModel>,
     format: Format,
     at: Option<f64>,
+    scenario: Option<&str>,
 ) -> anyhow::Result<ExitCode> {
+    if let Some(name) = scenario {
+        if !config.scenarios.iter().any(|s| s.name == name) && name != "baseline" {
+            let known: Vec<&str> = config.scenarios.iter().map(|s| s.name.as_str()).collect();
+            eprintln!(
+                "error: no scenario {name:?} in the config; configured: baseline, {}",
+                known.join(", ")
+            );
+            return Ok(ExitCode::from(EXIT_CONFIG));
+        }
+    }
     let (source, clock) = build_source(&config)?;
     let now = match (at, clock) {
         (Some(t), _) | (None, Clock::Fixed(t)) => t,
         (None, Clock::Wall) => cycle::unix_now(),
     };
     let pool = cycle::build_pool(config.forecast.threads).context("cannot start the forecasting threads")?;
-    let report = cycle::run(&source, &models, &settings(&config), &pool, now).await;
+    let report = cycle::run(&source, &models, &settings(&config), &config.scenarios, &pool, now).await;
+    let report = match scenario {
+        Some(name) => report::under_scenario(&report, name),
+        None => report,
+    };
     match format {
         Format::Table => print!("{}", report::to_table(&report)),
         Format::Json => println!("{}", serde_json::to_string_pretty(&report::to_json(&report))?),
@@ -339,6 +363,7 @@ async fn run(
         source,
         models,
         settings: settings(&config),
+        scenarios: config.scenarios.clone(),
         interval: config.schedule.interval.as_std(),
         listen: listen.unwrap_or(config.server.listen),
         threads: config.forecast.threads,
@@ -368,6 +393,7 @@ async fn demo(listen: SocketAddr, dump: Option<PathBuf>) -> anyhow::Result<ExitC
         models: crate::demo::models()
             .map_err(|problems| anyhow::anyhow!("the embedded demo models are invalid:\n{problems}"))?,
         settings: forecast::Settings::default(),
+        scenarios: crate::demo::scenarios(),
         interval: Duration::from_secs(300),
         listen,
         threads: 0,

@@ -16,6 +16,7 @@ use crate::exhaustion::{Exhaustion, exhaustion};
 use crate::forecast::{self, ForecastSummary, Grid, NoForecast};
 use crate::model::{Capacity, CapacityModel};
 use crate::recommend::{Recommendation, Situation, recommend};
+use crate::scenario::{self, Scenario};
 use crate::series::{Labels, Series};
 use crate::source::{RangeQuery, Source, SourceError};
 
@@ -70,6 +71,16 @@ pub struct EntityResult {
     /// The model's team, for filtering and reports.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub team: Option<String>,
+    /// The same entity under each configured scenario.
+    pub scenarios: Vec<ScenarioOutcome>,
+}
+
+/// One entity under one scenario.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ScenarioOutcome {
+    pub scenario: String,
+    pub exhaustion: Option<Exhaustion>,
+    pub recommendation: Option<Recommendation>,
 }
 
 /// The result of one model.
@@ -100,6 +111,9 @@ pub struct CycleReport {
     /// Source errors by kind, for self-metrics.
     #[serde(skip)]
     pub source_errors: BTreeMap<&'static str, u64>,
+    /// Set on a view of the report under one scenario ([`crate::report::under_scenario`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scenario: Option<String>,
 }
 
 impl CycleReport {
@@ -130,6 +144,7 @@ pub async fn run(
     source: &Source,
     models: &[CapacityModel],
     settings: &forecast::Settings,
+    scenarios: &[Scenario],
     pool: &Arc<rayon::ThreadPool>,
     now: f64,
 ) -> CycleReport {
@@ -139,7 +154,7 @@ pub async fn run(
     let mut source_errors: BTreeMap<&'static str, u64> = BTreeMap::new();
     for (index, model) in models.iter().enumerate() {
         let model_started = Instant::now();
-        let result = run_model(source, model, settings, pool, now).await;
+        let result = run_model(source, model, settings, scenarios, pool, now).await;
         let duration = model_started.elapsed();
         let outcome = match result {
             Ok(entities) => {
@@ -189,6 +204,7 @@ pub async fn run(
         source_up,
         models: outcomes,
         source_errors,
+        scenario: None,
     }
 }
 
@@ -196,6 +212,7 @@ async fn run_model(
     source: &Source,
     model: &CapacityModel,
     settings: &forecast::Settings,
+    scenarios: &[Scenario],
     pool: &Arc<rayon::ThreadPool>,
     now: f64,
 ) -> Result<Vec<EntityResult>, SourceError> {
@@ -225,15 +242,21 @@ async fn run_model(
             CapacityLookup::Series(source.query_range(&recent).await?)
         }
     };
-    let horizon_steps = (model.horizon.as_secs_f64() / step).ceil() as usize;
-    let model = model.clone();
-    let settings = settings.clone();
+    let plan = ModelPlan {
+        model: model.clone(),
+        settings: settings.clone(),
+        scenarios: scenarios.to_vec(),
+        capacities,
+        step,
+        horizon_steps: (model.horizon.as_secs_f64() / step).ceil() as usize,
+        now,
+    };
     let pool = Arc::clone(pool);
     let entities = tokio::task::spawn_blocking(move || {
         pool.install(|| {
             usage
                 .into_par_iter()
-                .map(|series| forecast_entity(&model, &settings, &capacities, series, step, horizon_steps, now))
+                .map(|series| forecast_entity(&plan, series))
                 .collect::<Vec<_>>()
         })
     })
@@ -280,15 +303,28 @@ impl CapacityLookup {
     }
 }
 
-fn forecast_entity(
-    model: &CapacityModel,
-    settings: &forecast::Settings,
-    capacities: &CapacityLookup,
-    series: Series,
+/// Everything forecasting one model's entities needs, moved onto the forecasting pool.
+struct ModelPlan {
+    model: CapacityModel,
+    settings: forecast::Settings,
+    scenarios: Vec<Scenario>,
+    capacities: CapacityLookup,
     step: f64,
     horizon_steps: usize,
     now: f64,
-) -> EntityResult {
+}
+
+fn forecast_entity(plan: &ModelPlan, series: Series) -> EntityResult {
+    let ModelPlan {
+        model,
+        settings,
+        scenarios,
+        capacities,
+        step,
+        horizon_steps,
+        now,
+    } = plan;
+    let (step, horizon_steps, now) = (*step, *horizon_steps, *now);
     let labels = series.labels;
     let current = series
         .samples
@@ -307,6 +343,7 @@ fn forecast_entity(
         forecast: None,
         recommendation: None,
         team: model.team.clone(),
+        scenarios: Vec::new(),
     };
     match capacities.for_entity(&result.labels) {
         Ok(capacity) => result.capacity = capacity,
@@ -329,7 +366,7 @@ fn forecast_entity(
                 result.exhaustion = Some(exhaustion(&forecast, threshold, model.direction));
             }
             let summary = forecast.summary();
-            result.recommendation = Some(recommend(&Situation {
+            let situation = Situation {
                 now,
                 direction: model.direction,
                 unit: &model.unit,
@@ -338,7 +375,34 @@ fn forecast_entity(
                 forecast: &summary,
                 exhaustion: result.exhaustion,
                 scaling: model.scaling.as_ref(),
-            }));
+            };
+            result.recommendation = Some(recommend(&situation));
+            // Each scenario moves the baseline forecast, then the same rules apply.
+            for scenario in scenarios {
+                let changes = scenario.changes_for(&model.name, &result.labels);
+                let outcome = if changes.is_empty() {
+                    ScenarioOutcome {
+                        scenario: scenario.name.clone(),
+                        exhaustion: result.exhaustion,
+                        recommendation: result.recommendation.clone(),
+                    }
+                } else {
+                    let changed = scenario::apply(&forecast, &changes, model.direction, result.capacity);
+                    let changed_exhaustion = result.threshold.map(|t| exhaustion(&changed, t, model.direction));
+                    let changed_summary = changed.summary();
+                    let recommendation = recommend(&Situation {
+                        forecast: &changed_summary,
+                        exhaustion: changed_exhaustion,
+                        ..situation
+                    });
+                    ScenarioOutcome {
+                        scenario: scenario.name.clone(),
+                        exhaustion: changed_exhaustion,
+                        recommendation: Some(recommendation),
+                    }
+                };
+                result.scenarios.push(outcome);
+            }
             result.forecast = Some(Arc::new(summary));
         }
         Err(NoForecast::NoData) => {

@@ -41,6 +41,7 @@ pub struct Daemon {
     pub source: Source,
     pub models: Vec<CapacityModel>,
     pub settings: forecast::Settings,
+    pub scenarios: Vec<crate::scenario::Scenario>,
     pub interval: Duration,
     pub listen: SocketAddr,
     pub threads: usize,
@@ -82,7 +83,7 @@ impl Daemon {
         loop {
             let now = self.clock.now();
             tracing::info!(models = self.models.len(), "planning cycle started");
-            let report = cycle::run(&self.source, &self.models, &self.settings, &pool, now).await;
+            let report = cycle::run(&self.source, &self.models, &self.settings, &self.scenarios, &pool, now).await;
             let source_up = report.source_up;
             tracing::info!(
                 duration_ms = (report.duration_seconds * 1000.0) as u64,

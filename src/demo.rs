@@ -39,6 +39,40 @@ pub fn models() -> Result<Vec<CapacityModel>, Problems> {
     load_texts(&MODELS)
 }
 
+/// The demo's scenarios: a launch that brings 30 % more API traffic (and CPU on the app hosts)
+/// from a week on, and compound growth of 10 % a month everywhere.
+pub fn scenarios() -> Vec<crate::scenario::Scenario> {
+    use crate::scenario::{Change, ChangeKind, Effect, Scenario};
+    let launch = (crate::cycle::unix_now() / 86_400.0).floor() * 86_400.0 + 7.0 * 86_400.0;
+    vec![
+        Scenario {
+            name: "launch".into(),
+            description: "The launch in a week brings 30 % more traffic".into(),
+            changes: vec![Change {
+                kind: ChangeKind::Step {
+                    from: launch,
+                    effect: Effect::Multiply(1.3),
+                },
+                models: vec!["api-requests".into(), "cpu".into()],
+                labels: vec![],
+            }],
+        },
+        Scenario {
+            name: "growth-10pct-monthly".into(),
+            description: "Everything grows 10 % a month, compounded".into(),
+            changes: vec![Change {
+                kind: ChangeKind::Growth {
+                    rate: 0.10,
+                    per_secs: 30.0 * 86_400.0,
+                    from: None,
+                },
+                models: vec![],
+                labels: vec![],
+            }],
+        },
+    ]
+}
+
 /// Four weeks of history ending at `end` (Unix seconds), in dump format.
 pub fn history(end: f64) -> String {
     let end = (end / STEP as f64).floor() as u64 * STEP;

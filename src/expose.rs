@@ -19,7 +19,7 @@ use crate::cycle::{CycleReport, EntityStatus};
 
 /// Labels Headroom itself sets on result series; an entity label with one of these names is
 /// exported as `exported_<name>` instead.
-const RESERVED_LABELS: [&str; 6] = ["model", "estimate", "status", "unit", "state", "currency"];
+const RESERVED_LABELS: [&str; 7] = ["model", "estimate", "status", "unit", "state", "currency", "scenario"];
 
 type LabelPairs = Vec<(String, String)>;
 type GaugeF64 = Gauge<f64, AtomicU64>;
@@ -330,7 +330,17 @@ fn results_registry(report: &CycleReport) -> Registry {
             if let Some(value) = entity.forecast.as_ref().and_then(|f| f.diagnostics.backtest_mase) {
                 mase.get_or_create(&labels).set(value);
             }
-            if let Some(r) = &entity.recommendation {
+            // The baseline and every scenario, told apart by the `scenario` label.
+            let views = std::iter::once(("baseline", entity.recommendation.as_ref())).chain(
+                entity
+                    .scenarios
+                    .iter()
+                    .map(|o| (o.scenario.as_str(), o.recommendation.as_ref())),
+            );
+            for (scenario, recommendation) in views {
+                let Some(r) = recommendation else { continue };
+                let mut labels = labels.clone();
+                labels.push(("scenario".into(), scenario.into()));
                 urgency.get_or_create(&labels).set(match r.urgency {
                     crate::recommend::Urgency::Ok => 0,
                     crate::recommend::Urgency::Warning => 1,

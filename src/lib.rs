@@ -18,6 +18,7 @@ pub mod model;
 pub mod offline;
 pub mod recommend;
 pub mod report;
+pub mod scenario;
 pub mod series;
 pub mod server;
 pub mod source;

@@ -51,6 +51,7 @@ pub fn to_json(report: &CycleReport) -> serde_json::Value {
                         "forecast": forecast,
                         "team": e.team,
                         "recommendation": e.recommendation,
+                        "scenarios": e.scenarios,
                     })
                 })
                 .collect();
@@ -64,6 +65,7 @@ pub fn to_json(report: &CycleReport) -> serde_json::Value {
         .collect();
     serde_json::json!({
         "schema_version": 1,
+        "scenario": report.scenario.as_deref().unwrap_or("baseline"),
         "evaluated_at": report.evaluated_at,
         "duration_seconds": report.duration_seconds,
         "source": report.source,
@@ -113,9 +115,24 @@ pub fn recommendations_json(report: &CycleReport, filter: &RecommendationFilter)
     serde_json::json!({
         "schema_version": 1,
         "evaluated_at": report.evaluated_at,
-        "scenario": "baseline",
+        "scenario": report.scenario.as_deref().unwrap_or("baseline"),
         "recommendations": items,
     })
+}
+
+/// The cycle as seen under scenario `name`: every entity's exhaustion and recommendation are
+/// the scenario's ("baseline" or an unknown name leaves the report as it is).
+pub fn under_scenario(report: &CycleReport, name: &str) -> CycleReport {
+    let mut view = report.clone();
+    for entity in view.models.iter_mut().flat_map(|m| m.entities.iter_mut()) {
+        if let Some(outcome) = entity.scenarios.iter().find(|o| o.scenario == name) {
+            entity.exhaustion = outcome.exhaustion;
+            entity.recommendation = outcome.recommendation.clone();
+        }
+        entity.scenarios.retain(|o| o.scenario == name);
+    }
+    view.scenario = Some(name.to_string());
+    view
 }
 
 /// Most urgent first, then the soonest order-by date.
@@ -138,7 +155,7 @@ pub struct RecommendationFilter {
     pub team: Option<String>,
     /// `ok`, `warning` or `critical`.
     pub urgency: Option<String>,
-    /// Only `baseline` exists until scenarios are configured.
+    /// `baseline` (the default) or a configured scenario's name.
     pub scenario: Option<String>,
 }
 

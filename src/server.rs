@@ -139,11 +139,27 @@ async fn recommendations(
     {
         return (StatusCode::BAD_REQUEST, "urgency must be ok, warning or critical\n").into_response();
     }
-    if filter.scenario.as_deref().is_some_and(|s| s != "baseline") {
-        return (StatusCode::NOT_FOUND, "unknown scenario; only baseline is configured\n").into_response();
-    }
-    match state.latest() {
-        Some(report) => axum::Json(crate::report::recommendations_json(&report, &filter)).into_response(),
-        None => (StatusCode::SERVICE_UNAVAILABLE, "no cycle has finished yet\n").into_response(),
-    }
+    let Some(report) = state.latest() else {
+        return (StatusCode::SERVICE_UNAVAILABLE, "no cycle has finished yet\n").into_response();
+    };
+    let report = match filter.scenario.as_deref() {
+        None | Some("baseline") => report.as_ref().clone(),
+        Some(name) => {
+            let known = report
+                .models
+                .iter()
+                .flat_map(|m| &m.entities)
+                .flat_map(|e| &e.scenarios)
+                .any(|o| o.scenario == name);
+            if !known {
+                return (
+                    StatusCode::NOT_FOUND,
+                    format!("no scenario {name:?}; see the config's [[scenarios]]\n"),
+                )
+                    .into_response();
+            }
+            crate::report::under_scenario(&report, name)
+        }
+    };
+    axum::Json(crate::report::recommendations_json(&report, &filter)).into_response()
 }

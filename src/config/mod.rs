@@ -9,6 +9,7 @@
 //! never written in the config file, and their `Debug` output is redacted.
 
 pub mod problems;
+pub mod scenarios;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -33,6 +34,8 @@ pub struct Config {
     pub forecast: ForecastConfig,
     /// The directory holding capacity model files.
     pub models_dir: PathBuf,
+    /// Named what-ifs applied on top of the baseline (`[[scenarios]]`).
+    pub scenarios: Vec<crate::scenario::Scenario>,
 }
 
 /// Where history comes from.
@@ -245,6 +248,7 @@ impl Config {
             table.finish();
             base_dir.join(dir)
         };
+        let scenarios = scenarios::parse(&mut root);
         root.finish();
         Some(Config {
             source: source?,
@@ -252,6 +256,7 @@ impl Config {
             schedule,
             forecast,
             models_dir,
+            scenarios,
         })
     }
 }

@@ -229,6 +229,43 @@ impl<'d> Table<'d> {
         }
     }
 
+    /// Takes an optional array of tables (`[[key]]` in TOML); each comes back as a table whose
+    /// problems are reported as `key.N.field`.
+    pub fn array_of_tables(&mut self, key: &'static str) -> Vec<Table<'d>> {
+        self.known.push(key);
+        match self.map.remove(key) {
+            None => Vec::new(),
+            Some(Value::Array(items)) => items
+                .into_iter()
+                .enumerate()
+                .filter_map(|(index, item)| {
+                    let mut path = self.path_of(key);
+                    path.push(index.to_string());
+                    match item {
+                        Value::Object(map) => Some(Table {
+                            document: self.document,
+                            path,
+                            map,
+                            known: Vec::new(),
+                        }),
+                        other => {
+                            self.document
+                                .report(&path, format!("expected a table, found {}", describe(&other)));
+                            None
+                        }
+                    }
+                })
+                .collect(),
+            Some(other) => {
+                self.report(
+                    key,
+                    format!("expected a list of tables ([[{key}]]), found {}", describe(&other)),
+                );
+                Vec::new()
+            }
+        }
+    }
+
     /// Takes an optional table of string values (like HTTP headers), in key order.
     pub fn string_map(&mut self, key: &'static str, expected: &str) -> Vec<(String, String)> {
         let map: Option<BTreeMap<String, String>> = self.optional(key, expected);

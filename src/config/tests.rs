@@ -83,3 +83,103 @@ fn syntax_errors_name_the_line() {
     assert!(problems[0].to_string().starts_with("headroom.toml:"), "{}", problems[0]);
     assert!(problems[0].message.contains("not valid TOML"));
 }
+
+#[test]
+fn scenarios_parse() {
+    let text = r#"
+[source]
+url = "http://127.0.0.1:9090"
+
+[[scenarios]]
+name = "launch"
+description = "Launch on 1 March brings 30 % more traffic"
+[[scenarios.changes]]
+kind = "step"
+from = "2027-03-01"
+multiply = 1.3
+models = ["api-requests"]
+
+[[scenarios]]
+name = "growth"
+[[scenarios.changes]]
+kind = "growth"
+rate = "5%"
+per = "4w"
+[[scenarios.changes]]
+kind = "peak"
+from = "2026-12-24T00:00:00Z"
+duration = "1d"
+add = 2000
+labels = { job = "api" }
+"#;
+    let config = load(text, &[]).expect("valid");
+    use crate::scenario::{ChangeKind, Effect};
+    assert_eq!(config.scenarios.len(), 2);
+    assert_eq!(
+        config.scenarios[0].changes[0].kind,
+        ChangeKind::Step {
+            from: 1_803_859_200.0,
+            effect: Effect::Multiply(1.3)
+        }
+    );
+    assert_eq!(config.scenarios[0].changes[0].models, vec!["api-requests".to_string()]);
+    assert_eq!(
+        config.scenarios[1].changes[0].kind,
+        ChangeKind::Growth {
+            rate: 0.05,
+            per_secs: 28.0 * 86_400.0,
+            from: None
+        }
+    );
+    assert!(
+        matches!(config.scenarios[1].changes[1].kind, ChangeKind::Peak { until, .. } if until - 1_798_070_400.0 == 86_400.0)
+    );
+}
+
+#[test]
+fn scenario_mistakes_are_all_reported() {
+    let text = r#"
+[source]
+url = "http://127.0.0.1:9090"
+
+[[scenarios]]
+name = "baseline"
+[[scenarios.changes]]
+kind = "step"
+from = "1 March"
+multiply = 1.3
+add = 5
+[[scenarios.changes]]
+kind = "surge"
+"#;
+    let problems: Vec<String> = load(text, &[])
+        .expect_err("invalid")
+        .0
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("scenarios.0.name") && p.contains("reserved")),
+        "{problems:#?}"
+    );
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("scenarios.0.changes.0.from") && p.contains("not a date")),
+        "{problems:#?}"
+    );
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("scenarios.0.changes.0.add") && p.contains("not both")),
+        "{problems:#?}"
+    );
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("scenarios.0.changes.1.kind") && p.contains("unknown kind")),
+        "{problems:#?}"
+    );
+}
