@@ -12,8 +12,10 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 
+use crate::driver;
+use crate::exhaustion::Direction;
 use crate::exhaustion::{Exhaustion, exhaustion};
-use crate::forecast::{self, ForecastSummary, Grid, NoForecast};
+use crate::forecast::{self, Forecast, ForecastSummary, Grid, NoForecast};
 use crate::model::{Capacity, CapacityModel};
 use crate::recommend::{Recommendation, Situation, recommend};
 use crate::scenario::{self, Scenario};
@@ -73,6 +75,14 @@ pub struct EntityResult {
     pub team: Option<String>,
     /// The same entity under each configured scenario.
     pub scenarios: Vec<ScenarioOutcome>,
+    /// The fit to the model's driver, when it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub driver: Option<driver::DriverFit>,
+    /// Whether the forecast came through the driver (the fit held).
+    pub driver_used: bool,
+    /// Why the model's driver could not be used for this entity, when it could not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub driver_problem: Option<String>,
 }
 
 /// One entity under one scenario.
@@ -242,11 +252,25 @@ async fn run_model(
             CapacityLookup::Series(source.query_range(&recent).await?)
         }
     };
+    let drivers = match &model.driver {
+        Some(driver) => {
+            source
+                .query_range(&RangeQuery {
+                    query: driver.query.clone(),
+                    start,
+                    end,
+                    step,
+                })
+                .await?
+        }
+        None => Vec::new(),
+    };
     let plan = ModelPlan {
         model: model.clone(),
         settings: settings.clone(),
         scenarios: scenarios.to_vec(),
         capacities,
+        drivers,
         step,
         horizon_steps: (model.horizon.as_secs_f64() / step).ceil() as usize,
         now,
@@ -282,12 +306,7 @@ impl CapacityLookup {
             CapacityLookup::None => Ok(None),
             CapacityLookup::Constant(value) => Ok(Some(*value)),
             CapacityLookup::Series(series) => {
-                let candidate = series.iter().find(|s| &s.labels == labels).or_else(|| {
-                    series
-                        .iter()
-                        .filter(|s| s.labels.iter().all(|(k, v)| labels.get(k) == Some(v)))
-                        .max_by_key(|s| s.labels.iter().count())
-                });
+                let candidate = matching_series(series, labels);
                 let Some(candidate) = candidate else {
                     return Err(format!("no capacity series matches the labels {labels}"));
                 };
@@ -309,6 +328,8 @@ struct ModelPlan {
     settings: forecast::Settings,
     scenarios: Vec<Scenario>,
     capacities: CapacityLookup,
+    /// The driver query's series, when the model has a `[driver]`.
+    drivers: Vec<Series>,
     step: f64,
     horizon_steps: usize,
     now: f64,
@@ -320,6 +341,7 @@ fn forecast_entity(plan: &ModelPlan, series: Series) -> EntityResult {
         settings,
         scenarios,
         capacities,
+        drivers,
         step,
         horizon_steps,
         now,
@@ -344,6 +366,9 @@ fn forecast_entity(plan: &ModelPlan, series: Series) -> EntityResult {
         recommendation: None,
         team: model.team.clone(),
         scenarios: Vec::new(),
+        driver: None,
+        driver_used: false,
+        driver_problem: None,
     };
     match capacities.for_entity(&result.labels) {
         Ok(capacity) => result.capacity = capacity,
@@ -359,9 +384,62 @@ fn forecast_entity(plan: &ModelPlan, series: Series) -> EntityResult {
         result.reason = Some("no finite sample in the history window".into());
         return result;
     };
-    grid.keep_last((model.history.as_secs_f64() / step).ceil() as usize + 1);
+    let keep = (model.history.as_secs_f64() / step).ceil() as usize + 1;
+    grid.keep_last(keep);
+    // A resource that follows a driver: fit it on the history, forecast through it if it holds.
+    let driver_plan = model.driver.as_ref().and_then(|d| {
+        let fitted = matching_series(drivers, &result.labels)
+            .ok_or_else(|| {
+                format!(
+                    "none of the {} series of driver {} matches its labels",
+                    drivers.len(),
+                    d.name
+                )
+            })
+            .and_then(|series| {
+                let mut driver_grid = Grid::from_samples(&series.samples, Some(step))
+                    .ok_or_else(|| format!("driver {} has no finite sample", d.name))?;
+                driver_grid.keep_last(keep);
+                let (resource, driver) = aligned(&grid, &driver_grid);
+                let fit = driver::fit(&d.name, &resource, &driver).ok_or_else(|| {
+                    format!(
+                        "driver {} cannot be fitted ({} shared points, or it never varies)",
+                        d.name,
+                        resource.len()
+                    )
+                })?;
+                Ok((fit, driver_grid))
+            });
+        match fitted {
+            Ok(plan) => Some(plan),
+            Err(why) => {
+                tracing::warn!(model = %model.name, entity = %result.labels, "forecast without its driver: {why}");
+                result.driver_problem = Some(why);
+                None
+            }
+        }
+    });
     match forecast::forecast(&grid, horizon_steps, settings) {
-        Ok(forecast) => {
+        Ok(own) => {
+            let through = driver_plan
+                .as_ref()
+                .filter(|(fit, _)| fit.r_squared >= driver::MIN_R_SQUARED)
+                .and_then(|(fit, driver_grid)| {
+                    let driver_forecast = forecast::forecast(driver_grid, horizon_steps, settings).ok()?;
+                    Some((fit, driver_forecast))
+                });
+            let on_driver = |driver_forecast: &Forecast, fit: &driver::DriverFit| {
+                let mut mapped = driver::map(fit, driver_forecast, own.last_value);
+                mapped.start = own.start;
+                mapped.last_timestamp = own.last_timestamp;
+                mapped
+            };
+            let forecast = match &through {
+                Some((fit, driver_forecast)) => on_driver(driver_forecast, fit),
+                None => own.clone(),
+            };
+            result.driver = driver_plan.as_ref().map(|(fit, _)| fit.clone());
+            result.driver_used = through.is_some();
             if let Some(threshold) = result.threshold {
                 result.exhaustion = Some(exhaustion(&forecast, threshold, model.direction));
             }
@@ -375,19 +453,33 @@ fn forecast_entity(plan: &ModelPlan, series: Series) -> EntityResult {
                 forecast: &summary,
                 exhaustion: result.exhaustion,
                 scaling: model.scaling.as_ref(),
+                driver: result.driver.as_ref(),
+                driver_used: result.driver_used,
             };
             result.recommendation = Some(recommend(&situation));
-            // Each scenario moves the baseline forecast, then the same rules apply.
+            // Each scenario moves the baseline forecast (through the driver when the change is
+            // on the driver), then the same rules apply.
             for scenario in scenarios {
                 let changes = scenario.changes_for(&model.name, &result.labels);
-                let outcome = if changes.is_empty() {
+                let driver_changes = match (&through, &model.driver) {
+                    (Some(_), Some(d)) => scenario.driver_changes_for(&d.name, &result.labels),
+                    _ => Vec::new(),
+                };
+                let outcome = if changes.is_empty() && driver_changes.is_empty() {
                     ScenarioOutcome {
                         scenario: scenario.name.clone(),
                         exhaustion: result.exhaustion,
                         recommendation: result.recommendation.clone(),
                     }
                 } else {
-                    let changed = scenario::apply(&forecast, &changes, model.direction, result.capacity);
+                    let base = match &through {
+                        Some((fit, driver_forecast)) if !driver_changes.is_empty() => {
+                            let moved = scenario::apply(driver_forecast, &driver_changes, Direction::Above, None);
+                            on_driver(&moved, fit)
+                        }
+                        _ => forecast.clone(),
+                    };
+                    let changed = scenario::apply(&base, &changes, model.direction, result.capacity);
                     let changed_exhaustion = result.threshold.map(|t| exhaustion(&changed, t, model.direction));
                     let changed_summary = changed.summary();
                     let recommendation = recommend(&Situation {
@@ -415,6 +507,40 @@ fn forecast_entity(plan: &ModelPlan, series: Series) -> EntityResult {
         }
     }
     result
+}
+
+/// The series for an entity with `labels`: the one with exactly these labels, else the one whose
+/// labels are the largest subset of them (a cluster's capacity or driver for each of its nodes),
+/// else the only series there is (one cluster-wide figure applies to every entity).
+fn matching_series<'a>(series: &'a [Series], labels: &Labels) -> Option<&'a Series> {
+    series
+        .iter()
+        .find(|s| &s.labels == labels)
+        .or_else(|| {
+            series
+                .iter()
+                .filter(|s| s.labels.iter().all(|(k, v)| labels.get(k) == Some(v)))
+                .max_by_key(|s| s.labels.iter().count())
+        })
+        .or(match series {
+            [only] => Some(only),
+            _ => None,
+        })
+}
+
+/// The values of two grids with the same step at the timestamps they share.
+fn aligned(a: &Grid, b: &Grid) -> (Vec<f64>, Vec<f64>) {
+    let offset = ((b.start - a.start) / a.step).round() as i64;
+    let mut left = Vec::new();
+    let mut right = Vec::new();
+    for (i, &value) in a.values.iter().enumerate() {
+        let j = i as i64 - offset;
+        if j >= 0 && (j as usize) < b.values.len() {
+            left.push(value);
+            right.push(b.values[j as usize]);
+        }
+    }
+    (left, right)
 }
 
 /// Builds the rayon pool that fits forecasts (`threads` 0: one per core).

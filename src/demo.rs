@@ -55,6 +55,7 @@ pub fn scenarios() -> Vec<crate::scenario::Scenario> {
                 },
                 models: vec!["api-requests".into(), "cpu".into()],
                 labels: vec![],
+                drivers: vec![],
             }],
         },
         Scenario {
@@ -68,6 +69,7 @@ pub fn scenarios() -> Vec<crate::scenario::Scenario> {
                 },
                 models: vec![],
                 labels: vec![],
+                drivers: vec![],
             }],
         },
     ]

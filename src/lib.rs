@@ -10,6 +10,7 @@ pub mod config;
 pub mod cycle;
 pub mod daemon;
 pub mod demo;
+pub mod driver;
 pub mod duration;
 pub mod exhaustion;
 pub mod expose;

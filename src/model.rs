@@ -42,6 +42,17 @@ pub struct CapacityModel {
     pub team: Option<String>,
     /// How capacity is bought: what a decision needs beyond a date.
     pub scaling: Option<Scaling>,
+    /// The business metric this resource follows, if any (`[driver]`).
+    pub driver: Option<Driver>,
+}
+
+/// A business metric a resource follows (`[driver]`): requests for CPU, sessions for memory.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Driver {
+    /// The name scenarios use to move it (`drivers = ["requests"]`).
+    pub name: String,
+    /// PromQL returning the driver: one series, or one per entity with a subset of its labels.
+    pub query: String,
 }
 
 /// How a resource's capacity is added or removed, and what it costs (`[scaling]`).
@@ -238,6 +249,7 @@ impl CapacityModel {
         }
         let team: Option<String> = root.optional("team", "a team or owner name");
         let scaling = scaling_section(root.table("scaling"));
+        let driver = driver_section(root.table("driver"));
         root.finish();
         if document.has_problems() {
             return Err(document.into_problems());
@@ -257,10 +269,28 @@ impl CapacityModel {
                 horizon,
                 team,
                 scaling,
+                driver,
             }),
             _ => Err(document.into_problems()),
         }
     }
+}
+
+/// Reads the optional `[driver]` table: `None` when absent or empty.
+fn driver_section(mut table: crate::config::problems::Table<'_>) -> Option<Driver> {
+    if table.is_empty() {
+        return None;
+    }
+    let name: Option<String> = table.required("name", "the driver's name, such as \"requests\"");
+    let query: Option<String> = table.required("query", "PromQL for the business metric");
+    if query.as_deref().is_some_and(|q| q.trim().is_empty()) {
+        table.report("query", "the query is empty");
+    }
+    table.finish();
+    Some(Driver {
+        name: name?,
+        query: query?,
+    })
 }
 
 /// Reads the optional `[scaling]` table: `None` when it is absent or empty; otherwise

@@ -97,7 +97,8 @@ pub struct Recommendation {
     pub target_utilization: f64,
     pub units: Option<Units>,
     pub cost: Option<Cost>,
-    /// Plain sentences, each backed by a field above or by the forecast diagnostics.
+    /// Plain sentences, each backed by a field above, by the forecast diagnostics, or by the
+    /// entity's `driver` fit.
     pub justification: Vec<String>,
     /// What limits confidence in the above.
     pub caveats: Vec<String>,
@@ -115,6 +116,9 @@ pub struct Situation<'a> {
     pub forecast: &'a ForecastSummary,
     pub exhaustion: Option<Exhaustion>,
     pub scaling: Option<&'a Scaling>,
+    /// The fit to the model's driver, and whether the forecast came through it.
+    pub driver: Option<&'a crate::driver::DriverFit>,
+    pub driver_used: bool,
 }
 
 /// Computes the recommendation for one entity.
@@ -128,6 +132,8 @@ pub fn recommend(situation: &Situation<'_>) -> Recommendation {
         forecast,
         exhaustion,
         scaling,
+        driver,
+        driver_used,
     } = *situation;
     let diagnostics = &forecast.diagnostics;
     let lead_time_days = scaling.map_or(0.0, |s| s.lead_time.as_secs_f64() / DAY);
@@ -297,7 +303,28 @@ pub fn recommend(situation: &Situation<'_>) -> Recommendation {
         history_days
     ));
 
+    if let (Some(fit), true) = (driver, driver_used) {
+        justification.push(format!(
+            "It follows {}: {unit} = {} + {} × {} (R² {:.2} over {} points, driver); the forecast of {} is carried through.",
+            fit.name,
+            format_number(fit.intercept),
+            format_number(fit.slope),
+            fit.name,
+            fit.r_squared,
+            fit.points,
+            fit.name
+        ));
+    }
     let mut caveats = Vec::new();
+    if let (Some(fit), false) = (driver, driver_used) {
+        caveats.push(format!(
+            "{} explains only R² {:.2} of this resource (at least {:.1} is needed): it was forecast on its own, and scenarios on {} do not move it.",
+            fit.name,
+            fit.r_squared,
+            crate::driver::MIN_R_SQUARED,
+            fit.name
+        ));
+    }
     if history_days < 14.0 {
         caveats.push(format!(
             "Only {history_days:.1} days of history: weekly cycles cannot be seen yet."

@@ -52,6 +52,9 @@ pub fn to_json(report: &CycleReport) -> serde_json::Value {
                         "team": e.team,
                         "recommendation": e.recommendation,
                         "scenarios": e.scenarios,
+                        "driver": e.driver,
+                        "driver_used": e.driver_used,
+                        "driver_problem": e.driver_problem,
                     })
                 })
                 .collect();

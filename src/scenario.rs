@@ -26,6 +26,9 @@ pub struct Change {
     pub models: Vec<String>,
     /// Entity labels it applies to (all must match); empty means every entity.
     pub labels: Vec<(String, String)>,
+    /// Driver names it applies to (`[driver] name` in model files). A change with drivers
+    /// moves the driver, and through it every resource that follows it, and nothing directly.
+    pub drivers: Vec<String>,
 }
 
 /// What a change does to usage.
@@ -56,7 +59,8 @@ pub enum Effect {
 impl Change {
     /// Whether the change applies to `model` and an entity with `labels`.
     pub fn applies_to(&self, model: &str, labels: &Labels) -> bool {
-        (self.models.is_empty() || self.models.iter().any(|m| m == model))
+        self.drivers.is_empty()
+            && (self.models.is_empty() || self.models.iter().any(|m| m == model))
             && self.labels.iter().all(|(k, v)| labels.get(k) == Some(v.as_str()))
     }
 
@@ -82,6 +86,16 @@ impl Scenario {
     /// The changes that apply to `model` and an entity with `labels`.
     pub fn changes_for<'a>(&'a self, model: &str, labels: &Labels) -> Vec<&'a Change> {
         self.changes.iter().filter(|c| c.applies_to(model, labels)).collect()
+    }
+
+    /// The changes that move the driver called `driver` (for an entity with `labels`).
+    pub fn driver_changes_for<'a>(&'a self, driver: &str, labels: &Labels) -> Vec<&'a Change> {
+        self.changes
+            .iter()
+            .filter(|c| {
+                c.drivers.iter().any(|d| d == driver) && c.labels.iter().all(|(k, v)| labels.get(k) == Some(v.as_str()))
+            })
+            .collect()
     }
 }
 
@@ -154,6 +168,7 @@ mod tests {
             kind,
             models: vec![],
             labels: vec![],
+            drivers: vec![],
         }
     }
 
@@ -234,6 +249,7 @@ mod tests {
             },
             models: vec!["api".into()],
             labels: vec![("pool".into(), "eu-1".into())],
+            drivers: vec![],
         };
         assert!(change.applies_to("api", &Labels::new([("pool", "eu-1"), ("az", "a")])));
         assert!(!change.applies_to("api", &Labels::new([("pool", "us-1")])));

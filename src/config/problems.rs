@@ -173,8 +173,12 @@ impl<'d> Table<'d> {
     pub fn optional<T: DeserializeOwned>(&mut self, key: &'static str, expected: &str) -> Option<T> {
         self.known.push(key);
         let value = self.map.remove(key)?;
-        let value = coerce_string_scalar(value);
-        match serde_json::from_value::<T>(value.clone()) {
+        // As written first (a string field keeps "1795675800"), then with an environment
+        // override's string read as the number or boolean it spells.
+        if let Ok(parsed) = serde_json::from_value::<T>(value.clone()) {
+            return Some(parsed);
+        }
+        match serde_json::from_value::<T>(coerce_string_scalar(value.clone())) {
             Ok(parsed) => Some(parsed),
             Err(_) => {
                 self.report(key, format!("expected {expected}, found {}", describe(&value)));
@@ -375,6 +379,20 @@ mod tests {
         assert!(problems[0].starts_with("headroom.toml:2: source.url: expected a URL string"));
         assert!(problems[1].starts_with("headroom.toml:3: source.timeout: invalid duration"));
         assert!(problems[2].starts_with("headroom.toml:4: source.colour: unknown key"));
+    }
+
+    #[test]
+    fn strings_stay_strings_and_env_numbers_become_numbers() {
+        let value = serde_json::json!({"from": "1795675800", "port": "9090"});
+        let document = Document::new("t.toml", "", BTreeMap::new());
+        let mut root = document.root(value);
+        assert_eq!(
+            root.optional::<String>("from", "a string").as_deref(),
+            Some("1795675800")
+        );
+        assert_eq!(root.optional::<u16>("port", "a port"), Some(9090));
+        root.finish();
+        assert!(!document.has_problems());
     }
 
     #[test]

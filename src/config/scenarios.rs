@@ -10,6 +10,8 @@
 //! multiply = 1.3             # or add = 20000, in the model's unit
 //! models = ["api-requests"]  # optional: every model when absent
 //! labels = { job = "api" }   # optional: every entity when absent
+//! # drivers = ["requests"]   # instead of models: move a business metric, and every
+//! #                          # resource whose [driver] it is
 //! ```
 
 use std::collections::BTreeSet;
@@ -60,6 +62,10 @@ fn change(mut table: Table<'_>) -> Option<Change> {
     let kind: Option<String> = table.required("kind", "\"growth\", \"step\" or \"peak\"");
     let models: Vec<String> = table.optional("models", "a list of model names").unwrap_or_default();
     let labels: Vec<(String, String)> = table.string_map("labels", "a table of label names to values");
+    let drivers: Vec<String> = table.optional("drivers", "a list of driver names").unwrap_or_default();
+    if !drivers.is_empty() && !models.is_empty() {
+        table.report("drivers", "a change moves either drivers or models, not both");
+    }
     let from = time(&mut table, "from");
     let kind = match kind.as_deref() {
         Some("growth") => {
@@ -128,6 +134,7 @@ fn change(mut table: Table<'_>) -> Option<Change> {
         kind: kind?,
         models,
         labels,
+        drivers,
     })
 }
 

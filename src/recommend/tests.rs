@@ -44,6 +44,8 @@ fn recommend_for(forecast: &Forecast, capacity: f64, threshold: f64, scaling: &S
         forecast: &summary,
         exhaustion: Some(exhaustion(forecast, threshold, Direction::Above)),
         scaling: Some(scaling),
+        driver: None,
+        driver_used: false,
     })
 }
 

@@ -26,6 +26,7 @@ fn the_forecasting_core_knows_nothing_of_io_or_delivery() {
     files.push(src.join("recommend.rs"));
     files.extend(rust_files(&src.join("recommend")));
     files.push(src.join("scenario.rs"));
+    files.push(src.join("driver.rs"));
     let forbidden = [
         "tokio",
         "reqwest",

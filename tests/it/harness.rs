@@ -228,9 +228,14 @@ pub fn run_with_stdin(command: &mut Command, input: &str) -> Output {
 
 /// `headroom once --format json --at AT` with a setup's config.
 pub fn once_json(setup: &Setup, at: u64) -> Output {
+    once_json_with(setup, at, &[])
+}
+
+/// [`once_json`] with more arguments (`--scenario NAME`).
+pub fn once_json_with(setup: &Setup, at: u64, extra: &[&str]) -> Output {
     let config = setup.config();
     let at = at.to_string();
-    run_headroom(&[
+    let mut args = vec![
         "once",
         "--config",
         config.to_str().expect("utf-8"),
@@ -238,7 +243,21 @@ pub fn once_json(setup: &Setup, at: u64) -> Output {
         "json",
         "--at",
         &at,
-    ])
+    ];
+    args.extend_from_slice(extra);
+    run_headroom(&args)
+}
+
+/// A history window of `days` at `step` seconds ending on the step grid just before now:
+/// `(start, end, points)` in Unix seconds.
+pub fn recent_window(days: u64, step: u64) -> (u64, u64, u64) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    let end = now / step * step;
+    let points = days * 86_400 / step;
+    (end - (points - 1) * step, end, points)
 }
 
 /// Pipes `text` into `promtool check metrics`; returns (exit code, output).

@@ -4,6 +4,7 @@
 
 mod architecture;
 mod cli;
+mod drivers;
 mod forecast_csv;
 mod harness;
 mod history;

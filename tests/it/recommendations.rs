@@ -43,13 +43,7 @@ min_units = 3
 
 #[test]
 fn a_growing_node_pool_gets_the_right_units_and_order_by_date() {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_secs();
-    let end = now / STEP * STEP;
-    let points = DAYS * 86_400 / STEP;
-    let start = end - (points - 1) * STEP;
+    let (start, end, points) = crate::harness::recent_window(DAYS, STEP);
     let mut history = String::from("# TYPE pool_cpu_cores_used gauge\n");
     for k in 0..points {
         let t = start + k * STEP;
@@ -66,9 +60,13 @@ fn a_growing_node_pool_gets_the_right_units_and_order_by_date() {
     let _ = writeln!(history, "pool_cpu_cores{{pool=\"eu-1\"}} 160 {end}");
     history.push_str("# EOF\n");
     let prometheus = Prometheus::start_with_history(&history);
+    // A scenario: 30 % more load from the end of the history on.
+    let scenario = format!(
+        "[[scenarios]]\nname = \"plus-30\"\n[[scenarios.changes]]\nkind = \"step\"\nfrom = \"{end}\"\nmultiply = 1.3\nmodels = [\"pool-cpu\"]\n"
+    );
     let setup = Setup::new(
         &format!(
-            "[source]\nurl = \"{}\"\n\n[models]\ndir = \"models\"\n",
+            "[source]\nurl = \"{}\"\n\n[models]\ndir = \"models\"\n\n{scenario}",
             prometheus.url()
         ),
         &[("pool.toml", POOL_MODEL)],
@@ -138,4 +136,35 @@ fn a_growing_node_pool_gets_the_right_units_and_order_by_date() {
             .is_some_and(|s| s.contains(&format!("add {} nodes", needed - 10)))),
         "{sentences:#?}"
     );
+
+    // Under the +30 % scenario the crossing comes when 1.3 x the truth reaches 136 cores.
+    let output = crate::harness::once_json_with(&setup, end as u64, &["--scenario", "plus-30"]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    assert_eq!(json["scenario"], "plus-30");
+    let entity = &json["models"][0]["entities"][0];
+    let scenario_cross = (0..200_000)
+        .map(|m| end + m as f64 * 60.0)
+        .find(|&t| 1.3 * cores_used(t, start) >= 136.0)
+        .expect("crosses");
+    let scenario_runway = scenario_cross - end;
+    let scenario_likely = entity["exhaustion"]["likely"]
+        .as_f64()
+        .expect("likely under the scenario");
+    assert!(
+        (scenario_likely - scenario_cross).abs() <= 0.15 * scenario_runway.max(86_400.0),
+        "scenario likely {:.1} d, truth {:.1} d",
+        (scenario_likely - end) / 86_400.0,
+        scenario_runway / 86_400.0
+    );
+    assert!(scenario_likely < likely, "more load must come sooner");
+    let scenario_needed = entity["recommendation"]["units"]["needed"].as_i64().expect("needed");
+    assert!(
+        scenario_needed > needed,
+        "{scenario_needed} nodes under +30 %, {needed} in the baseline"
+    );
+    // An unknown scenario is refused, naming the configured ones.
+    let output = crate::harness::once_json_with(&setup, end as u64, &["--scenario", "nope"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("configured: baseline, plus-30"));
 }
