@@ -85,6 +85,17 @@ pub struct EntityResult {
     pub driver_problem: Option<String>,
 }
 
+impl EntityResult {
+    /// The baseline's recommendation, then each scenario's, with the scenario's name.
+    pub fn recommendations_by_scenario(&self) -> impl Iterator<Item = (&str, Option<&Recommendation>)> {
+        std::iter::once(("baseline", self.recommendation.as_ref())).chain(
+            self.scenarios
+                .iter()
+                .map(|o| (o.scenario.as_str(), o.recommendation.as_ref())),
+        )
+    }
+}
+
 /// One entity under one scenario.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct ScenarioOutcome {

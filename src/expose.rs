@@ -291,6 +291,8 @@ fn results_registry(report: &CycleReport) -> Registry {
     let order_by: Family<LabelPairs, GaugeF64> = Family::default();
     let units_change: Family<LabelPairs, Gauge> = Family::default();
     let monthly_cost: Family<LabelPairs, GaugeF64> = Family::default();
+    let runway: Family<LabelPairs, GaugeF64> = Family::default();
+    let budget: Family<LabelPairs, GaugeF64> = Family::default();
 
     for model in &report.models {
         let model_labels = vec![("model".to_string(), model.model.clone())];
@@ -331,13 +333,7 @@ fn results_registry(report: &CycleReport) -> Registry {
                 mase.get_or_create(&labels).set(value);
             }
             // The baseline and every scenario, told apart by the `scenario` label.
-            let views = std::iter::once(("baseline", entity.recommendation.as_ref())).chain(
-                entity
-                    .scenarios
-                    .iter()
-                    .map(|o| (o.scenario.as_str(), o.recommendation.as_ref())),
-            );
-            for (scenario, recommendation) in views {
+            for (scenario, recommendation) in entity.recommendations_by_scenario() {
                 let Some(r) = recommendation else { continue };
                 let mut labels = labels.clone();
                 labels.push(("scenario".into(), scenario.into()));
@@ -348,6 +344,13 @@ fn results_registry(report: &CycleReport) -> Registry {
                 });
                 if let Some(t) = r.order_by {
                     order_by.get_or_create(&labels).set(t);
+                }
+                for (estimate, days) in [("likely", r.runway_days), ("earliest", r.earliest_runway_days)] {
+                    if let Some(days) = days {
+                        let mut with_estimate = labels.clone();
+                        with_estimate.push(("estimate".into(), estimate.into()));
+                        runway.get_or_create(&with_estimate).set(days * 86_400.0);
+                    }
                 }
                 if let Some(u) = &r.units {
                     units_change.get_or_create(&labels).set(u.change);
@@ -418,6 +421,28 @@ fn results_registry(report: &CycleReport) -> Registry {
         "headroom_recommended_units_change",
         "Scaling units to add (positive) or remove (negative) to keep the pessimistic peak under the target utilisation over the horizon",
         units_change,
+    );
+    for line in crate::report::budget(report) {
+        for (month, cost) in &line.months {
+            let labels = vec![
+                ("model".to_string(), line.model.clone()),
+                ("team".to_string(), line.team.clone().unwrap_or_default()),
+                ("scenario".to_string(), line.scenario.clone()),
+                ("currency".to_string(), line.currency.clone()),
+                ("month".to_string(), month.clone()),
+            ];
+            budget.get_or_create(&labels).set(*cost);
+        }
+    }
+    registry.register(
+        "headroom_runway_seconds",
+        "Seconds from the cycle's evaluation to the crossing (estimate=likely: expected path; earliest: pessimistic 95 % bound), per scenario; absent when nothing crosses within the horizon",
+        runway,
+    );
+    registry.register(
+        "headroom_budget_monthly_cost",
+        "Projected cost of a model's capacity for one calendar month (month=YYYY-MM, the next 12), summed over its entities per team, scenario and currency",
+        budget,
     );
     registry.register(
         "headroom_monthly_cost",

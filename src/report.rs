@@ -69,6 +69,7 @@ pub fn to_json(report: &CycleReport) -> serde_json::Value {
     serde_json::json!({
         "schema_version": 1,
         "scenario": report.scenario.as_deref().unwrap_or("baseline"),
+        "budget": budget(report),
         "evaluated_at": report.evaluated_at,
         "duration_seconds": report.duration_seconds,
         "source": report.source,
@@ -121,6 +122,62 @@ pub fn recommendations_json(report: &CycleReport, filter: &RecommendationFilter)
         "scenario": report.scenario.as_deref().unwrap_or("baseline"),
         "recommendations": items,
     })
+}
+
+/// One line of the budget: a model and team's projected monthly cost under one scenario.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct BudgetLine {
+    pub scenario: String,
+    pub model: String,
+    pub team: Option<String>,
+    pub currency: String,
+    /// `(YYYY-MM, cost)` for the next 12 months: the sum of the entities' projections.
+    pub months: Vec<(String, f64)>,
+    /// The sum of `months`.
+    pub total: f64,
+}
+
+/// The 12-month budget: each model's entities' cost projections summed per scenario (the
+/// baseline first), team and currency.
+pub fn budget(report: &CycleReport) -> Vec<BudgetLine> {
+    let mut lines: Vec<BudgetLine> = Vec::new();
+    for model in &report.models {
+        for entity in &model.entities {
+            for (scenario, recommendation) in entity.recommendations_by_scenario() {
+                let Some(cost) = recommendation.and_then(|r| r.cost.as_ref()) else {
+                    continue;
+                };
+                let position = lines.iter().position(|l| {
+                    l.scenario == scenario
+                        && l.model == model.model
+                        && l.team == entity.team
+                        && l.currency == cost.currency
+                });
+                let line = match position {
+                    Some(i) => &mut lines[i],
+                    None => {
+                        lines.push(BudgetLine {
+                            scenario: scenario.to_string(),
+                            model: model.model.clone(),
+                            team: entity.team.clone(),
+                            currency: cost.currency.clone(),
+                            months: cost.projection.iter().map(|m| (m.month.clone(), 0.0)).collect(),
+                            total: 0.0,
+                        });
+                        let last = lines.len() - 1;
+                        &mut lines[last]
+                    }
+                };
+                for month in &cost.projection {
+                    if let Some(slot) = line.months.iter_mut().find(|(name, _)| *name == month.month) {
+                        slot.1 += month.cost;
+                    }
+                }
+                line.total = line.months.iter().map(|(_, c)| c).sum();
+            }
+        }
+    }
+    lines
 }
 
 /// The cycle as seen under scenario `name`: every entity's exhaustion and recommendation are

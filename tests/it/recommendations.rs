@@ -9,6 +9,11 @@ use crate::harness::{Prometheus, Setup, once_json};
 const STEP: u64 = 300;
 const DAYS: u64 = 28;
 
+/// Cores used by pool eu-2: idle, about 20 cores with a small daily swing.
+fn idle_cores(t: f64) -> f64 {
+    20.0 + 3.0 * (2.0 * PI * t / 86_400.0).sin()
+}
+
 /// Cores used by pool eu-1: 100 cores of base load growing 3 % a week (compounded), shaped by
 /// office hours (peaks at 1.0, nights at 0.55) and quieter weekends (0.8).
 fn cores_used(t: f64, start: f64) -> f64 {
@@ -22,8 +27,8 @@ fn cores_used(t: f64, start: f64) -> f64 {
 
 const POOL_MODEL: &str = r#"
 name = "pool-cpu"
-usage = 'pool_cpu_cores_used{pool="eu-1"}'
-capacity = 'pool_cpu_cores{pool="eu-1"}'
+usage = 'pool_cpu_cores_used'
+capacity = 'pool_cpu_cores'
 threshold = "85%"
 unit = "cores"
 team = "platform"
@@ -41,6 +46,14 @@ target_utilization = "70%"
 min_units = 3
 "#;
 
+/// The entity of pool `name` in `once --format json` output.
+fn pool<'a>(json: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    json["models"][0]["entities"]
+        .as_array()
+        .and_then(|entities| entities.iter().find(|e| e["labels"]["pool"] == name))
+        .unwrap_or_else(|| panic!("no pool {name} in {json:#}"))
+}
+
 #[test]
 fn a_growing_node_pool_gets_the_right_units_and_order_by_date() {
     let (start, end, points) = crate::harness::recent_window(DAYS, STEP);
@@ -53,11 +66,21 @@ fn a_growing_node_pool_gets_the_right_units_and_order_by_date() {
             cores_used(t as f64, start as f64)
         );
     }
-    history.push_str("# TYPE pool_cpu_cores gauge\n");
-    for k in (0..points).step_by(12) {
-        let _ = writeln!(history, "pool_cpu_cores{{pool=\"eu-1\"}} 160 {}", start + k * STEP);
+    for k in 0..points {
+        let t = start + k * STEP;
+        let _ = writeln!(
+            history,
+            "pool_cpu_cores_used{{pool=\"eu-2\"}} {} {t}",
+            idle_cores(t as f64)
+        );
     }
-    let _ = writeln!(history, "pool_cpu_cores{{pool=\"eu-1\"}} 160 {end}");
+    history.push_str("# TYPE pool_cpu_cores gauge\n");
+    for pool in ["eu-1", "eu-2"] {
+        for k in (0..points).step_by(12) {
+            let _ = writeln!(history, "pool_cpu_cores{{pool=\"{pool}\"}} 160 {}", start + k * STEP);
+        }
+        let _ = writeln!(history, "pool_cpu_cores{{pool=\"{pool}\"}} 160 {end}");
+    }
     history.push_str("# EOF\n");
     let prometheus = Prometheus::start_with_history(&history);
     // A scenario: 30 % more load from the end of the history on.
@@ -74,7 +97,7 @@ fn a_growing_node_pool_gets_the_right_units_and_order_by_date() {
     let output = once_json(&setup, end);
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
-    let entity = &json["models"][0]["entities"][0];
+    let entity = pool(&json, "eu-1");
     let r = &entity["recommendation"];
     assert_eq!(entity["team"], "platform");
 
@@ -137,12 +160,62 @@ fn a_growing_node_pool_gets_the_right_units_and_order_by_date() {
         "{sentences:#?}"
     );
 
+    // The idle pool: about 23 cores at its peaks need ceil(23 / 0.7 / 16) = 3 nodes, which is
+    // also the minimum: 7 of its 10 nodes can go, saving 7 x 400 EUR a month.
+    let idle = &pool(&json, "eu-2")["recommendation"];
+    assert_eq!(idle["urgency"], "ok");
+    assert_eq!(idle["units"]["needed"].as_i64(), Some(3), "{idle:#}");
+    assert_eq!(idle["units"]["change"].as_i64(), Some(-7));
+    let saving = idle["cost"]["monthly_current"].as_f64().expect("current")
+        - idle["cost"]["monthly_recommended"].as_f64().expect("recommended");
+    assert_eq!(saving, 2800.0);
+    assert!(
+        idle["justification"]
+            .as_array()
+            .expect("sentences")
+            .iter()
+            .any(|s| s.as_str().is_some_and(|s| s.contains("remove 7 nodes")))
+    );
+
+    // The budget: per scenario, each month is the sum of both pools' projections.
+    let budget = json["budget"].as_array().expect("budget");
+    let baseline = budget
+        .iter()
+        .find(|l| l["scenario"] == "baseline")
+        .expect("baseline budget");
+    let projections: Vec<&Vec<serde_json::Value>> = ["eu-1", "eu-2"]
+        .iter()
+        .map(|p| {
+            pool(&json, p)["recommendation"]["cost"]["projection"]
+                .as_array()
+                .expect("projection")
+        })
+        .collect();
+    let months = baseline["months"].as_array().expect("months");
+    assert_eq!(months.len(), 12);
+    for (m, month) in months.iter().enumerate() {
+        let by_hand: f64 = projections.iter().map(|p| p[m]["cost"].as_f64().expect("cost")).sum();
+        assert_eq!(month[1].as_f64(), Some(by_hand), "month {}", month[0]);
+        // The idle pool stays at its 3-node minimum every month.
+        assert_eq!(projections[1][m]["cost"].as_f64(), Some(1200.0));
+    }
+    let total: f64 = months.iter().map(|m| m[1].as_f64().expect("cost")).sum();
+    assert_eq!(baseline["total"].as_f64(), Some(total));
+    let plus_30 = budget
+        .iter()
+        .find(|l| l["scenario"] == "plus-30")
+        .expect("scenario budget");
+    assert!(
+        plus_30["total"].as_f64() >= baseline["total"].as_f64(),
+        "more load never costs less"
+    );
+
     // Under the +30 % scenario the crossing comes when 1.3 x the truth reaches 136 cores.
     let output = crate::harness::once_json_with(&setup, end as u64, &["--scenario", "plus-30"]);
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
     assert_eq!(json["scenario"], "plus-30");
-    let entity = &json["models"][0]["entities"][0];
+    let entity = pool(&json, "eu-1");
     let scenario_cross = (0..200_000)
         .map(|m| end + m as f64 * 60.0)
         .find(|&t| 1.3 * cores_used(t, start) >= 136.0)
