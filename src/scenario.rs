@@ -43,8 +43,14 @@ pub enum ChangeKind {
     },
     /// From `from` on, usage changes by `effect` (a launch, a migration).
     Step { from: f64, effect: Effect },
-    /// Between `from` and `until`, usage changes by `effect` (a sale day, a campaign).
-    Peak { from: f64, until: f64, effect: Effect },
+    /// Between `from` and `until`, usage changes by `effect` (a sale day, a campaign); with
+    /// `every`, the same window repeats every `every` seconds (every Friday, every month end).
+    Peak {
+        from: f64,
+        until: f64,
+        effect: Effect,
+        every: Option<f64>,
+    },
 }
 
 /// How usage changes.
@@ -76,7 +82,18 @@ impl Change {
                 ((1.0 + rate).powf((t - from.unwrap_or(now)) / per_secs), 0.0)
             }
             ChangeKind::Step { from, effect: e } if t >= from => effect(e),
-            ChangeKind::Peak { from, until, effect: e } if t >= from && t < until => effect(e),
+            ChangeKind::Peak {
+                from,
+                until,
+                effect: e,
+                every,
+            } if t >= from => {
+                let since = match every {
+                    Some(period) if period > 0.0 => (t - from).rem_euclid(period),
+                    _ => t - from,
+                };
+                if since < until - from { effect(e) } else { (1.0, 0.0) }
+            }
             _ => (1.0, 0.0),
         }
     }
@@ -205,6 +222,7 @@ mod tests {
             from: NOW + 48.0 * 3600.0,
             until: NOW + 72.0 * 3600.0,
             effect: Effect::Multiply(2.0),
+            every: None,
         });
         let changed = apply(&baseline, &[&launch, &sale], Direction::Above, None);
         assert_eq!(changed.mean[10], 100.0); // 11 h: before the launch
@@ -214,6 +232,21 @@ mod tests {
         // Bands keep their width on an additive change, and scale on a multiplicative one.
         assert_eq!(changed.bands[1].upper[30] - changed.mean[30], 10.0);
         assert_eq!(changed.bands[1].upper[50] - changed.mean[50], 20.0);
+    }
+
+    #[test]
+    fn recurring_peaks_repeat() {
+        // Every 24 h from hour 10, for 2 hours: x3.
+        let baseline = linear(NOW, 3600.0, 10.0, 0.0, 0.0, 72);
+        let daily = everywhere(ChangeKind::Peak {
+            from: NOW + 10.0 * 3600.0,
+            until: NOW + 12.0 * 3600.0,
+            effect: Effect::Multiply(3.0),
+            every: Some(86_400.0),
+        });
+        let changed = apply(&baseline, &[&daily], Direction::Above, None);
+        let boosted: Vec<usize> = (0..72).filter(|&i| changed.mean[i] > 10.0).map(|i| i + 1).collect();
+        assert_eq!(boosted, vec![10, 11, 34, 35, 58, 59]);
     }
 
     #[test]

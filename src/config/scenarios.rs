@@ -5,7 +5,7 @@
 //! name = "launch"
 //! description = "Launch on 1 March brings 30 % more traffic"
 //! [[scenarios.changes]]
-//! kind = "step"              # growth | step | peak
+//! kind = "step"              # growth | step | peak (a peak takes duration, and every to repeat)
 //! from = "2027-03-01"        # a date (UTC midnight) or an RFC 3339 time
 //! multiply = 1.3             # or add = 20000, in the model's unit
 //! models = ["api-requests"]  # optional: every model when absent
@@ -113,11 +113,18 @@ fn change(mut table: Table<'_>) -> Option<Change> {
             if from.is_none() || duration.is_none() {
                 table.report("duration", "a peak needs a start (from) and a duration");
             }
+            let every: Option<PromDuration> = table.parsed("every", "a duration such as 1w (the peak repeats)");
+            if let (Some(every), Some(duration)) = (every, duration) {
+                if every <= duration {
+                    table.report("every", format!("must be longer than duration ({duration})"));
+                }
+            }
             let from = from?;
             Some(ChangeKind::Peak {
                 from,
                 until: from + duration?.as_secs_f64(),
                 effect: effect?,
+                every: every.map(|e| e.as_secs_f64()),
             })
         }
         Some(other) => {
