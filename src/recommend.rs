@@ -89,6 +89,8 @@ pub struct Recommendation {
     /// Unix seconds by which to order capacity: the earliest crossing minus the lead time.
     pub order_by: Option<f64>,
     pub lead_time_days: f64,
+    /// Unix seconds of the end of the forecast horizon.
+    pub horizon_end: f64,
     /// Highest expected and pessimistic (95 %) usage over the horizon, in the model's unit.
     pub peak_expected: f64,
     pub peak_pessimistic: f64,
@@ -365,6 +367,7 @@ pub fn recommend(situation: &Situation<'_>) -> Recommendation {
         earliest_runway_days,
         order_by,
         lead_time_days,
+        horizon_end: forecast.horizon_end,
         peak_expected,
         peak_pessimistic,
         capacity_needed,

@@ -103,22 +103,29 @@ fn already_past_the_limit_is_critical() {
 
 #[test]
 fn every_number_a_sentence_quotes_is_a_field() {
-    let forecast = linear(100.0, 0.1, 6.0, 60 * 24);
-    let r = recommend_for(&forecast, 160.0, 136.0, &pool_scaling());
-    let json = serde_json::to_value(&r).expect("json");
-    for sentence in &r.justification {
-        // Each sentence names the field it rests on, in parentheses.
-        let named: Vec<&str> = sentence
-            .split('(')
-            .skip(1)
-            .filter_map(|rest| rest.split(')').next())
-            .map(|inside| inside.rsplit(", ").next().unwrap_or(inside))
-            .filter(|name| name.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
-            .collect();
-        for name in named {
-            let known =
-                json.get(name).is_some() || ["trend_per_day", "seasonal_amplitude", "backtest_mase"].contains(&name);
-            assert!(known, "sentence {sentence:?} names {name}, which is not a field");
+    // A growing pool (crosses), an idle one (does not), and one already past its limit.
+    let cases = [
+        linear(100.0, 0.1, 6.0, 60 * 24),
+        linear(20.0, 0.0, 2.0, 30 * 24),
+        linear(150.0, 0.0, 1.0, 48),
+    ];
+    for forecast in &cases {
+        let r = recommend_for(forecast, 160.0, 136.0, &pool_scaling());
+        let json = serde_json::to_value(&r).expect("json");
+        for sentence in &r.justification {
+            // Each sentence names the field it rests on, in parentheses.
+            let named: Vec<&str> = sentence
+                .split('(')
+                .skip(1)
+                .filter_map(|rest| rest.split(')').next())
+                .map(|inside| inside.rsplit(", ").next().unwrap_or(inside))
+                .filter(|name| name.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+                .collect();
+            for name in named {
+                let known = json.get(name).is_some()
+                    || ["trend_per_day", "seasonal_amplitude", "backtest_mase", "driver"].contains(&name);
+                assert!(known, "sentence {sentence:?} names {name}, which is not a field");
+            }
         }
     }
 }
