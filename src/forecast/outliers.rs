@@ -123,10 +123,7 @@ mod tests {
     use super::*;
 
     fn noise(i: usize) -> f64 {
-        let x = (i as u64)
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((x >> 33) as f64 / (1u64 << 31) as f64) - 1.0
+        crate::forecast::testing::noise(i, 21)
     }
 
     #[test]
@@ -145,9 +142,12 @@ mod tests {
         let mut values: Vec<f64> = (0..2000)
             .map(|i| if i < 1850 { 30.0 } else { 99.0 } + noise(i))
             .collect();
-        let before = values.clone();
         clean_excursions(&mut values, 100);
-        assert_eq!(values[1850..], before[1850..]);
+        // Nothing after the shift is pulled toward the old level: every value stays within the
+        // noise (±1) of the new one. (Where the block baseline still lags the shift, a few
+        // noisy points may be re-interpolated between neighbours at the same level.)
+        let worst = values[1850..].iter().map(|v| (v - 99.0).abs()).fold(0.0, f64::max);
+        assert!(worst <= 1.0, "a value after the shift moved {worst} from the new level");
     }
 
     #[test]

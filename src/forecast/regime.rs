@@ -156,11 +156,7 @@ mod tests {
     use super::*;
 
     fn noise(i: usize) -> f64 {
-        // Deterministic pseudo-noise in [-1, 1].
-        let x = (i as u64)
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((x >> 33) as f64 / (1u64 << 31) as f64) - 1.0
+        crate::forecast::testing::noise(i, 22)
     }
 
     #[test]

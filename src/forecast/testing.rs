@@ -2,6 +2,16 @@
 
 use super::{Band, Diagnostics, Forecast, Method, SeasonalMode};
 
+/// Deterministic noise in [-1, 1] for point `i` of a stream chosen by `seed` (splitmix64).
+pub fn noise(i: usize, seed: u64) -> f64 {
+    let mut x = (i as u64) ^ seed.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    x = x.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x ^= x >> 31;
+    x = x.wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^= x >> 29;
+    (x >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
+}
+
 /// A forecast of `steps` steps of `step` seconds after `last_timestamp`, growing `slope` per
 /// step from `last_value`, with an 80 % band of ±`width / 2` and a 95 % band of ±`width`.
 pub fn linear(last_timestamp: f64, step: f64, last_value: f64, slope: f64, width: f64, steps: usize) -> Forecast {

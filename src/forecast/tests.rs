@@ -8,15 +8,7 @@ use crate::series::Sample;
 const STEP: f64 = 300.0;
 const DAY: usize = 288;
 
-/// Deterministic noise in [-1, 1].
-fn noise(i: usize, seed: u64) -> f64 {
-    let mut x = (i as u64) ^ seed.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    x = x.wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x ^= x >> 31;
-    x = x.wrapping_mul(0x94D0_49BB_1331_11EB);
-    x ^= x >> 29;
-    (x >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
-}
+use super::testing::noise;
 
 fn grid(values: Vec<f64>) -> Grid {
     Grid {
