@@ -156,11 +156,14 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             };
             once(config, models, format, at, scenario.as_deref()).await
         }
-        Command::Run { config, listen } => {
-            let Some((config, models)) = load_all(&config.config) else {
+        Command::Run {
+            config: config_arg,
+            listen,
+        } => {
+            let Some((config, models)) = load_all(&config_arg.config) else {
                 return Ok(ExitCode::from(EXIT_CONFIG));
             };
-            run(config, models, listen).await
+            run(&config_arg.config, config, models, listen).await
         }
         Command::Demo { listen, dump } => demo(listen, dump).await,
         Command::Forecast {
@@ -227,19 +230,11 @@ fn load_all(path: &Path) -> Option<(Config, Vec<model::CapacityModel>)> {
         );
         return None;
     }
-    let config = match Config::load(path, &environment()) {
-        Ok(config) => config,
+    match model::load_config_and_models(path, &environment()) {
+        Ok(loaded) => Some(loaded),
         Err(problems) => {
             eprintln!("{problems}");
-            eprintln!("error: {} problem(s) in the configuration", problems.0.len());
-            return None;
-        }
-    };
-    match model::load_dir(&config.models_dir) {
-        Ok(models) => Some((config, models)),
-        Err(problems) => {
-            eprintln!("{problems}");
-            eprintln!("error: {} problem(s) in the capacity models", problems.0.len());
+            eprintln!("error: {} problem(s) in the configuration and models", problems.0.len());
             None
         }
     }
@@ -289,7 +284,8 @@ fn models_dir_fallback(path: &Path) -> Option<PathBuf> {
     Some(path.parent().unwrap_or(Path::new(".")).join(dir))
 }
 
-fn settings(config: &Config) -> forecast::Settings {
+/// The engine settings a config asks for.
+pub fn settings(config: &Config) -> forecast::Settings {
     forecast::Settings {
         min_history_secs: config.forecast.min_history.as_secs_f64(),
         min_points: config.forecast.min_points,
@@ -354,6 +350,7 @@ async fn once(
 }
 
 async fn run(
+    config_path: &Path,
     config: Config,
     models: Vec<model::CapacityModel>,
     listen: Option<SocketAddr>,
@@ -362,6 +359,7 @@ async fn run(
     let daemon = Daemon {
         source,
         models,
+        reload_from: Some(config_path.to_path_buf()),
         settings: settings(&config),
         scenarios: config.scenarios.clone(),
         interval: config.schedule.interval.as_std(),
@@ -390,6 +388,7 @@ async fn demo(listen: SocketAddr, dump: Option<PathBuf>) -> anyhow::Result<ExitC
     );
     let daemon = Daemon {
         source: Source::File(source),
+        reload_from: None,
         models: crate::demo::models()
             .map_err(|problems| anyhow::anyhow!("the embedded demo models are invalid:\n{problems}"))?,
         settings: forecast::Settings::default(),

@@ -398,6 +398,35 @@ pub fn load_dir(dir: &Path) -> Result<Vec<CapacityModel>, Problems> {
     }
 }
 
+/// Loads the config at `path` (with `env` overrides) and every model it points to, and checks
+/// that scenarios only name models that exist. Every problem of every file is collected.
+pub fn load_config_and_models(
+    path: &Path,
+    env: &BTreeMap<String, String>,
+) -> Result<(crate::config::Config, Vec<CapacityModel>), Problems> {
+    let config = crate::config::Config::load(path, env)?;
+    let models = load_dir(&config.models_dir)?;
+    let names: BTreeSet<&str> = models.iter().map(|m| m.name.as_str()).collect();
+    let mut problems = Vec::new();
+    for (i, scenario) in config.scenarios.iter().enumerate() {
+        for (j, change) in scenario.changes.iter().enumerate() {
+            for model in change.models.iter().filter(|m| !names.contains(m.as_str())) {
+                problems.push(Problem {
+                    origin: path.display().to_string(),
+                    line: None,
+                    key: format!("scenarios.{i}.changes.{j}.models"),
+                    message: format!("no capacity model is named {model:?}"),
+                });
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok((config, models))
+    } else {
+        Err(Problems(problems))
+    }
+}
+
 /// Parses models given as `(origin, text)` pairs (the embedded demo uses this).
 pub fn load_texts(texts: &[(&str, &str)]) -> Result<Vec<CapacityModel>, Problems> {
     let mut models = Vec::new();

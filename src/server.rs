@@ -5,7 +5,8 @@
 //! scrape slow.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
@@ -22,6 +23,14 @@ pub struct AppState {
     pub exposition: Exposition,
     latest: RwLock<Option<Arc<CycleReport>>>,
     ready: AtomicBool,
+    /// Where reload requests go (set by the daemon when it can reload).
+    pub reload: OnceLock<tokio::sync::mpsc::Sender<ReloadRequest>>,
+}
+
+/// A request to re-read the config and models; the answer says what happened.
+#[derive(Debug)]
+pub struct ReloadRequest {
+    pub respond: Option<tokio::sync::oneshot::Sender<Result<String, String>>>,
 }
 
 impl AppState {
@@ -64,6 +73,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/readyz", get(readyz))
         .route("/api/v1/cycle", get(cycle))
         .route("/api/v1/recommendations", get(recommendations))
+        .route("/-/reload", axum::routing::post(reload))
         .with_state(state)
 }
 
@@ -78,7 +88,8 @@ async fn index() -> impl IntoResponse {
             "/healthz        200 while the process runs\n",
             "/readyz         200 once the first planning cycle has finished\n",
             "/api/v1/cycle   the last cycle's results as JSON\n",
-            "/api/v1/recommendations?model=&team=&urgency=   what to do, most urgent first\n"
+            "/api/v1/recommendations?model=&team=&urgency=   what to do, most urgent first\n",
+            "POST /-/reload  re-read the config and models (as SIGHUP does)\n"
         ),
     )
 }
@@ -162,4 +173,27 @@ async fn recommendations(
         }
     };
     axum::Json(crate::report::recommendations_json(&report, &filter)).into_response()
+}
+
+async fn reload(State(state): State<Arc<AppState>>) -> Response {
+    let Some(sender) = state.reload.get() else {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "this instance has no config file to reload\n",
+        )
+            .into_response();
+    };
+    let (respond, answer) = tokio::sync::oneshot::channel();
+    if sender.send(ReloadRequest { respond: Some(respond) }).await.is_err() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "the daemon is stopping\n").into_response();
+    }
+    match tokio::time::timeout(Duration::from_secs(60), answer).await {
+        Ok(Ok(Ok(message))) => (StatusCode::OK, format!("{message}\n")).into_response(),
+        Ok(Ok(Err(problems))) => (
+            StatusCode::BAD_REQUEST,
+            format!("reload refused; the previous configuration keeps running:\n{problems}\n"),
+        )
+            .into_response(),
+        _ => (StatusCode::SERVICE_UNAVAILABLE, "no answer from the daemon\n").into_response(),
+    }
 }

@@ -37,9 +37,22 @@ pub fn wait_until(what: &str, timeout: Duration, mut condition: impl FnMut() -> 
 
 /// A minimal HTTP/1.0 GET on loopback: (status, body). No client library, no proxy surprises.
 pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    http_request(port, "GET", path)
+}
+
+/// A minimal HTTP/1.0 POST with no body on loopback: (status, body).
+pub fn http_post(port: u16, path: &str) -> Option<(u16, String)> {
+    http_request(port, "POST", path)
+}
+
+fn http_request(port: u16, method: &str, path: &str) -> Option<(u16, String)> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(70))).ok()?;
+    write!(
+        stream,
+        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n"
+    )
+    .ok()?;
     let mut response = String::new();
     stream.read_to_string(&mut response).ok()?;
     let (head, body) = response.split_once("\r\n\r\n")?;

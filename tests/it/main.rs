@@ -10,3 +10,4 @@ mod harness;
 mod history;
 mod prometheus_e2e;
 mod recommendations;
+mod reload;
