@@ -217,6 +217,26 @@ pub fn headroom() -> Command {
     command
 }
 
+/// Starts `headroom run` with a setup's config on a free loopback port, logging to a file in
+/// the setup's directory: (process, port, log path).
+pub fn start_daemon(setup: &Setup) -> (Process, u16, PathBuf) {
+    let port = free_port();
+    let log = setup.dir.path().join("headroom.log");
+    let process = Process::spawn(
+        "headroom run",
+        headroom()
+            .args([
+                "run",
+                "--config",
+                setup.config().to_str().expect("utf-8"),
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .stderr(std::fs::File::create(&log).expect("log file")),
+    );
+    (process, port, log)
+}
+
 /// Runs `headroom` with `args` and returns its output.
 pub fn run_headroom(args: &[&str]) -> Output {
     headroom().args(args).output().expect("run headroom")

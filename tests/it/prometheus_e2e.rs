@@ -2,9 +2,7 @@
 
 use std::time::Duration;
 
-use crate::harness::{
-    Process, Prometheus, Setup, free_port, headroom, http_get, once_json, promtool_check_metrics, wait_until,
-};
+use crate::harness::{Prometheus, Setup, http_get, once_json, promtool_check_metrics, wait_until};
 use crate::history::{self, CPU_MODEL, DISK_MODEL, DISK_SIZE};
 
 fn config(url: &str, extra: &str) -> String {
@@ -105,20 +103,7 @@ fn run_serves_metrics_that_promtool_accepts_and_survives_prometheus_restarts() {
         &config(&prometheus.url(), "\n[schedule]\ninterval = \"2s\"\n"),
         &[("disk.toml", DISK_MODEL)],
     );
-    let port = free_port();
-    let log = setup.dir.path().join("headroom.log");
-    let mut daemon = Process::spawn(
-        "headroom run",
-        headroom()
-            .args([
-                "run",
-                "--config",
-                setup.config().to_str().expect("utf-8"),
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-            ])
-            .stderr(std::fs::File::create(&log).expect("log")),
-    );
+    let (mut daemon, port, log) = crate::harness::start_daemon(&setup);
     wait_until("headroom to be ready", Duration::from_secs(60), || {
         http_get(port, "/readyz").is_some_and(|(status, _)| status == 200)
     });

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::harness::{Process, Prometheus, Setup, free_port, headroom, http_get, http_post, read_log, wait_until};
+use crate::harness::{Prometheus, Setup, http_get, http_post, read_log, wait_until};
 use crate::history::{self, CPU_MODEL, DISK_MODEL};
 
 fn serves(port: u16, needle: &str) -> bool {
@@ -18,20 +18,7 @@ fn reload_applies_valid_changes_and_refuses_invalid_ones() {
         prometheus.url()
     );
     let setup = Setup::new(&config, &[("disk.toml", DISK_MODEL)]);
-    let port = free_port();
-    let log = setup.dir.path().join("headroom.log");
-    let mut daemon = Process::spawn(
-        "headroom run",
-        headroom()
-            .args([
-                "run",
-                "--config",
-                setup.config().to_str().expect("utf-8"),
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-            ])
-            .stderr(std::fs::File::create(&log).expect("log")),
-    );
+    let (mut daemon, port, log) = crate::harness::start_daemon(&setup);
     wait_until("the first cycle", Duration::from_secs(60), || {
         serves(port, "headroom_model_up{model=\"disk\"} 1")
     });
