@@ -74,10 +74,7 @@ fn a_driver_scenario_moves_the_services_that_follow_it_and_no_other() {
         "[[scenarios]]\nname = \"requests-plus-50\"\n[[scenarios.changes]]\nkind = \"step\"\nfrom = \"{end}\"\nmultiply = 1.5\ndrivers = [\"requests\"]\n"
     );
     let setup = Setup::new(
-        &format!(
-            "[source]\nurl = \"{}\"\n\n[models]\ndir = \"models\"\n\n{scenario}",
-            prometheus.url()
-        ),
+        &crate::harness::config_for(&prometheus.url(), &scenario),
         &[("service-cpu.toml", MODEL)],
     );
     let output = crate::harness::once_json(&setup, end);

@@ -188,6 +188,12 @@ impl Prometheus {
     }
 }
 
+/// A Headroom config reading `url`, with models in `models/` beside it and `extra` TOML
+/// (sections such as `[schedule]` or `[[scenarios]]`) appended.
+pub fn config_for(url: &str, extra: &str) -> String {
+    format!("[source]\nurl = \"{url}\"\ntimeout = \"10s\"\n\n[models]\ndir = \"models\"\n\n{extra}")
+}
+
 /// A temporary Headroom setup: a config file and a models directory.
 pub struct Setup {
     pub dir: tempfile::TempDir,

@@ -5,9 +5,7 @@ use std::time::Duration;
 use crate::harness::{Prometheus, Setup, http_get, once_json, promtool_check_metrics, wait_until};
 use crate::history::{self, CPU_MODEL, DISK_MODEL, DISK_SIZE};
 
-fn config(url: &str, extra: &str) -> String {
-    format!("[source]\nurl = \"{url}\"\ntimeout = \"10s\"\n\n[models]\ndir = \"models\"\n{extra}")
-}
+use crate::harness::config_for as config;
 
 fn entity<'a>(json: &'a serde_json::Value, model: &str, instance: &str) -> &'a serde_json::Value {
     json["models"]

@@ -88,10 +88,7 @@ fn a_growing_node_pool_gets_the_right_units_and_order_by_date() {
         "[[scenarios]]\nname = \"plus-30\"\n[[scenarios.changes]]\nkind = \"step\"\nfrom = \"{end}\"\nmultiply = 1.3\nmodels = [\"pool-cpu\"]\n"
     );
     let setup = Setup::new(
-        &format!(
-            "[source]\nurl = \"{}\"\n\n[models]\ndir = \"models\"\n\n{scenario}",
-            prometheus.url()
-        ),
+        &crate::harness::config_for(&prometheus.url(), &scenario),
         &[("pool.toml", POOL_MODEL)],
     );
     let output = once_json(&setup, end);

@@ -13,9 +13,11 @@ fn serves(port: u16, needle: &str) -> bool {
 #[test]
 fn reload_applies_valid_changes_and_refuses_invalid_ones() {
     let prometheus = Prometheus::start_with_history(&history::openmetrics(history::recent_end()));
-    let config = format!(
-        "[source]\nurl = \"{}\"\n\n[schedule]\ninterval = \"1h\"\n\n[models]\ndir = \"models\"\n",
-        prometheus.url()
+    let config = crate::harness::config_for(
+        &prometheus.url(),
+        "[schedule]
+interval = \"1h\"
+",
     );
     let setup = Setup::new(&config, &[("disk.toml", DISK_MODEL)]);
     let (mut daemon, port, log) = crate::harness::start_daemon(&setup);
