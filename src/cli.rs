@@ -1,4 +1,4 @@
-//! The command line: `run`, `once`, `check`, `demo`. Parsing and wiring only; the work lives
+//! The command line: `run`, `once`, `report`, `budget`, `check`, `demo`, `forecast`. Parsing and wiring only; the work lives
 //! in the library modules.
 
 use std::collections::BTreeMap;
@@ -63,6 +63,39 @@ pub enum Command {
         #[arg(long)]
         scenario: Option<String>,
     },
+    /// Build the weekly capacity report now from one planning cycle: write report.html,
+    /// report.txt and the charts (PNG) into a directory, and with --send mail it to
+    /// report.to through [smtp].
+    ///
+    /// "Since last week" compares with the last report the daemon built in its state file,
+    /// when there is one. Building a report here does not count as the period's scheduled
+    /// report: the daemon still sends that one.
+    Report {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Directory for report.html, report.txt and chart-N.png (created if needed).
+        #[arg(long, default_value = "report")]
+        out: PathBuf,
+        /// Also send the report by email now.
+        #[arg(long)]
+        send: bool,
+        /// Plan as of this time instead of now (Unix seconds or RFC 3339).
+        #[arg(long, value_parser = parse_time)]
+        at: Option<f64>,
+    },
+    /// Print the 12-month cost projection per scenario, model and team, for finance.
+    ///
+    /// CSV (one row per month: scenario,model,team,currency,month,cost) or JSON. Only models
+    /// with [scaling] unit_cost have a cost.
+    Budget {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[arg(long, value_enum, default_value_t = BudgetFormat::Csv)]
+        format: BudgetFormat,
+        /// Plan as of this time instead of now (Unix seconds or RFC 3339).
+        #[arg(long, value_parser = parse_time)]
+        at: Option<f64>,
+    },
     /// Validate the config and every model file; print every problem (exit 2 if any).
     Check {
         #[command(flatten)]
@@ -106,6 +139,12 @@ pub struct ConfigArg {
     /// Config file (TOML). Environment variables HEADROOM_<SECTION>__<KEY> override its keys.
     #[arg(long, short, env = "HEADROOM_CONFIG", default_value = crate::config::DEFAULT_PATH)]
     pub config: PathBuf,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum BudgetFormat {
+    Csv,
+    Json,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -166,6 +205,18 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             run(&config_arg.config, config, models, listen).await
         }
         Command::Demo { listen, dump } => demo(listen, dump).await,
+        Command::Report { config, out, send, at } => {
+            let Some((config, models)) = load_all(&config.config) else {
+                return Ok(ExitCode::from(EXIT_CONFIG));
+            };
+            weekly_report(config, models, &out, send, at).await
+        }
+        Command::Budget { config, format, at } => {
+            let Some((config, models)) = load_all(&config.config) else {
+                return Ok(ExitCode::from(EXIT_CONFIG));
+            };
+            budget(config, models, format, at).await
+        }
         Command::Forecast {
             input,
             horizon,
@@ -321,13 +372,7 @@ async fn once(
             return Ok(ExitCode::from(EXIT_CONFIG));
         }
     }
-    let (source, clock) = build_source(&config)?;
-    let now = match (at, clock) {
-        (Some(t), _) | (None, Clock::Fixed(t)) => t,
-        (None, Clock::Wall) => cycle::unix_now(),
-    };
-    let pool = cycle::build_pool(config.forecast.threads).context("cannot start the forecasting threads")?;
-    let report = cycle::run(&source, &models, &settings(&config), &config.scenarios, &pool, now).await;
+    let report = one_cycle(&config, &models, at).await?;
     let report = match scenario {
         Some(name) => report::under_scenario(&report, name),
         None => report,
@@ -337,16 +382,134 @@ async fn once(
         Format::Json => println!("{}", serde_json::to_string_pretty(&report::to_json(&report))?),
     }
     if report.has_failures() {
-        for model in report.models.iter().filter(|m| m.error.is_some()) {
-            eprintln!(
-                "error: model {}: {}",
-                model.model,
-                model.error.as_deref().unwrap_or_default()
-            );
-        }
+        print_model_failures(&report);
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One planning cycle as of `at` (default: now, or the end of a file source).
+async fn one_cycle(
+    config: &Config,
+    models: &[model::CapacityModel],
+    at: Option<f64>,
+) -> anyhow::Result<cycle::CycleReport> {
+    let (source, clock) = build_source(config)?;
+    let now = match (at, clock) {
+        (Some(t), _) | (None, Clock::Fixed(t)) => t,
+        (None, Clock::Wall) => cycle::unix_now(),
+    };
+    let pool = cycle::build_pool(config.forecast.threads).context("cannot start the forecasting threads")?;
+    Ok(cycle::run(&source, models, &settings(config), &config.scenarios, &pool, now).await)
+}
+
+fn print_model_failures(report: &cycle::CycleReport) {
+    for model in report.models.iter().filter(|m| m.error.is_some()) {
+        eprintln!(
+            "error: model {}: {}",
+            model.model,
+            model.error.as_deref().unwrap_or_default()
+        );
+    }
+}
+
+async fn weekly_report(
+    config: Config,
+    models: Vec<model::CapacityModel>,
+    out: &Path,
+    send: bool,
+    at: Option<f64>,
+) -> anyhow::Result<ExitCode> {
+    if send && (config.report.to.is_empty() || config.smtp.is_none()) {
+        eprintln!("error: --send needs recipients (report.to) and a mail relay ([smtp]) in the config");
+        return Ok(ExitCode::from(EXIT_CONFIG));
+    }
+    let started = std::time::Instant::now();
+    let cycle = one_cycle(&config, &models, at).await?;
+    print_model_failures(&cycle);
+    // Last week's snapshot, from the daemon's state file if there is one (never created here).
+    let report_config = config.report.clone();
+    let store_path = config.store.path.clone();
+    let evaluated_at = cycle.evaluated_at;
+    let rendered = tokio::task::spawn_blocking(move || {
+        let period = report_config.schedule.current_period(evaluated_at);
+        let previous = if store_path.exists() {
+            crate::store::Store::open(&store_path)
+                .ok()
+                .and_then(|store| crate::weekly::due::previous_snapshot(&store, &period.name))
+        } else {
+            None
+        };
+        let report = crate::weekly::WeeklyReport::build(&cycle, period, previous);
+        crate::weekly::message::render(&report, &report_config.subject)
+    })
+    .await
+    .context("rendering the report failed")?;
+    let written = rendered
+        .write_to(out)
+        .with_context(|| format!("cannot write the report into {}", out.display()))?;
+    tracing::info!(
+        files = written.len(),
+        charts = rendered.charts.len(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "report written"
+    );
+    println!("{}", out.join("report.html").display());
+    if send {
+        let smtp = config.smtp.as_ref().context("no [smtp] section")?;
+        let mailer = crate::delivery::email::Mailer::new(smtp).map_err(anyhow::Error::msg)?;
+        let body = rendered
+            .email(
+                &config.report.from,
+                &config.report.to,
+                &format!("report-manual-{}", evaluated_at as i64),
+            )
+            .map_err(anyhow::Error::msg)?;
+        let envelope = crate::delivery::email::StoredEnvelope {
+            from: config.report.from.clone(),
+            to: config.report.to.clone(),
+        };
+        match mailer.send(&envelope, &body).await {
+            crate::delivery::Attempt::Delivered => {
+                println!("sent to {}", config.report.to.join(", "));
+            }
+            crate::delivery::Attempt::Retry { error, .. } | crate::delivery::Attempt::Permanent(error) => {
+                eprintln!("error: the report was written but not sent: {error}");
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn budget(
+    config: Config,
+    models: Vec<model::CapacityModel>,
+    format: BudgetFormat,
+    at: Option<f64>,
+) -> anyhow::Result<ExitCode> {
+    let cycle = one_cycle(&config, &models, at).await?;
+    print_model_failures(&cycle);
+    let lines = report::budget(&cycle);
+    match format {
+        BudgetFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "schema_version": 1,
+                "evaluated_at": cycle.evaluated_at,
+                "budget": lines,
+            }))?
+        ),
+        BudgetFormat::Csv => print!("{}", report::budget_csv(&lines)),
+    }
+    if lines.is_empty() {
+        eprintln!("warning: no model has [scaling] unit_cost, so the budget is empty");
+    }
+    Ok(if cycle.has_failures() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 async fn run(
@@ -356,6 +519,8 @@ async fn run(
     listen: Option<SocketAddr>,
 ) -> anyhow::Result<ExitCode> {
     let (source, clock) = build_source(&config)?;
+    let store = crate::store::Store::open(&config.store.path).context("cannot open the state file")?;
+    let channels = crate::delivery::Channels::from_config(&config).map_err(anyhow::Error::msg)?;
     let daemon = Daemon {
         source,
         models,
@@ -366,6 +531,11 @@ async fn run(
         listen: listen.unwrap_or(config.server.listen),
         threads: config.forecast.threads,
         clock,
+        outputs: Some(crate::daemon::Outputs {
+            store,
+            report: config.report.clone(),
+            channels,
+        }),
     };
     daemon.run().await?;
     Ok(ExitCode::SUCCESS)
@@ -397,6 +567,16 @@ async fn demo(listen: SocketAddr, dump: Option<PathBuf>) -> anyhow::Result<ExitC
         listen,
         threads: 0,
         clock: Clock::Wall,
+        // The report at /report; nothing is mailed or posted, and nothing kept on disk.
+        outputs: Some(crate::daemon::Outputs {
+            store: crate::store::Store::in_memory().context("cannot create the in-memory state")?,
+            report: crate::config::delivery::ReportConfig::default(),
+            channels: crate::delivery::Channels {
+                webhooks: Vec::new(),
+                mailer: None,
+                policy: crate::config::delivery::DeliveryConfig::default(),
+            },
+        }),
     };
     daemon.run().await?;
     Ok(ExitCode::SUCCESS)

@@ -83,6 +83,32 @@ pub struct EntityResult {
     /// Why the model's driver could not be used for this entity, when it could not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub driver_problem: Option<String>,
+    /// The recent history, averaged down to at most [`CHART_POINTS`] points, kept only for
+    /// entities at risk (it draws their chart in the weekly report).
+    #[serde(skip)]
+    pub history: Arc<Vec<(f64, f64)>>,
+}
+
+/// Most history points kept for an at-risk entity's chart.
+pub const CHART_POINTS: usize = 240;
+
+/// `grid` averaged into at most `points` buckets of (mean time, mean value), gaps skipped.
+fn chart_history(grid: &Grid, points: usize) -> Vec<(f64, f64)> {
+    let per_bucket = grid.values.len().div_ceil(points.max(1)).max(1);
+    grid.values
+        .chunks(per_bucket)
+        .enumerate()
+        .filter_map(|(bucket, values)| {
+            let finite: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+            (!finite.is_empty()).then(|| {
+                let middle = (bucket * per_bucket) as f64 + (values.len() as f64 - 1.0) / 2.0;
+                (
+                    grid.start + middle * grid.step,
+                    finite.iter().sum::<f64>() / finite.len() as f64,
+                )
+            })
+        })
+        .collect()
 }
 
 impl EntityResult {
@@ -380,6 +406,7 @@ fn forecast_entity(plan: &ModelPlan, series: Series) -> EntityResult {
         driver: None,
         driver_used: false,
         driver_problem: None,
+        history: Arc::default(),
     };
     match capacities.for_entity(&result.labels) {
         Ok(capacity) => result.capacity = capacity,
@@ -467,7 +494,11 @@ fn forecast_entity(plan: &ModelPlan, series: Series) -> EntityResult {
                 driver: result.driver.as_ref(),
                 driver_used: result.driver_used,
             };
-            result.recommendation = Some(recommend(&situation));
+            let recommendation = recommend(&situation);
+            if recommendation.urgency != crate::recommend::Urgency::Ok {
+                result.history = Arc::new(chart_history(&grid, CHART_POINTS));
+            }
+            result.recommendation = Some(recommendation);
             // Each scenario moves the baseline forecast (through the driver when the change is
             // on the driver), then the same rules apply.
             for scenario in scenarios {

@@ -13,11 +13,14 @@ use std::time::Duration;
 
 use anyhow::Context;
 
+use crate::config::delivery::ReportConfig;
 use crate::cycle;
+use crate::delivery::{Channels, Deliverer};
 use crate::forecast;
 use crate::model::CapacityModel;
 use crate::server::{AppState, ReloadRequest, router};
 use crate::source::Source;
+use crate::store::Store;
 
 /// Where "now" comes from for each cycle.
 #[derive(Clone, Copy, Debug)]
@@ -49,7 +52,21 @@ pub struct Daemon {
     pub listen: SocketAddr,
     pub threads: usize,
     pub clock: Clock,
+    /// The state file, weekly report and receivers (`None`: results only on HTTP).
+    pub outputs: Option<Outputs>,
 }
+
+/// What the daemon delivers besides `/metrics`.
+#[derive(Clone, Debug)]
+pub struct Outputs {
+    pub store: Store,
+    pub report: ReportConfig,
+    pub channels: Channels,
+}
+
+/// A weekly report waits for a cycle in which every model succeeded, but no longer than this
+/// after it fell due.
+const REPORT_PATIENCE_SECS: f64 = 6.0 * 3600.0;
 
 impl Daemon {
     /// Serves HTTP and runs cycles until a stop signal.
@@ -90,6 +107,30 @@ impl Daemon {
             None
         };
 
+        // Delivery: the outbox drains in its own task, woken when a cycle queues something.
+        let wake = Arc::new(tokio::sync::Notify::new());
+        let mut channels_tx = None;
+        let deliverer = match &self.outputs {
+            Some(outputs) => {
+                let _ = state.report.set(crate::server::ReportSource::new(
+                    outputs.store.clone(),
+                    outputs.report.clone(),
+                ));
+                let (tx, rx) = tokio::sync::watch::channel(Arc::new(outputs.channels.clone()));
+                channels_tx = Some(tx);
+                let deliverer =
+                    Deliverer::new(outputs.store.clone(), rx, Arc::clone(&state)).map_err(anyhow::Error::msg)?;
+                tracing::info!(
+                    store = %outputs.store.path().display(),
+                    webhooks = outputs.channels.webhooks.len(),
+                    report_recipients = outputs.report.to.len(),
+                    "delivery ready"
+                );
+                Some(tokio::spawn(deliverer.run(stop_rx.clone(), Arc::clone(&wake))))
+            }
+            None => None,
+        };
+
         let pool = cycle::build_pool(self.threads).context("cannot start the forecasting threads")?;
         let mut stop = stop_rx;
         let mut failures_in_a_row: u32 = 0;
@@ -106,6 +147,10 @@ impl Daemon {
                 "planning cycle finished"
             );
             state.publish(report);
+            if let Some(outputs) = &self.outputs {
+                after_cycle(outputs, &state, now).await;
+                wake.notify_one();
+            }
             let delay = if source_up {
                 failures_in_a_row = 0;
                 self.interval
@@ -131,6 +176,14 @@ impl Daemon {
                             Ok(message) => {
                                 tracing::info!("{message}");
                                 state.exposition.self_metrics.set_models_configured(self.models.len());
+                                if let (Some(outputs), Some(tx)) = (&self.outputs, &channels_tx) {
+                                    let _ = tx.send(Arc::new(outputs.channels.clone()));
+                                    if let Some(source) = state.report.get() {
+                                        if let Ok(mut config) = source.config.write() {
+                                            *config = outputs.report.clone();
+                                        }
+                                    }
+                                }
                             }
                             Err(problems) => tracing::error!("reload refused, the previous configuration keeps running:\n{problems}"),
                         }
@@ -151,6 +204,14 @@ impl Daemon {
         }
         tracing::info!("stopping");
         signals.abort();
+        if let Some(deliverer) = deliverer {
+            // An attempt in flight finishes (bounded by its timeout); what is still pending
+            // stays in the outbox for the next start.
+            let abort = deliverer.abort_handle();
+            if tokio::time::timeout(Duration::from_secs(15), deliverer).await.is_err() {
+                abort.abort();
+            }
+        }
         if let Some(hangups) = hangups {
             hangups.abort();
         }
@@ -173,6 +234,7 @@ impl Daemon {
         let (config, models) =
             crate::model::load_config_and_models(path, &env).map_err(|problems| problems.to_string())?;
         let source = Source::from_config(&config.source).map_err(|error| error.to_string())?;
+        let channels = Channels::from_config(&config)?;
         if config.server.listen != self.listen {
             tracing::warn!(configured = %config.server.listen, serving = %self.listen, "server.listen changes need a restart");
         }
@@ -182,15 +244,71 @@ impl Daemon {
         };
         self.source = source;
         self.settings = crate::cli::settings(&config);
-        self.scenarios = config.scenarios;
+        self.scenarios = config.scenarios.clone();
         self.interval = config.schedule.interval.as_std();
         self.models = models;
+        if let Some(outputs) = &mut self.outputs {
+            if config.store.path != outputs.store.path() {
+                tracing::warn!(configured = %config.store.path.display(), using = %outputs.store.path().display(), "store.path changes need a restart");
+            }
+            outputs.channels = channels;
+            outputs.report = config.report.clone();
+        }
         Ok(format!(
             "configuration reloaded from {}: {} model(s), {} scenario(s)",
             path.display(),
             self.models.len(),
             self.scenarios.len()
         ))
+    }
+}
+
+/// Queues webhook notices for what changed, and the weekly report when it is due.
+async fn after_cycle(outputs: &Outputs, state: &Arc<AppState>, now: f64) {
+    let Some(latest) = state.latest() else {
+        return;
+    };
+    let outputs = outputs.clone();
+    let metrics_state = Arc::clone(state);
+    let work = tokio::task::spawn_blocking(move || {
+        let metrics = &metrics_state.exposition.self_metrics;
+        match crate::delivery::queue_changes(&outputs.store, &latest, &outputs.channels, metrics) {
+            Ok(0) => {}
+            Ok(count) => tracing::info!(
+                changes = count,
+                webhooks = outputs.channels.webhooks.len(),
+                "recommendation changes queued"
+            ),
+            Err(error) => {
+                metrics.record_store_error();
+                tracing::error!(%error, "cannot queue recommendation changes; they will be found again next cycle");
+            }
+        }
+        let period = outputs.report.schedule.current_period(now);
+        if latest.has_failures() && now - period.due_at < REPORT_PATIENCE_SECS {
+            return;
+        }
+        let started = std::time::Instant::now();
+        match crate::weekly::due::build_if_due(&outputs.store, &latest, &outputs.report, now) {
+            Ok(crate::weekly::due::Outcome::AlreadyBuilt) => {}
+            Ok(crate::weekly::due::Outcome::Built { period, emails, risks }) => {
+                metrics.record_report_built();
+                tracing::info!(
+                    period,
+                    emails,
+                    risks,
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "weekly report built and queued"
+                );
+            }
+            Err(error) => {
+                metrics.record_store_error();
+                tracing::error!(%error, "cannot build the weekly report; trying again after the next cycle");
+            }
+        }
+    });
+    if let Err(error) = work.await {
+        tracing::error!(%error, "delivery bookkeeping task failed");
     }
 }
 

@@ -18,7 +18,7 @@ pub enum Direction {
 }
 
 /// Exhaustion estimates for one entity, as Unix seconds.
-#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize)]
 pub struct Exhaustion {
     /// First crossing of the expected forecast within the horizon.
     pub likely: Option<f64>,

@@ -36,6 +36,13 @@ pub struct SelfMetrics {
     source_errors: Family<Vec<(&'static str, &'static str)>, Counter>,
     models_configured: Gauge,
     reloads: Family<Vec<(&'static str, &'static str)>, Counter>,
+    deliveries: Family<Vec<(&'static str, String)>, Counter>,
+    outbox: Family<Vec<(&'static str, &'static str)>, Gauge>,
+    outbox_oldest_age: GaugeF64,
+    store_size: Gauge,
+    store_errors: Counter,
+    changes_queued: Family<Vec<(&'static str, &'static str)>, Counter>,
+    reports_built: Counter,
 }
 
 impl SelfMetrics {
@@ -90,6 +97,48 @@ impl SelfMetrics {
             "Configuration reloads, by result",
             reloads.clone(),
         );
+        let deliveries = Family::default();
+        registry.register(
+            "headroom_deliveries",
+            "Delivery attempts of emails and webhooks, by receiver and outcome (delivered, retry, failed)",
+            deliveries.clone(),
+        );
+        let outbox = Family::default();
+        registry.register(
+            "headroom_outbox_messages",
+            "Messages in the durable outbox, by state (pending: still to deliver; failed: given up)",
+            outbox.clone(),
+        );
+        let outbox_oldest_age = GaugeF64::default();
+        registry.register(
+            "headroom_outbox_oldest_pending_age_seconds",
+            "Age of the oldest message still pending delivery (0 when none is pending)",
+            outbox_oldest_age.clone(),
+        );
+        let store_size = Gauge::default();
+        registry.register(
+            "headroom_store_size_bytes",
+            "Size of the state file on disk, including its write-ahead log",
+            store_size.clone(),
+        );
+        let store_errors = Counter::default();
+        registry.register(
+            "headroom_store_errors",
+            "Failed operations on the state file",
+            store_errors.clone(),
+        );
+        let changes_queued = Family::default();
+        registry.register(
+            "headroom_recommendation_changes",
+            "Recommendation changes found and queued for webhooks, by kind",
+            changes_queued.clone(),
+        );
+        let reports_built = Counter::default();
+        registry.register(
+            "headroom_reports_built",
+            "Weekly reports built and queued for email",
+            reports_built.clone(),
+        );
         let build_info: Family<Vec<(&'static str, &'static str)>, Gauge> = Family::default();
         build_info
             .get_or_create(&vec![("version", env!("CARGO_PKG_VERSION"))])
@@ -109,7 +158,52 @@ impl SelfMetrics {
             source_errors,
             models_configured,
             reloads,
+            deliveries,
+            outbox,
+            outbox_oldest_age,
+            store_size,
+            store_errors,
+            changes_queued,
+            reports_built,
         }
+    }
+
+    /// Records one delivery attempt to `receiver` (`email` or a webhook's name).
+    pub fn record_delivery(&self, receiver: &str, outcome: &'static str) {
+        self.deliveries
+            .get_or_create(&vec![
+                ("receiver", receiver.to_string()),
+                ("outcome", outcome.to_string()),
+            ])
+            .inc();
+    }
+
+    /// Records the outbox's depth and the state file's size.
+    pub fn record_outbox(&self, depth: crate::store::outbox::Depth, now: f64, store_bytes: u64) {
+        self.outbox
+            .get_or_create(&vec![("state", "pending")])
+            .set(depth.pending as i64);
+        self.outbox
+            .get_or_create(&vec![("state", "failed")])
+            .set(depth.failed as i64);
+        self.outbox_oldest_age
+            .set(depth.oldest_pending.map_or(0.0, |oldest| (now - oldest).max(0.0)));
+        self.store_size.set(store_bytes as i64);
+    }
+
+    /// Counts a failed operation on the state file.
+    pub fn record_store_error(&self) {
+        self.store_errors.inc();
+    }
+
+    /// Counts a queued recommendation change of `kind`.
+    pub fn record_change(&self, kind: &'static str) {
+        self.changes_queued.get_or_create(&vec![("kind", kind)]).inc();
+    }
+
+    /// Counts a weekly report built.
+    pub fn record_report_built(&self) {
+        self.reports_built.inc();
     }
 
     /// Records a finished cycle.

@@ -180,6 +180,33 @@ pub fn budget(report: &CycleReport) -> Vec<BudgetLine> {
     lines
 }
 
+/// The budget as CSV, one row per month: `scenario,model,team,currency,month,cost`.
+pub fn budget_csv(lines: &[BudgetLine]) -> String {
+    let mut out = String::from("scenario,model,team,currency,month,cost\n");
+    for line in lines {
+        for (month, cost) in &line.months {
+            let _ = writeln!(
+                out,
+                "{},{},{},{},{month},{cost:.2}",
+                csv_field(&line.scenario),
+                csv_field(&line.model),
+                csv_field(line.team.as_deref().unwrap_or("")),
+                csv_field(&line.currency),
+            );
+        }
+    }
+    out
+}
+
+/// A CSV field, quoted when it holds a comma, quote or line break.
+fn csv_field(text: &str) -> String {
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_string()
+    }
+}
+
 /// The cycle as seen under scenario `name`: every entity's exhaustion and recommendation are
 /// the scenario's ("baseline" or an unknown name leaves the report as it is).
 pub fn under_scenario(report: &CycleReport, name: &str) -> CycleReport {
@@ -196,7 +223,7 @@ pub fn under_scenario(report: &CycleReport, name: &str) -> CycleReport {
 }
 
 /// Most urgent first, then the soonest order-by date.
-fn most_urgent_first(a: &crate::cycle::EntityResult, b: &crate::cycle::EntityResult) -> std::cmp::Ordering {
+pub(crate) fn most_urgent_first(a: &crate::cycle::EntityResult, b: &crate::cycle::EntityResult) -> std::cmp::Ordering {
     let urgency = |e: &crate::cycle::EntityResult| e.recommendation.as_ref().map(|r| r.urgency);
     let order_by = |e: &crate::cycle::EntityResult| {
         e.recommendation
@@ -343,7 +370,7 @@ pub fn format_time(unix: f64) -> String {
 }
 
 /// A number in 4 significant digits with an SI suffix for large values.
-fn number(value: f64) -> String {
+pub(crate) fn number(value: f64) -> String {
     let abs = value.abs();
     let (scaled, suffix) = if abs >= 1e12 {
         (value / 1e12, "T")

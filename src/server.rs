@@ -25,6 +25,53 @@ pub struct AppState {
     ready: AtomicBool,
     /// Where reload requests go (set by the daemon when it can reload).
     pub reload: OnceLock<tokio::sync::mpsc::Sender<ReloadRequest>>,
+    /// What `/report` is built from (set by the daemon when it has a store).
+    pub report: OnceLock<ReportSource>,
+}
+
+/// The state file and report settings behind `/report`, and the last rendering (rebuilt when a
+/// newer cycle exists).
+#[derive(Debug)]
+pub struct ReportSource {
+    pub store: crate::store::Store,
+    pub config: RwLock<crate::config::delivery::ReportConfig>,
+    rendered: tokio::sync::Mutex<Option<(f64, Arc<crate::weekly::message::Rendered>)>>,
+}
+
+impl ReportSource {
+    pub fn new(store: crate::store::Store, config: crate::config::delivery::ReportConfig) -> ReportSource {
+        ReportSource {
+            store,
+            config: RwLock::new(config),
+            rendered: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// The report of the latest cycle, rendered at most once per cycle.
+    async fn rendered(&self, cycle: Arc<CycleReport>) -> Result<Arc<crate::weekly::message::Rendered>, String> {
+        let mut cached = self.rendered.lock().await;
+        if let Some((at, rendered)) = cached.as_ref() {
+            if *at == cycle.evaluated_at {
+                return Ok(Arc::clone(rendered));
+            }
+        }
+        let config = match self.config.read() {
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        };
+        let store = self.store.clone();
+        let at = cycle.evaluated_at;
+        let rendered = tokio::task::spawn_blocking(move || {
+            let period = config.schedule.current_period(cycle.evaluated_at);
+            let previous = crate::weekly::due::previous_snapshot(&store, &period.name);
+            let report = crate::weekly::WeeklyReport::build(&cycle, period, previous);
+            Arc::new(crate::weekly::message::render(&report, &config.subject))
+        })
+        .await
+        .map_err(|e| format!("rendering the report failed: {e}"))?;
+        *cached = Some((at, Arc::clone(&rendered)));
+        Ok(rendered)
+    }
 }
 
 /// A request to re-read the config and models; the answer says what happened.
@@ -74,6 +121,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/cycle", get(cycle))
         .route("/api/v1/recommendations", get(recommendations))
         .route("/-/reload", axum::routing::post(reload))
+        .route("/report", get(weekly_report))
+        .route("/report/{file}", get(weekly_report_file))
         .with_state(state)
 }
 
@@ -89,6 +138,7 @@ async fn index() -> impl IntoResponse {
             "/readyz         200 once the first planning cycle has finished\n",
             "/api/v1/cycle   the last cycle's results as JSON\n",
             "/api/v1/recommendations?model=&team=&urgency=   what to do, most urgent first\n",
+            "/report         the weekly capacity report, from the latest cycle (HTML)\n",
             "POST /-/reload  re-read the config and models (as SIGHUP does)\n"
         ),
     )
@@ -195,5 +245,58 @@ async fn reload(State(state): State<Arc<AppState>>) -> Response {
         )
             .into_response(),
         _ => (StatusCode::SERVICE_UNAVAILABLE, "no answer from the daemon\n").into_response(),
+    }
+}
+
+async fn latest_rendered(state: &AppState) -> Result<Arc<crate::weekly::message::Rendered>, Response> {
+    let Some(source) = state.report.get() else {
+        return Err((
+            StatusCode::NOT_FOUND,
+            "this instance builds no report (no state store)\n",
+        )
+            .into_response());
+    };
+    let Some(cycle) = state.latest() else {
+        return Err((StatusCode::SERVICE_UNAVAILABLE, "no cycle has finished yet\n").into_response());
+    };
+    source
+        .rendered(cycle)
+        .await
+        .map_err(|error| (StatusCode::INTERNAL_SERVER_ERROR, format!("{error}\n")).into_response())
+}
+
+async fn weekly_report(State(state): State<Arc<AppState>>) -> Response {
+    match latest_rendered(&state).await {
+        Ok(rendered) => {
+            // Chart links are relative to /report/.
+            let html = rendered.html_for_files.replace("src=\"chart-", "src=\"/report/chart-");
+            ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response()
+        }
+        Err(response) => response,
+    }
+}
+
+async fn weekly_report_file(
+    State(state): State<Arc<AppState>>,
+    axum::extract::Path(file): axum::extract::Path<String>,
+) -> Response {
+    let rendered = match latest_rendered(&state).await {
+        Ok(rendered) => rendered,
+        Err(response) => return response,
+    };
+    if file == "report.txt" {
+        return (
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            rendered.text.clone(),
+        )
+            .into_response();
+    }
+    let chart = rendered
+        .charts
+        .iter()
+        .find(|(index, _)| crate::weekly::message::file_name(*index) == file);
+    match chart {
+        Some((_, png)) => ([(header::CONTENT_TYPE, "image/png")], png.clone()).into_response(),
+        None => (StatusCode::NOT_FOUND, "no such chart in the latest report\n").into_response(),
     }
 }

@@ -8,6 +8,7 @@
 //! Secrets (bearer tokens, passwords) are accepted only from environment variables or files,
 //! never written in the config file, and their `Debug` output is redacted.
 
+pub mod delivery;
 pub mod problems;
 pub mod scenarios;
 
@@ -36,6 +37,16 @@ pub struct Config {
     pub models_dir: PathBuf,
     /// Named what-ifs applied on top of the baseline (`[[scenarios]]`).
     pub scenarios: Vec<crate::scenario::Scenario>,
+    /// The state file (`[store]`).
+    pub store: delivery::StoreConfig,
+    /// The weekly capacity report (`[report]`).
+    pub report: delivery::ReportConfig,
+    /// The mail relay (`[smtp]`), when one is configured.
+    pub smtp: Option<delivery::SmtpConfig>,
+    /// Webhook receivers (`[[webhooks]]`).
+    pub webhooks: Vec<delivery::WebhookConfig>,
+    /// Retry policy for email and webhooks (`[delivery]`).
+    pub delivery: delivery::DeliveryConfig,
 }
 
 /// Where history comes from.
@@ -186,14 +197,19 @@ impl Config {
         for problem in inline_secret_problems(origin, text) {
             document.push(problem);
         }
-        let config = Config::from_tree(&document, tree, base_dir);
+        let config = Config::from_tree(&document, tree, base_dir, env);
         match config {
             Some(config) if !document.has_problems() => Ok(config),
             _ => Err(Problems(document.into_problems())),
         }
     }
 
-    fn from_tree(document: &Document, tree: serde_json::Value, base_dir: &Path) -> Option<Config> {
+    fn from_tree(
+        document: &Document,
+        tree: serde_json::Value,
+        base_dir: &Path,
+        env: &BTreeMap<String, String>,
+    ) -> Option<Config> {
         let mut root = document.root(tree);
         let source = source_config(root.table("source"), base_dir);
         let server = {
@@ -249,6 +265,17 @@ impl Config {
             base_dir.join(dir)
         };
         let scenarios = scenarios::parse(&mut root);
+        let store = delivery::store(root.table("store"), base_dir);
+        let report = delivery::report(root.table("report"));
+        let smtp = delivery::smtp(root.table("smtp"), base_dir);
+        if !report.to.is_empty() && smtp.is_none() {
+            root.report(
+                "report",
+                "report.to is set but there is no [smtp] section to send through",
+            );
+        }
+        let webhooks = delivery::webhooks(root.array_of_tables("webhooks"), base_dir, env);
+        let delivery = delivery::delivery(root.table("delivery"));
         root.finish();
         Some(Config {
             source: source?,
@@ -257,6 +284,11 @@ impl Config {
             forecast,
             models_dir,
             scenarios,
+            store,
+            report,
+            smtp,
+            webhooks,
+            delivery,
         })
     }
 }
@@ -342,7 +374,12 @@ fn prometheus_config(table: &mut Table<'_>, base_dir: &Path) -> Option<Prometheu
 }
 
 /// A secret from `KEY` (only through the environment) or from the file named by `KEY_file`.
-fn secret(table: &mut Table<'_>, key: &'static str, file_key: &'static str, base_dir: &Path) -> Option<Secret> {
+pub(crate) fn secret(
+    table: &mut Table<'_>,
+    key: &'static str,
+    file_key: &'static str,
+    base_dir: &Path,
+) -> Option<Secret> {
     let inline: Option<String> = table.optional(key, "a secret string, set through the environment");
     let file: Option<String> = table.optional(file_key, "the path of a file holding the secret");
     match (inline, file) {
@@ -374,20 +411,39 @@ pub fn inline_secret_problems(origin: &str, text: &str) -> Vec<Problem> {
     let Ok(table) = toml::from_str::<toml::Table>(text) else {
         return Vec::new();
     };
-    let Some(source) = table.get("source").and_then(|s| s.as_table()) else {
-        return Vec::new();
-    };
-    ["bearer_token", "password"]
+    let mut found: Vec<(Vec<String>, String)> = Vec::new();
+    for (section, keys) in [
+        ("source", &["bearer_token", "password"][..]),
+        ("smtp", &["password"][..]),
+    ] {
+        if let Some(section_table) = table.get(section).and_then(|s| s.as_table()) {
+            for key in keys.iter().filter(|key| section_table.contains_key(**key)) {
+                let advice = format!(
+                    "use {key}_file or the HEADROOM_{}__{} environment variable",
+                    section.to_uppercase(),
+                    key.to_uppercase()
+                );
+                found.push((vec![section.to_string(), key.to_string()], advice));
+            }
+        }
+    }
+    if let Some(hooks) = table.get("webhooks").and_then(|w| w.as_array()) {
+        for (index, hook) in hooks.iter().enumerate() {
+            if hook.as_table().is_some_and(|t| t.contains_key("secret")) {
+                found.push((
+                    vec!["webhooks".into(), index.to_string(), "secret".into()],
+                    "use secret_file, or secret_env naming an environment variable".into(),
+                ));
+            }
+        }
+    }
+    found
         .into_iter()
-        .filter(|key| source.contains_key(*key))
-        .map(|key| Problem {
+        .map(|(path, advice)| Problem {
             origin: origin.to_string(),
-            line: problems::line_of(text, &["source".to_string(), key.to_string()]),
-            key: format!("source.{key}"),
-            message: format!(
-                "secrets do not belong in the config file; use {key}_file or the HEADROOM_SOURCE__{} environment variable",
-                key.to_uppercase()
-            ),
+            line: problems::line_of(text, &path),
+            key: path.join("."),
+            message: format!("secrets do not belong in the config file; {advice}"),
         })
         .collect()
 }

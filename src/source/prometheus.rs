@@ -275,7 +275,7 @@ pub fn backoff(attempt: u32) -> Duration {
 }
 
 /// An error and its causes on one line ("connection refused" is usually three levels down).
-fn error_chain(error: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

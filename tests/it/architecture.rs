@@ -44,14 +44,15 @@ fn the_forecasting_core_knows_nothing_of_io_or_delivery() {
         "crate::cli",
         "tracing",
     ];
+    assert_never_mentioned(&files, &forbidden, "the forecasting core must stay pure");
+}
+
+/// Fails when any of `files` mentions any of `forbidden`, saying `why`.
+fn assert_never_mentioned(files: &[std::path::PathBuf], forbidden: &[&str], why: &str) {
     for file in files {
-        let text = std::fs::read_to_string(&file).expect("read source");
+        let text = std::fs::read_to_string(file).expect("read source");
         for word in forbidden {
-            assert!(
-                !text.contains(word),
-                "{} mentions `{word}`: the forecasting core must stay pure",
-                file.display()
-            );
+            assert!(!text.contains(word), "{} mentions `{word}`: {why}", file.display());
         }
     }
 }
@@ -67,5 +68,64 @@ fn library_code_never_exits_the_process() {
             "{} calls process::exit; return an ExitCode instead",
             file.display()
         );
+    }
+}
+
+/// What the report and the webhooks say is decided by pure code: the weekly report's content
+/// and rendering, and the diff of recommendations. Sending (SMTP, HTTP) and storing happen
+/// elsewhere, so the words and charts are testable without a network, and a delivery outage
+/// can never change what is said.
+#[test]
+fn report_content_and_change_detection_do_no_io() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let files = [
+        src.join("weekly/mod.rs"),
+        src.join("weekly/html.rs"),
+        src.join("weekly/text.rs"),
+        src.join("weekly/chart.rs"),
+        src.join("weekly/schedule.rs"),
+        src.join("delivery/changes.rs"),
+    ];
+    let forbidden = [
+        "tokio",
+        "reqwest",
+        "axum",
+        "lettre",
+        "rusqlite",
+        "std::fs",
+        "std::net",
+        "crate::server",
+        "crate::daemon",
+        "crate::source",
+        "crate::store::Store",
+    ];
+    assert_never_mentioned(
+        &files,
+        &forbidden,
+        "report content and change detection stay free of IO",
+    );
+}
+
+/// Every message leaves through the outbox: only the delivery worker and the CLI's explicit
+/// `report --send` talk to SMTP or webhooks, so nothing can skip the durable queue.
+#[test]
+fn only_the_delivery_module_sends() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    for file in rust_files(&src) {
+        let relative = file
+            .strip_prefix(&src)
+            .expect("under src")
+            .to_string_lossy()
+            .to_string();
+        if relative.starts_with("delivery/") || relative == "cli.rs" {
+            continue;
+        }
+        let text = std::fs::read_to_string(&file).expect("read source");
+        for word in ["webhook::post", ".send_raw(", "mailer.send("] {
+            assert!(
+                !text.contains(word),
+                "{relative} sends directly (`{word}`); queue through the outbox instead"
+            );
+        }
     }
 }

@@ -53,8 +53,10 @@ fn http_request(port: u16, method: &str, path: &str) -> Option<(u16, String)> {
         "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n"
     )
     .ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
+    let mut bytes = Vec::new();
+    stream.read_to_end(&mut bytes).ok()?;
+    // Binary bodies (PNG) come back lossily decoded; tests only look at their start.
+    let response = String::from_utf8_lossy(&bytes).into_owned();
     let (head, body) = response.split_once("\r\n\r\n")?;
     let status = head.split_whitespace().nth(1)?.parse().ok()?;
     Some((status, body.to_string()))
@@ -120,6 +122,12 @@ impl Prometheus {
     /// Backfills `openmetrics` (OpenMetrics text with second timestamps, ending in `# EOF`)
     /// and starts Prometheus on a free loopback port.
     pub fn start_with_history(openmetrics: &str) -> Prometheus {
+        Prometheus::start_with_history_and_config(openmetrics, "global:\n  scrape_interval: 15s\n", &[])
+    }
+
+    /// [`Prometheus::start_with_history`] with its own `prometheus.yml` and extra files (rule
+    /// files) written beside it.
+    pub fn start_with_history_and_config(openmetrics: &str, config: &str, files: &[(&str, String)]) -> Prometheus {
         require("prometheus");
         require("promtool");
         let dir = tempfile::tempdir().expect("temp dir");
@@ -139,7 +147,10 @@ impl Prometheus {
             "promtool backfill failed: {}",
             String::from_utf8_lossy(&output.stderr)
         );
-        std::fs::write(dir.path().join("prometheus.yml"), "global:\n  scrape_interval: 15s\n").expect("write config");
+        std::fs::write(dir.path().join("prometheus.yml"), config).expect("write config");
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text).expect("write a Prometheus file");
+        }
         let mut prometheus = Prometheus {
             port: free_port(),
             process: None,
@@ -226,11 +237,22 @@ pub fn headroom() -> Command {
 /// Starts `headroom run` with a setup's config on a free loopback port, logging to a file in
 /// the setup's directory: (process, port, log path).
 pub fn start_daemon(setup: &Setup) -> (Process, u16, PathBuf) {
-    let port = free_port();
+    start_daemon_with(setup, free_port(), &[])
+}
+
+/// [`start_daemon`] on `port`, with extra environment variables; the log is appended to, so a
+/// restarted daemon's log follows the first one's.
+pub fn start_daemon_with(setup: &Setup, port: u16, env: &[(&str, &str)]) -> (Process, u16, PathBuf) {
     let log = setup.dir.path().join("headroom.log");
+    let log_file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log)
+        .expect("log file");
     let process = Process::spawn(
         "headroom run",
         headroom()
+            .envs(env.iter().copied())
             .args([
                 "run",
                 "--config",
@@ -238,7 +260,7 @@ pub fn start_daemon(setup: &Setup) -> (Process, u16, PathBuf) {
                 "--listen",
                 &format!("127.0.0.1:{port}"),
             ])
-            .stderr(std::fs::File::create(&log).expect("log file")),
+            .stderr(log_file),
     );
     (process, port, log)
 }
@@ -311,4 +333,109 @@ pub fn promtool_check_metrics(text: &str) -> (i32, String) {
 /// Reads a file the test wrote, for failure messages.
 pub fn read_log(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
+}
+
+/// A real receiver on loopback, run from `tests/support`: the SMTP server (aiosmtpd) or the
+/// webhook receiver (Python's http.server). Messages are saved as files in its directory.
+pub struct Receiver {
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+    script: &'static str,
+    extra: Vec<String>,
+    process: Option<Process>,
+}
+
+/// The interpreter with Debian's python3-aiosmtpd (a pyenv python3 on PATH may lack it).
+const SYSTEM_PYTHON: &str = "/usr/bin/python3";
+
+impl Receiver {
+    /// An SMTP server, not started yet (so a test can start it late).
+    pub fn smtp() -> Receiver {
+        Receiver::new("smtp_sink.py", Vec::new())
+    }
+
+    /// A webhook receiver answering `status`, not started yet.
+    pub fn webhook(status: u16) -> Receiver {
+        Receiver::new("webhook_receiver.py", vec!["--status".into(), status.to_string()])
+    }
+
+    fn new(script: &'static str, extra: Vec<String>) -> Receiver {
+        Receiver {
+            port: free_port(),
+            dir: tempfile::tempdir().expect("temp dir"),
+            script,
+            extra,
+            process: None,
+        }
+    }
+
+    /// Starts the receiver and waits until it listens.
+    pub fn start(&mut self) -> &mut Receiver {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/support")
+            .join(self.script);
+        let out = self.dir.path().join("out");
+        let log = std::fs::File::create(self.dir.path().join("receiver.log")).expect("log");
+        let process = Process::spawn(
+            self.script,
+            Command::new(SYSTEM_PYTHON)
+                .arg(&script)
+                .args(["--port", &self.port.to_string(), "--dir"])
+                .arg(&out)
+                .args(&self.extra)
+                .stdout(Stdio::null())
+                .stderr(log),
+        );
+        self.process = Some(process);
+        let port = self.port;
+        wait_until("a test receiver to listen", Duration::from_secs(20), || {
+            TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        self
+    }
+
+    /// The files saved so far with extension `ext` (`eml` or `json`), in arrival order.
+    pub fn saved(&self, ext: &str) -> Vec<PathBuf> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(self.dir.path().join("out"))
+            .map(|entries| {
+                entries
+                    .filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| p.extension().is_some_and(|x| x == ext))
+                    .collect()
+            })
+            .unwrap_or_default();
+        files.sort();
+        files
+    }
+
+    /// The receiver's own log, for failure messages.
+    pub fn log(&self) -> String {
+        read_log(&self.dir.path().join("receiver.log"))
+    }
+}
+
+/// `tests/support/mail_summary.py` on a saved email: its parts, HTML checks and texts.
+pub fn mail_summary(eml: &Path) -> serde_json::Value {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/mail_summary.py");
+    let output = Command::new(SYSTEM_PYTHON)
+        .arg(script)
+        .arg(eml)
+        .output()
+        .expect("run mail_summary.py");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).expect("summary JSON")
+}
+
+/// The value of the first sample of `name` whose labels contain every `labels` pair, from
+/// Prometheus text exposition.
+pub fn metric_value(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter(|line| {
+            line.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
+        })
+        .find(|line| labels.iter().all(|(k, v)| line.contains(&format!("{k}=\"{v}\""))))
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|value| value.parse().ok())
 }

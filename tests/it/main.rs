@@ -4,6 +4,8 @@
 
 mod architecture;
 mod cli;
+mod delivery;
+mod deploy_files;
 mod drivers;
 mod forecast_csv;
 mod harness;
@@ -11,3 +13,4 @@ mod history;
 mod prometheus_e2e;
 mod recommendations;
 mod reload;
+mod report_cli;

@@ -1,0 +1,96 @@
+//! Sending a stored email through the configured relay with lettre.
+//!
+//! The outbox holds each email fully formatted (RFC 5322 bytes) with its envelope, so a retry
+//! after a restart sends byte for byte what was built, and the report of a period is built once.
+
+use lettre::AsyncTransport;
+use lettre::address::{Address, Envelope};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+use lettre::{AsyncSmtpTransport, Tokio1Executor};
+
+use super::Attempt;
+use crate::config::delivery::{SmtpConfig, SmtpTls};
+
+/// Sender and recipients, as stored next to the message.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct StoredEnvelope {
+    pub from: String,
+    pub to: Vec<String>,
+}
+
+/// A connection factory to the relay.
+#[derive(Clone)]
+pub struct Mailer {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    relay: String,
+}
+
+impl std::fmt::Debug for Mailer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mailer").field("relay", &self.relay).finish()
+    }
+}
+
+impl Mailer {
+    /// Builds the transport; TLS is verified against the public roots plus `ca_file`.
+    pub fn new(config: &SmtpConfig) -> Result<Mailer, String> {
+        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(config.host.clone())
+            .port(config.port)
+            .timeout(Some(config.timeout.as_std()));
+        if config.tls != SmtpTls::None {
+            let mut parameters = TlsParameters::builder(config.host.clone());
+            if let Some(ca_file) = &config.ca_file {
+                let pem = std::fs::read(ca_file)
+                    .map_err(|e| format!("cannot read smtp.ca_file {}: {e}", ca_file.display()))?;
+                let certificate =
+                    Certificate::from_pem(&pem).map_err(|e| format!("smtp.ca_file {}: {e}", ca_file.display()))?;
+                parameters = parameters.add_root_certificate(certificate);
+            }
+            let parameters = parameters.build_rustls().map_err(|e| format!("smtp TLS setup: {e}"))?;
+            builder = builder.tls(match config.tls {
+                SmtpTls::Tls => Tls::Wrapper(parameters),
+                _ => Tls::Required(parameters),
+            });
+        }
+        if let (Some(username), Some(password)) = (&config.username, &config.password) {
+            builder = builder.credentials(Credentials::new(username.clone(), password.expose().to_string()));
+        }
+        Ok(Mailer {
+            transport: builder.build(),
+            relay: format!("{}:{}", config.host, config.port),
+        })
+    }
+
+    /// Sends one stored message once and says what to do next.
+    pub async fn send(&self, envelope: &StoredEnvelope, body: &[u8]) -> Attempt {
+        let from = match envelope.from.parse::<lettre::message::Mailbox>() {
+            Ok(mailbox) => mailbox.email,
+            Err(e) => return Attempt::Permanent(format!("sender {:?}: {e}", envelope.from)),
+        };
+        let to: Result<Vec<Address>, _> = envelope.to.iter().map(|a| a.parse::<Address>()).collect();
+        let to = match to {
+            Ok(to) => to,
+            Err(e) => return Attempt::Permanent(format!("recipients {:?}: {e}", envelope.to)),
+        };
+        let envelope = match Envelope::new(Some(from), to) {
+            Ok(envelope) => envelope,
+            Err(e) => return Attempt::Permanent(format!("envelope: {e}")),
+        };
+        match self.transport.send_raw(&envelope, body).await {
+            Ok(_) => Attempt::Delivered,
+            // 5xx: the relay refuses this message for good (unknown recipient, too large).
+            Err(error) if error.is_permanent() => {
+                Attempt::Permanent(format!("SMTP relay {} refused the message: {error}", self.relay))
+            }
+            Err(error) => Attempt::Retry {
+                error: format!(
+                    "SMTP relay {}: {}",
+                    self.relay,
+                    crate::source::prometheus::error_chain(&error)
+                ),
+                retry_after: None,
+            },
+        }
+    }
+}

@@ -1,0 +1,222 @@
+//! Headroom's state in one SQLite file: what must survive a restart.
+//!
+//! The outbox of messages to deliver ([`outbox`]), the last recommendation sent per entity
+//! (so a webhook fires on a change, never twice for the same state: [`risks`]), and the weekly
+//! reports already built (sent exactly once per period, and the baseline for "what changed
+//! since last week").
+//!
+//! Why SQLite (ADR 0005): one file, transactions that make "enqueue the message and remember
+//! the state" atomic, and no server to run next to the daemon. The schema is versioned with
+//! `PRAGMA user_version` and migrated forward on open; a file from a newer Headroom is refused
+//! rather than guessed at.
+//!
+//! Calls are short and synchronous; the connection sits behind a mutex. Async callers use
+//! [`Store::call`], which runs them on tokio's blocking pool.
+
+pub mod outbox;
+pub mod reports;
+pub mod risks;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use rusqlite::Connection;
+
+/// Why the store could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(
+        "cannot open the state file {path}: {source}; check that its directory exists and is writable ([store] path)"
+    )]
+    Open { path: PathBuf, source: rusqlite::Error },
+    #[error(
+        "the state file {path} has schema version {found}, newer than this Headroom knows ({known}); use a newer Headroom or another [store] path"
+    )]
+    TooNew { path: PathBuf, found: i64, known: i64 },
+    #[error("state file {path}: {source}")]
+    Sql { path: PathBuf, source: rusqlite::Error },
+    #[error("state store task failed: {0}")]
+    Task(String),
+}
+
+/// Schema migrations, in order; migration `i` takes the schema from version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[
+    // 1: the delivery outbox, the risks last notified, and the weekly reports built.
+    "CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        channel TEXT NOT NULL,
+        dedupe_key TEXT NOT NULL UNIQUE,
+        envelope TEXT NOT NULL,
+        body BLOB NOT NULL,
+        created_at REAL NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at REAL NOT NULL,
+        state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'delivered', 'failed')),
+        last_error TEXT,
+        finished_at REAL
+     );
+     CREATE INDEX outbox_due ON outbox (state, next_attempt_at);
+     CREATE TABLE risks (
+        key TEXT PRIMARY KEY,
+        model TEXT NOT NULL,
+        entity TEXT NOT NULL,
+        urgency TEXT NOT NULL,
+        likely REAL,
+        earliest REAL,
+        order_by REAL,
+        updated_at REAL NOT NULL
+     );
+     CREATE TABLE reports (
+        period TEXT PRIMARY KEY,
+        built_at REAL NOT NULL,
+        snapshot TEXT NOT NULL
+     );",
+];
+
+/// The open state file.
+#[derive(Clone, Debug)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    path: PathBuf,
+    connection: Mutex<Connection>,
+}
+
+impl Store {
+    /// Opens (creating if needed) the state file at `path` and migrates it to this version.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            let _ = std::fs::create_dir_all(parent);
+        }
+        let connection = Connection::open(path).map_err(|source| StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Store::with_connection(path.to_path_buf(), connection)
+    }
+
+    /// A store that lives in memory only (for `once`, `demo` and tests).
+    pub fn in_memory() -> Result<Store, StoreError> {
+        let path = PathBuf::from(":memory:");
+        let connection = Connection::open_in_memory().map_err(|source| StoreError::Open {
+            path: path.clone(),
+            source,
+        })?;
+        Store::with_connection(path, connection)
+    }
+
+    fn with_connection(path: PathBuf, mut connection: Connection) -> Result<Store, StoreError> {
+        let sql = |source| StoreError::Sql {
+            path: path.clone(),
+            source,
+        };
+        // WAL: readers never wait for the writer; NORMAL sync is durable across a process
+        // crash (what SIGKILL is), which is the failure that matters for the outbox.
+        connection
+            .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;")
+            .map_err(sql)?;
+        let found: i64 = connection
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .map_err(sql)?;
+        let known = MIGRATIONS.len() as i64;
+        if found > known {
+            return Err(StoreError::TooNew { path, found, known });
+        }
+        for (version, migration) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+            let transaction = connection.transaction().map_err(sql)?;
+            transaction.execute_batch(migration).map_err(sql)?;
+            transaction
+                .execute_batch(&format!("PRAGMA user_version = {}", version + 1))
+                .map_err(sql)?;
+            transaction.commit().map_err(sql)?;
+            tracing::info!(path = %path.display(), version = version + 1, "state file migrated");
+        }
+        Ok(Store {
+            inner: Arc::new(Inner {
+                path,
+                connection: Mutex::new(connection),
+            }),
+        })
+    }
+
+    /// Where the state lives.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// The schema version this Headroom writes.
+    pub fn schema_version() -> i64 {
+        MIGRATIONS.len() as i64
+    }
+
+    /// Size of the state file in bytes (0 in memory).
+    pub fn size_bytes(&self) -> u64 {
+        let wal = self.inner.path.with_extension("db-wal");
+        [self.inner.path.as_path(), wal.as_path()]
+            .iter()
+            .filter_map(|p| std::fs::metadata(p).ok())
+            .map(|m| m.len())
+            .sum()
+    }
+
+    /// Runs `work` with the connection, on the calling thread.
+    pub fn with<T>(&self, work: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> Result<T, StoreError> {
+        let mut connection = self.lock();
+        work(&mut connection).map_err(|source| StoreError::Sql {
+            path: self.inner.path.clone(),
+            source,
+        })
+    }
+
+    /// Runs `work` with the connection on tokio's blocking pool.
+    pub async fn call<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || store.with(work))
+            .await
+            .map_err(|error| StoreError::Task(error.to_string()))?
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock leaves SQLite consistent (transactions roll back).
+        match self.inner.connection.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_file_is_migrated_and_reopens_at_the_same_version() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("state").join("headroom.db");
+        Store::open(&path).expect("first open");
+        let store = Store::open(&path).expect("second open");
+        let version: i64 = store
+            .with(|c| c.query_row("PRAGMA user_version", [], |r| r.get(0)))
+            .expect("version");
+        assert_eq!(version, Store::schema_version());
+        assert!(store.size_bytes() > 0);
+    }
+
+    #[test]
+    fn a_file_from_a_newer_headroom_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("headroom.db");
+        {
+            let connection = Connection::open(&path).expect("open");
+            connection.execute_batch("PRAGMA user_version = 99").expect("set");
+        }
+        let error = Store::open(&path).expect_err("newer schema");
+        assert!(error.to_string().contains("schema version 99"), "{error}");
+    }
+}

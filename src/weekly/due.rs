@@ -1,0 +1,81 @@
+//! Building and queueing the weekly report when its period falls due, exactly once per period.
+//!
+//! After each cycle the daemon asks whether the current period (the last due time at or
+//! before now) has a report. If not, the report is built from that cycle, and its snapshot and
+//! emails are committed in one transaction keyed by the period. A restart before the commit
+//! builds it again; after the commit the outbox delivers it, so it is sent once.
+
+use super::{SnapshotEntry, WeeklyReport, message};
+use crate::config::delivery::ReportConfig;
+use crate::cycle::CycleReport;
+use crate::delivery::EMAIL_CHANNEL;
+use crate::delivery::email::StoredEnvelope;
+use crate::store::Store;
+use crate::store::outbox::NewMessage;
+
+/// What happened when the report was due.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    /// This period's report exists already.
+    AlreadyBuilt,
+    /// Built and committed; `emails` queued.
+    Built {
+        period: String,
+        emails: usize,
+        risks: usize,
+    },
+}
+
+/// Builds and queues the report of the current period unless it exists. Synchronous and
+/// CPU-bound (charts): run it off the async threads.
+pub fn build_if_due(store: &Store, cycle: &CycleReport, config: &ReportConfig, now: f64) -> Result<Outcome, String> {
+    let period = config.schedule.current_period(now);
+    if store.report_built(&period.name).map_err(|e| e.to_string())? {
+        return Ok(Outcome::AlreadyBuilt);
+    }
+    let previous = previous_snapshot(store, &period.name);
+    let report = WeeklyReport::build(cycle, period.clone(), previous);
+    let rendered = message::render(&report, &config.subject);
+    let mut messages = Vec::new();
+    if !config.to.is_empty() {
+        let body = rendered.email(
+            &config.from,
+            &config.to,
+            &format!("report-{}-{}", period.name, now as i64),
+        )?;
+        let envelope = StoredEnvelope {
+            from: config.from.clone(),
+            to: config.to.clone(),
+        };
+        messages.push(NewMessage {
+            channel: EMAIL_CHANNEL.into(),
+            dedupe_key: format!("report-{}", period.name),
+            envelope: serde_json::to_string(&envelope).map_err(|e| e.to_string())?,
+            body,
+        });
+    }
+    let snapshot = serde_json::to_string(&report.snapshot()).map_err(|e| e.to_string())?;
+    let committed = store
+        .commit_report(&period.name, &snapshot, &messages, now)
+        .map_err(|e| e.to_string())?;
+    if !committed {
+        return Ok(Outcome::AlreadyBuilt);
+    }
+    Ok(Outcome::Built {
+        period: period.name,
+        emails: messages.len(),
+        risks: report.risks.len(),
+    })
+}
+
+/// Last week's snapshot, if a report was built before `period` (an unreadable one is ignored).
+pub fn previous_snapshot(store: &Store, period: &str) -> Option<(String, Vec<SnapshotEntry>)> {
+    let (name, text) = store.previous_report(period).ok()??;
+    match serde_json::from_str(&text) {
+        Ok(entries) => Some((name, entries)),
+        Err(error) => {
+            tracing::warn!(period = %name, %error, "last report's snapshot is unreadable; comparing with nothing");
+            None
+        }
+    }
+}
