@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Installs the real components the test suite starts on loopback: Prometheus and promtool
-# (Debian's `prometheus` package). Idempotent: does nothing when they are already present.
+# Installs the real components the test suite starts on loopback: Prometheus and promtool,
+# an SMTP server (python3-aiosmtpd), a JSON Schema validator, and openssl for test certificates
+# (Debian packages). Idempotent: does nothing when they are already present.
 # Never lets a package's init script start a service on a public port.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
-PKGS=(prometheus python3-aiosmtpd python3-jsonschema)
+PKGS=(prometheus python3-aiosmtpd python3-jsonschema openssl)
 missing=()
 for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -eq 0 ]; then

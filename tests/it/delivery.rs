@@ -440,3 +440,132 @@ fn prometheus_fires_the_lead_time_alert_for_the_filling_disk_only() {
         alerts[0]
     );
 }
+
+/// A throw-away CA and a leaf certificate for 127.0.0.1 signed by it (a self-signed leaf is a
+/// CA certificate, which rustls refuses as a server certificate): (ca.pem, cert.pem, key.pem).
+fn certificates(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    let run = |args: &[&str]| {
+        let output = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("run openssl");
+        assert!(
+            output.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=headroom test CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        "key.pem",
+        "-out",
+        "leaf.csr",
+    ]);
+    std::fs::write(
+        dir.join("leaf.ext"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n",
+    )
+    .expect("write extensions");
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "leaf.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "leaf.ext",
+        "-out",
+        "cert.pem",
+    ]);
+    (dir.join("ca.pem"), dir.join("cert.pem"), dir.join("key.pem"))
+}
+
+#[test]
+fn report_send_verifies_the_relay_certificate_and_authenticates() {
+    let certs = tempfile::tempdir().expect("temp dir");
+    let (ca, cert, key) = certificates(certs.path());
+    let (cert, key) = (cert.to_str().expect("utf-8"), key.to_str().expect("utf-8"));
+    let prometheus = Prometheus::start_with_history(&history::openmetrics(history::recent_end()));
+    let mut starttls = Receiver::smtp_with(&["--cert", cert, "--key", key, "--auth", "headroom:relay-pass"]);
+    starttls.start();
+    let mut smtps = Receiver::smtp_with(&["--cert", cert, "--key", key, "--smtps", "--auth", "headroom:relay-pass"]);
+    smtps.start();
+
+    let send = |port: u16, tls: &str, ca_file: Option<&Path>| {
+        let ca_line = ca_file.map_or(String::new(), |p| format!("ca_file = \"{}\"\n", p.display()));
+        let extra = format!(
+            "[report]\nto = [\"sre@example.org\"]\n\n[smtp]\nhost = \"127.0.0.1\"\nport = {port}\ntls = \"{tls}\"\nusername = \"headroom\"\ntimeout = \"5s\"\n{ca_line}"
+        );
+        let setup = Setup::new(
+            &config_for(&prometheus.url(), &extra),
+            &[("disk.toml", DISK_WITH_LEAD_TIME)],
+        );
+        let out = setup.dir.path().join("out");
+        let output = crate::harness::headroom()
+            .env("HEADROOM_SMTP__PASSWORD", "relay-pass")
+            .args(["report", "--send", "--config"])
+            .arg(setup.config())
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .expect("run headroom report");
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stderr).to_string(),
+        )
+    };
+
+    // STARTTLS with the relay's CA: verified, authenticated, delivered over TLS.
+    let (ok, stderr) = send(starttls.port, "starttls", Some(&ca));
+    assert!(ok, "{stderr}\n{}", starttls.log());
+    let envelope = read_json(&starttls.saved("json")[0]);
+    assert_eq!(
+        (envelope["tls"].as_bool(), envelope["user"].as_str()),
+        (Some(true), Some("headroom"))
+    );
+    assert_report_email(&starttls.saved("eml")[0]);
+    assert!(!stderr.contains("relay-pass"), "the password was printed");
+
+    // Without the CA the certificate is not trusted: nothing is sent, and the error says so.
+    let (ok, stderr) = send(starttls.port, "starttls", None);
+    assert!(!ok, "an untrusted relay certificate was accepted");
+    assert!(stderr.to_lowercase().contains("certificate"), "{stderr}");
+    assert_eq!(starttls.saved("eml").len(), 1);
+
+    // Implicit TLS (SMTPS).
+    let (ok, stderr) = send(smtps.port, "tls", Some(&ca));
+    assert!(ok, "{stderr}\n{}", smtps.log());
+    assert_eq!(read_json(&smtps.saved("json")[0])["tls"], true);
+}

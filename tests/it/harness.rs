@@ -354,6 +354,11 @@ impl Receiver {
         Receiver::new("smtp_sink.py", Vec::new())
     }
 
+    /// An SMTP server with extra options (`--cert`, `--key`, `--smtps`, `--auth`), not started yet.
+    pub fn smtp_with(options: &[&str]) -> Receiver {
+        Receiver::new("smtp_sink.py", options.iter().map(|o| o.to_string()).collect())
+    }
+
     /// A webhook receiver answering `status`, not started yet.
     pub fn webhook(status: u16) -> Receiver {
         Receiver::new("webhook_receiver.py", vec!["--status".into(), status.to_string()])
