@@ -221,6 +221,66 @@ pub async fn post(client: &reqwest::Client, hook: &WebhookConfig, delivery_id: &
 mod tests {
     use super::*;
 
+    fn cleared(host: &str) -> Change<'static> {
+        let state = crate::store::risks::RiskState {
+            key: format!("disk{{host=\"{host}\"}}"),
+            model: "disk".into(),
+            entity: format!("{{host=\"{host}\"}}"),
+            urgency: "ok".into(),
+            likely: None,
+            earliest: None,
+            order_by: None,
+        };
+        Change {
+            kind: ChangeKind::RiskCleared,
+            model: "disk",
+            unit: "bytes",
+            previous: Some(crate::store::risks::RiskState {
+                urgency: "warning".into(),
+                ..state.clone()
+            }),
+            current: state,
+            entity: None,
+        }
+    }
+
+    #[test]
+    fn a_slack_message_is_block_kit_with_a_fallback_and_a_bounded_length() {
+        let changes: Vec<Change<'_>> = (0..25).map(|i| cleared(&format!("h<{i}>"))).collect();
+        let body: serde_json::Value =
+            serde_json::from_slice(&body(WebhookFormat::Slack, "id", 0.0, "src", &changes)).expect("JSON");
+        let blocks = body["blocks"].as_array().expect("blocks");
+        assert_eq!(blocks[0]["type"], "header");
+        // A header, 20 sections, and a context line for the other 5: under Slack's 50 blocks.
+        assert_eq!(blocks.len(), 22);
+        assert!(
+            blocks[21]["elements"][0]["text"]
+                .as_str()
+                .is_some_and(|t| t.contains("5 more"))
+        );
+        let section = blocks[1]["text"]["text"].as_str().expect("section text");
+        assert!(
+            section.contains("risk cleared") && section.contains("h&lt;0&gt;"),
+            "{section}"
+        );
+        assert!(body["text"].as_str().is_some_and(|t| t.lines().count() == 5));
+    }
+
+    #[test]
+    fn the_json_payload_names_the_change_and_the_previous_state() {
+        let payload = json_payload("changes-1", 10.0, "src", &[cleared("a")]);
+        assert_eq!(payload["schema_version"], 1);
+        let event = &payload["events"][0];
+        assert_eq!(event["kind"], "risk_cleared");
+        assert_eq!(event["previous_urgency"], "warning");
+        assert!(event["entity"].is_null(), "a vanished entity has no labels");
+        assert!(
+            event["summary"]
+                .as_str()
+                .is_some_and(|s| s.contains("no longer reported"))
+        );
+    }
+
     #[test]
     fn the_signature_is_hmac_sha256_of_timestamp_dot_body() {
         // Reference value from: printf '1700000000.{"a":1}' | openssl dgst -sha256 -hmac s3cret
