@@ -400,7 +400,8 @@ async fn one_cycle(
         (None, Clock::Wall) => cycle::unix_now(),
     };
     let pool = cycle::build_pool(config.forecast.threads).context("cannot start the forecasting threads")?;
-    Ok(cycle::run(&source, models, &settings(config), &config.scenarios, &pool, now).await)
+    let fetcher = crate::fetch::Fetcher::new(&source, None);
+    Ok(cycle::run(&fetcher, models, &settings(config), &config.scenarios, &pool, now).await)
 }
 
 fn print_model_failures(report: &cycle::CycleReport) {

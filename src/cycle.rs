@@ -15,12 +15,13 @@ use rayon::prelude::*;
 use crate::driver;
 use crate::exhaustion::Direction;
 use crate::exhaustion::{Exhaustion, exhaustion};
+use crate::fetch::{FetchStats, Fetcher};
 use crate::forecast::{self, Forecast, ForecastSummary, Grid, NoForecast};
 use crate::model::{Capacity, CapacityModel};
 use crate::recommend::{Recommendation, Situation, recommend};
 use crate::scenario::{self, Scenario};
 use crate::series::{Labels, Series};
-use crate::source::{RangeQuery, Source, SourceError};
+use crate::source::{RangeQuery, SourceError};
 
 /// What happened to one entity.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
@@ -161,6 +162,9 @@ pub struct CycleReport {
     /// Set on a view of the report under one scenario ([`crate::report::under_scenario`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scenario: Option<String>,
+    /// What the cycle asked of its source.
+    #[serde(skip)]
+    pub fetch: FetchStats,
 }
 
 impl CycleReport {
@@ -188,7 +192,7 @@ impl CycleReport {
 
 /// Runs one cycle over every model.
 pub async fn run(
-    source: &Source,
+    fetcher: &Fetcher<'_>,
     models: &[CapacityModel],
     settings: &forecast::Settings,
     scenarios: &[Scenario],
@@ -201,7 +205,7 @@ pub async fn run(
     let mut source_errors: BTreeMap<&'static str, u64> = BTreeMap::new();
     for (index, model) in models.iter().enumerate() {
         let model_started = Instant::now();
-        let result = run_model(source, model, settings, scenarios, pool, now).await;
+        let result = run_model(fetcher, model, settings, scenarios, pool, now).await;
         let duration = model_started.elapsed();
         let outcome = match result {
             Ok(entities) => {
@@ -247,16 +251,17 @@ pub async fn run(
     CycleReport {
         evaluated_at: now,
         duration_seconds: started.elapsed().as_secs_f64(),
-        source: source.describe(),
+        source: fetcher.source().describe(),
         source_up,
         models: outcomes,
         source_errors,
         scenario: None,
+        fetch: fetcher.stats(),
     }
 }
 
 async fn run_model(
-    source: &Source,
+    fetcher: &Fetcher<'_>,
     model: &CapacityModel,
     settings: &forecast::Settings,
     scenarios: &[Scenario],
@@ -267,8 +272,8 @@ async fn run_model(
     // Align the range to the step so consecutive cycles see the same grid.
     let end = (now / step).floor() * step;
     let start = end - model.history.as_secs_f64();
-    let usage = source
-        .query_range(&RangeQuery {
+    let usage = fetcher
+        .history(&RangeQuery {
             query: model.usage.clone(),
             start,
             end,
@@ -286,13 +291,13 @@ async fn run_model(
                 end,
                 step,
             };
-            CapacityLookup::Series(source.query_range(&recent).await?)
+            CapacityLookup::Series(fetcher.direct(&recent).await?)
         }
     };
     let drivers = match &model.driver {
         Some(driver) => {
-            source
-                .query_range(&RangeQuery {
+            fetcher
+                .history(&RangeQuery {
                     query: driver.query.clone(),
                     start,
                     end,

@@ -137,7 +137,9 @@ impl Daemon {
         loop {
             let now = self.clock.now();
             tracing::info!(models = self.models.len(), "planning cycle started");
-            let report = cycle::run(&self.source, &self.models, &self.settings, &self.scenarios, &pool, now).await;
+            let cache = self.outputs.as_ref().map(|o| &o.store);
+            let fetcher = crate::fetch::Fetcher::new(&self.source, cache);
+            let report = cycle::run(&fetcher, &self.models, &self.settings, &self.scenarios, &pool, now).await;
             let source_up = report.source_up;
             tracing::info!(
                 duration_ms = (report.duration_seconds * 1000.0) as u64,

@@ -43,6 +43,9 @@ pub struct SelfMetrics {
     store_errors: Counter,
     changes_queued: Family<Vec<(&'static str, &'static str)>, Counter>,
     reports_built: Counter,
+    samples_fetched: Counter,
+    source_queries: Family<Vec<(&'static str, &'static str)>, Counter>,
+    query_duration: Histogram,
 }
 
 impl SelfMetrics {
@@ -139,6 +142,24 @@ impl SelfMetrics {
             "Weekly reports built and queued for email",
             reports_built.clone(),
         );
+        let samples_fetched = Counter::default();
+        registry.register(
+            "headroom_source_samples_fetched",
+            "Samples received from the history source (after the first cycle, only what is new)",
+            samples_fetched.clone(),
+        );
+        let source_queries = Family::default();
+        registry.register(
+            "headroom_source_queries",
+            "Range queries sent to the source, by mode (full: the whole history window; incremental: since the cached end)",
+            source_queries.clone(),
+        );
+        let query_duration = Histogram::new([0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0]);
+        registry.register(
+            "headroom_source_query_duration_seconds",
+            "Wall time of range queries to the source (all requests of a split query, retries included)",
+            query_duration.clone(),
+        );
         let build_info: Family<Vec<(&'static str, &'static str)>, Gauge> = Family::default();
         build_info
             .get_or_create(&vec![("version", env!("CARGO_PKG_VERSION"))])
@@ -165,6 +186,9 @@ impl SelfMetrics {
             store_errors,
             changes_queued,
             reports_built,
+            samples_fetched,
+            source_queries,
+            query_duration,
         }
     }
 
@@ -225,6 +249,18 @@ impl SelfMetrics {
         for (kind, count) in &report.source_errors {
             self.source_errors.get_or_create(&vec![("kind", *kind)]).inc_by(*count);
         }
+        let fetch = &report.fetch;
+        self.samples_fetched.inc_by(fetch.samples);
+        self.source_queries
+            .get_or_create(&vec![("mode", "full")])
+            .inc_by(fetch.full_queries);
+        self.source_queries
+            .get_or_create(&vec![("mode", "incremental")])
+            .inc_by(fetch.incremental_queries);
+        for seconds in &fetch.query_seconds {
+            self.query_duration.observe(*seconds);
+        }
+        self.store_errors.inc_by(fetch.cache_errors);
     }
 
     /// Records how many models are loaded.

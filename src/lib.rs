@@ -15,6 +15,7 @@ pub mod driver;
 pub mod duration;
 pub mod exhaustion;
 pub mod expose;
+pub mod fetch;
 pub mod forecast;
 pub mod model;
 pub mod offline;

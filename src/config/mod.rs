@@ -71,6 +71,9 @@ pub struct PrometheusConfig {
     pub max_points_per_request: usize,
     /// Extra CA certificate (PEM) to trust, on top of the system roots.
     pub ca_file: Option<PathBuf>,
+    /// Requests in flight at most, and requests started per second at most (0: no limit).
+    pub max_concurrent_requests: usize,
+    pub max_requests_per_second: f64,
     /// Skip TLS verification (never by default; for test servers only).
     pub insecure_skip_verify: bool,
 }
@@ -337,6 +340,21 @@ fn prometheus_config(table: &mut Table<'_>, base_dir: &Path) -> Option<Prometheu
             "must be from 100 to 30000 (Prometheus allows 11000)",
         );
     }
+    let max_concurrent_requests = table
+        .optional::<usize>("max_concurrent_requests", "a whole number from 1 to 64")
+        .unwrap_or(2);
+    if !(1..=64).contains(&max_concurrent_requests) {
+        table.report("max_concurrent_requests", "must be from 1 to 64");
+    }
+    let max_requests_per_second = table
+        .optional::<f64>(
+            "max_requests_per_second",
+            "a number of requests per second (0: no limit)",
+        )
+        .unwrap_or(10.0);
+    if !(max_requests_per_second >= 0.0 && max_requests_per_second.is_finite()) {
+        table.report("max_requests_per_second", "must be zero (no limit) or more");
+    }
     let headers = table.string_map("headers", "a table of header names to string values");
     let ca_file = table
         .optional::<String>("ca_file", "a PEM file path")
@@ -370,6 +388,8 @@ fn prometheus_config(table: &mut Table<'_>, base_dir: &Path) -> Option<Prometheu
         max_points_per_request,
         ca_file,
         insecure_skip_verify,
+        max_concurrent_requests,
+        max_requests_per_second,
     })
 }
 

@@ -28,6 +28,11 @@ pub struct PrometheusSource {
     client: reqwest::Client,
     url: reqwest::Url,
     max_points: usize,
+    /// At most this many requests in flight (protects the source).
+    in_flight: tokio::sync::Semaphore,
+    /// Earliest start of the next request, spacing requests to the configured rate.
+    next_slot: tokio::sync::Mutex<tokio::time::Instant>,
+    min_spacing: Duration,
 }
 
 #[derive(serde::Deserialize)]
@@ -116,7 +121,29 @@ impl PrometheusSource {
             client,
             url,
             max_points: config.max_points_per_request,
+            in_flight: tokio::sync::Semaphore::new(config.max_concurrent_requests.max(1)),
+            next_slot: tokio::sync::Mutex::new(tokio::time::Instant::now()),
+            min_spacing: if config.max_requests_per_second > 0.0 {
+                Duration::from_secs_f64(1.0 / config.max_requests_per_second)
+            } else {
+                Duration::ZERO
+            },
         })
+    }
+
+    /// Waits until the request rate allows one more request.
+    async fn wait_for_slot(&self) {
+        if self.min_spacing.is_zero() {
+            return;
+        }
+        let start = {
+            let mut next = self.next_slot.lock().await;
+            let now = tokio::time::Instant::now();
+            let start = (*next).max(now);
+            *next = start + self.min_spacing;
+            start
+        };
+        tokio::time::sleep_until(start).await;
     }
 
     /// The base URL (never contains credentials: those live in headers).
@@ -159,7 +186,11 @@ impl PrometheusSource {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match self.request_once(&url, &query.query).await {
+            let permit = self.in_flight.acquire().await;
+            self.wait_for_slot().await;
+            let result = self.request_once(&url, &query.query).await;
+            drop(permit);
+            match result {
                 Err(error) if error.source_down() && attempt < ATTEMPTS => {
                     let delay = backoff(attempt);
                     tracing::debug!(%error, attempt, delay_ms = delay.as_millis() as u64, "retrying query");

@@ -1,6 +1,7 @@
 //! Headroom's state in one SQLite file: what must survive a restart.
 //!
-//! The outbox of messages to deliver ([`outbox`]), the last recommendation sent per entity
+//! The history already fetched ([`history`], so a cycle asks the source only for what is
+//! new), the outbox of messages to deliver ([`outbox`]), the last recommendation sent per entity
 //! (so a webhook fires on a change, never twice for the same state: [`risks`]), and the weekly
 //! reports already built (sent exactly once per period, and the baseline for "what changed
 //! since last week").
@@ -13,6 +14,7 @@
 //! Calls are short and synchronous; the connection sits behind a mutex. Async callers use
 //! [`Store::call`], which runs them on tokio's blocking pool.
 
+pub mod history;
 pub mod outbox;
 pub mod reports;
 pub mod risks;
@@ -70,6 +72,22 @@ const MIGRATIONS: &[&str] = &[
         period TEXT PRIMARY KEY,
         built_at REAL NOT NULL,
         snapshot TEXT NOT NULL
+     );",
+    // 2: cached history, so that a cycle only fetches what is new.
+    "CREATE TABLE history (
+        query_key TEXT NOT NULL,
+        labels TEXT NOT NULL,
+        start REAL NOT NULL,
+        step REAL NOT NULL,
+        vals BLOB NOT NULL,
+        PRIMARY KEY (query_key, labels)
+     ) WITHOUT ROWID;
+     CREATE TABLE fetches (
+        query_key TEXT PRIMARY KEY,
+        step REAL NOT NULL,
+        covered_from REAL NOT NULL,
+        covered_to REAL NOT NULL,
+        updated_at REAL NOT NULL
      );",
 ];
 

@@ -74,6 +74,7 @@ fn cycle() -> CycleReport {
         }],
         source_errors: Default::default(),
         scenario: None,
+        fetch: Default::default(),
     }
 }
 

@@ -10,6 +10,7 @@ mod drivers;
 mod forecast_csv;
 mod harness;
 mod history;
+mod incremental;
 mod prometheus_e2e;
 mod recommendations;
 mod reload;

@@ -1,0 +1,324 @@
+//! History for a cycle: what the state file already holds, plus what is new at the source.
+//!
+//! The first cycle of a query fetches its whole window; later cycles fetch only from a little
+//! before the end of what is cached (the overlap re-reads samples that arrived late) and slide
+//! the cached grid. On an unchanged fleet the steady-state cost on Prometheus is then
+//! proportional to the new samples, not to the history window (robusta-dev/krr#83 is what
+//! happens otherwise). The cache is an optimisation only: when the state file cannot be read
+//! or written, the cycle fetches in full and says so in the logs and metrics.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use crate::series::{Labels, Sample, Series};
+use crate::source::{RangeQuery, Source, SourceError};
+use crate::store::Store;
+use crate::store::history::{CachedGrid, Coverage};
+
+/// Samples re-read before the end of the cache, at least: late scrapes and remote-write lag.
+const OVERLAP_SECS: f64 = 600.0;
+
+/// What a cycle asked of its source.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FetchStats {
+    /// Range queries sent, whole window.
+    pub full_queries: u64,
+    /// Range queries sent for the new part only.
+    pub incremental_queries: u64,
+    /// Samples received from the source.
+    pub samples: u64,
+    /// Wall time of each range query (all its requests), in seconds.
+    pub query_seconds: Vec<f64>,
+    /// Failed reads or writes of the cache (the cycle went on without it).
+    pub cache_errors: u64,
+}
+
+/// Fetches range queries for one cycle, through the cache when there is one.
+pub struct Fetcher<'a> {
+    source: &'a Source,
+    cache: Option<&'a Store>,
+    stats: Mutex<FetchStats>,
+}
+
+impl<'a> Fetcher<'a> {
+    pub fn new(source: &'a Source, cache: Option<&'a Store>) -> Fetcher<'a> {
+        Fetcher {
+            source,
+            cache,
+            stats: Mutex::new(FetchStats::default()),
+        }
+    }
+
+    /// The source queries go to.
+    pub fn source(&self) -> &Source {
+        self.source
+    }
+
+    /// What was fetched so far.
+    pub fn stats(&self) -> FetchStats {
+        match self.stats.lock() {
+            Ok(stats) => stats.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    fn record(&self, update: impl FnOnce(&mut FetchStats)) {
+        match self.stats.lock() {
+            Ok(mut stats) => update(&mut stats),
+            Err(poisoned) => update(&mut poisoned.into_inner()),
+        }
+    }
+
+    /// Runs `query` directly at the source (short ranges such as the latest capacity).
+    pub async fn direct(&self, query: &RangeQuery) -> Result<Vec<Series>, SourceError> {
+        self.timed(query, false).await
+    }
+
+    async fn timed(&self, query: &RangeQuery, incremental: bool) -> Result<Vec<Series>, SourceError> {
+        let started = Instant::now();
+        let result = self.source.query_range(query).await;
+        let seconds = started.elapsed().as_secs_f64();
+        let samples = result
+            .as_ref()
+            .map(|series| series.iter().map(|s| s.samples.len() as u64).sum())
+            .unwrap_or(0);
+        self.record(|stats| {
+            if incremental {
+                stats.incremental_queries += 1;
+            } else {
+                stats.full_queries += 1;
+            }
+            stats.samples += samples;
+            stats.query_seconds.push(seconds);
+        });
+        result
+    }
+
+    /// Runs `query` (whose start and end lie on its step grid), reading from and updating the
+    /// cache.
+    pub async fn history(&self, query: &RangeQuery) -> Result<Vec<Series>, SourceError> {
+        let Some(store) = self.cache else {
+            return self.timed(query, false).await;
+        };
+        let key = format!("{}|{}", query.step, query.query);
+        let cached = {
+            let (store, key) = (store.clone(), key.clone());
+            tokio::task::spawn_blocking(move || store.cached_history(&key)).await
+        };
+        let cached = match cached {
+            Ok(Ok(cached)) => cached,
+            Ok(Err(error)) => {
+                self.record(|s| s.cache_errors += 1);
+                tracing::warn!(%error, "cannot read the history cache; fetching the whole window");
+                None
+            }
+            Err(error) => {
+                self.record(|s| s.cache_errors += 1);
+                tracing::warn!(%error, "history cache task failed; fetching the whole window");
+                None
+            }
+        };
+        let (fetch_start, base) = match cached {
+            Some((coverage, grids)) if covers(&coverage, query) => {
+                let from = (coverage.to - OVERLAP_SECS.max(3.0 * query.step)).max(query.start);
+                let aligned = query.start + ((from - query.start) / query.step).floor() * query.step;
+                (aligned, grids)
+            }
+            _ => (query.start, Vec::new()),
+        };
+        let incremental = fetch_start > query.start;
+        let fresh = self
+            .timed(
+                &RangeQuery {
+                    start: fetch_start,
+                    ..query.clone()
+                },
+                incremental,
+            )
+            .await?;
+        let merged = merge(query, fetch_start, base, fresh);
+        let coverage = Coverage {
+            step: query.step,
+            from: query.start,
+            to: query.end,
+        };
+        let saved = {
+            let (store, grids) = (store.clone(), merged.clone());
+            tokio::task::spawn_blocking(move || store.save_history(&key, coverage, &grids, coverage.to)).await
+        };
+        if !matches!(saved, Ok(Ok(()))) {
+            self.record(|s| s.cache_errors += 1);
+            tracing::warn!(query = %query.query, "cannot save the history cache; the next cycle fetches in full");
+        }
+        Ok(merged.into_iter().map(to_series).collect())
+    }
+}
+
+/// Whether the cache holds this query's window up to somewhere inside it, on the same grid.
+fn covers(coverage: &Coverage, query: &RangeQuery) -> bool {
+    let tolerance = query.step * 1e-6;
+    (coverage.step - query.step).abs() < tolerance
+        && coverage.from <= query.start + tolerance
+        && coverage.to >= query.start
+        && coverage.to <= query.end + tolerance
+        && ((coverage.from - query.start) / query.step).fract().abs() < 1e-6
+}
+
+/// The window of `query` on its grid: cached values before `fetch_start`, fresh ones from it.
+fn merge(query: &RangeQuery, fetch_start: f64, base: Vec<CachedGrid>, fresh: Vec<Series>) -> Vec<CachedGrid> {
+    let step = query.step;
+    let points = ((query.end - query.start) / step).round().max(0.0) as usize + 1;
+    let index = |t: f64| -> Option<usize> {
+        let i = ((t - query.start) / step).round();
+        (i >= 0.0 && (i as usize) < points && (query.start + i * step - t).abs() < step / 2.0).then_some(i as usize)
+    };
+    let mut grids: BTreeMap<Labels, Vec<f64>> = BTreeMap::new();
+    for grid in base {
+        let values = grids.entry(grid.labels).or_insert_with(|| vec![f64::NAN; points]);
+        for (i, value) in grid.values.iter().enumerate() {
+            let t = grid.start + i as f64 * grid.step;
+            if t < fetch_start - step / 2.0 {
+                if let Some(slot) = index(t) {
+                    values[slot] = *value;
+                }
+            }
+        }
+    }
+    for series in fresh {
+        let values = grids.entry(series.labels).or_insert_with(|| vec![f64::NAN; points]);
+        for sample in series.samples {
+            if let Some(slot) = index(sample.timestamp) {
+                values[slot] = sample.value;
+            }
+        }
+    }
+    grids
+        .into_iter()
+        .filter(|(_, values)| values.iter().any(|v| v.is_finite()))
+        .map(|(labels, values)| CachedGrid {
+            labels,
+            start: query.start,
+            step,
+            values,
+        })
+        .collect()
+}
+
+fn to_series(grid: CachedGrid) -> Series {
+    let samples = grid
+        .values
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| v.is_finite())
+        .map(|(i, v)| Sample {
+            timestamp: grid.start + i as f64 * grid.step,
+            value: *v,
+        })
+        .collect();
+    Series {
+        labels: grid.labels,
+        samples,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn series(host: &str, points: &[(f64, f64)]) -> Series {
+        Series {
+            labels: Labels::new([("host", host)]),
+            samples: points
+                .iter()
+                .map(|&(timestamp, value)| Sample { timestamp, value })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn the_window_slides_and_fresh_samples_replace_cached_ones() {
+        let query = RangeQuery {
+            query: "q".into(),
+            start: 200.0,
+            end: 600.0,
+            step: 100.0,
+        };
+        let base = vec![CachedGrid {
+            labels: Labels::new([("host", "a")]),
+            start: 100.0,
+            step: 100.0,
+            values: vec![1.0, 2.0, 3.0, 4.0, 5.0],
+        }];
+        // Cached 100..500; the overlap re-reads from 400, where a late sample changed 4 → 4.5.
+        let fresh = vec![
+            series("a", &[(400.0, 4.5), (500.0, 5.0), (600.0, 6.0)]),
+            series("b", &[(600.0, 60.0)]),
+        ];
+        let merged = merge(&query, 400.0, base, fresh);
+        assert_eq!(merged.len(), 2);
+        assert_eq!(merged[0].start, 200.0);
+        assert_eq!(merged[0].values, vec![2.0, 3.0, 4.5, 5.0, 6.0]);
+        let b = &merged[1].values;
+        assert!(b[..4].iter().all(|v| v.is_nan()) && b[4] == 60.0);
+        let rebuilt = to_series(merged[1].clone());
+        assert_eq!(rebuilt.samples.len(), 1);
+    }
+
+    #[test]
+    fn a_series_silent_in_the_refetched_part_keeps_only_its_older_samples() {
+        let query = RangeQuery {
+            query: "q".into(),
+            start: 0.0,
+            end: 300.0,
+            step: 100.0,
+        };
+        let base = vec![CachedGrid {
+            labels: Labels::new([("host", "gone")]),
+            start: 0.0,
+            step: 100.0,
+            values: vec![1.0, 2.0, 3.0],
+        }];
+        let merged = merge(&query, 200.0, base, Vec::new());
+        assert_eq!(merged[0].values[..2], [1.0, 2.0]);
+        assert!(merged[0].values[2].is_nan() && merged[0].values[3].is_nan());
+    }
+
+    #[test]
+    fn coverage_on_another_grid_or_window_is_not_reused() {
+        let query = RangeQuery {
+            query: "q".into(),
+            start: 1000.0,
+            end: 2000.0,
+            step: 100.0,
+        };
+        let covering = Coverage {
+            step: 100.0,
+            from: 900.0,
+            to: 1900.0,
+        };
+        assert!(covers(&covering, &query));
+        assert!(!covers(&Coverage { step: 60.0, ..covering }, &query));
+        assert!(
+            !covers(
+                &Coverage {
+                    from: 1100.0,
+                    ..covering
+                },
+                &query
+            ),
+            "history grew"
+        );
+        assert!(!covers(&Coverage { to: 900.0, ..covering }, &query), "too old to slide");
+        assert!(
+            !covers(
+                &Coverage {
+                    from: 950.0,
+                    ..covering
+                },
+                &query
+            ),
+            "off the grid"
+        );
+    }
+}
