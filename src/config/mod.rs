@@ -53,7 +53,7 @@ pub struct Config {
 #[derive(Clone, Debug)]
 pub enum SourceConfig {
     /// Anything that speaks the Prometheus HTTP API.
-    Prometheus(PrometheusConfig),
+    Prometheus(Box<PrometheusConfig>),
     /// A text-format dump with timestamps (what `promtool tsdb dump` prints).
     File { path: PathBuf },
 }
@@ -301,7 +301,7 @@ fn source_config(mut table: Table<'_>, base_dir: &Path) -> Option<SourceConfig> 
         .optional("kind", "\"prometheus\" or \"file\"")
         .unwrap_or_else(|| "prometheus".into());
     let result = match kind.as_str() {
-        "prometheus" => prometheus_config(&mut table, base_dir).map(SourceConfig::Prometheus),
+        "prometheus" => prometheus_config(&mut table, base_dir).map(|c| SourceConfig::Prometheus(Box::new(c))),
         "file" => {
             let path: Option<String> = table.required("path", "the path of a text-format dump");
             path.map(|p| SourceConfig::File { path: base_dir.join(p) })
