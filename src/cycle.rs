@@ -6,12 +6,13 @@
 //! runtime's threads. A model that fails (query rejected, source down) is reported and the
 //! others carry on.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Instant;
 
 use rayon::prelude::*;
 
+use crate::accuracy;
 use crate::driver;
 use crate::exhaustion::Direction;
 use crate::exhaustion::{Exhaustion, exhaustion};
@@ -88,6 +89,14 @@ pub struct EntityResult {
     /// entities at risk (it draws their chart in the weekly report).
     #[serde(skip)]
     pub history: Arc<Vec<(f64, f64)>>,
+    /// The latest score of this entity's past forecasts at each checkpoint.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub accuracy: Vec<accuracy::Score>,
+    /// Scores computed in this cycle, and this cycle's snapshot, until they are saved.
+    #[serde(skip)]
+    pub new_scores: Vec<accuracy::Score>,
+    #[serde(skip)]
+    pub new_snapshot: Option<accuracy::Snapshot>,
 }
 
 /// Most history points kept for an at-risk entity's chart.
@@ -307,6 +316,7 @@ async fn run_model(
         }
         None => Vec::new(),
     };
+    let accuracy = AccuracyState::load(fetcher.cache(), &model.name, end).await;
     let plan = ModelPlan {
         model: model.clone(),
         settings: settings.clone(),
@@ -316,6 +326,7 @@ async fn run_model(
         step,
         horizon_steps: (model.horizon.as_secs_f64() / step).ceil() as usize,
         now,
+        accuracy,
     };
     let pool = Arc::clone(pool);
     let entities = tokio::task::spawn_blocking(move || {
@@ -330,6 +341,7 @@ async fn run_model(
     .map_err(|e| SourceError::Setup(format!("forecasting task failed: {e}")))?;
     let mut entities = entities;
     entities.sort_by(|a, b| a.labels.cmp(&b.labels));
+    save_accuracy(fetcher.cache(), &model.name, &mut entities, end).await;
     Ok(entities)
 }
 
@@ -375,6 +387,79 @@ struct ModelPlan {
     step: f64,
     horizon_steps: usize,
     now: f64,
+    /// Past forecasts to score and the scores so far (empty without a state file).
+    accuracy: AccuracyState,
+}
+
+/// What the state file says about a model's past forecasts.
+#[derive(Default)]
+struct AccuracyState {
+    /// Keep snapshots at all (only with a state file).
+    enabled: bool,
+    last_snapshot: HashMap<String, f64>,
+    due: accuracy::DueSnapshots,
+    latest: HashMap<String, Vec<accuracy::Score>>,
+}
+
+impl AccuracyState {
+    async fn load(store: Option<&crate::store::Store>, model: &str, now: f64) -> AccuracyState {
+        let Some(store) = store.cloned() else {
+            return AccuracyState::default();
+        };
+        let model = model.to_string();
+        let loaded = tokio::task::spawn_blocking(move || {
+            Ok::<_, crate::store::StoreError>(AccuracyState {
+                enabled: true,
+                last_snapshot: store.last_snapshots(&model)?,
+                due: store.due_for_scoring(&model, now)?,
+                latest: store.latest_scores(&model)?,
+            })
+        })
+        .await;
+        match loaded {
+            Ok(Ok(state)) => state,
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "cannot read past forecasts; accuracy is not scored this cycle");
+                AccuracyState::default()
+            }
+            Err(error) => {
+                tracing::warn!(%error, "accuracy task failed");
+                AccuracyState::default()
+            }
+        }
+    }
+}
+
+/// Saves the cycle's new scores and snapshots of `model`, and forgets old ones.
+async fn save_accuracy(store: Option<&crate::store::Store>, model: &str, entities: &mut [EntityResult], now: f64) {
+    let Some(store) = store.cloned() else {
+        return;
+    };
+    let scores: Vec<accuracy::Score> = entities
+        .iter_mut()
+        .flat_map(|e| std::mem::take(&mut e.new_scores))
+        .collect();
+    let snapshots: Vec<accuracy::Snapshot> = entities.iter_mut().filter_map(|e| e.new_snapshot.take()).collect();
+    let model = model.to_string();
+    let last_checkpoint = accuracy::CHECKPOINTS[accuracy::CHECKPOINTS.len() - 1].1;
+    let saved = tokio::task::spawn_blocking(move || {
+        store.save_scores(&model, &scores)?;
+        store.save_snapshots(&model, &snapshots)?;
+        store.prune_accuracy(now - last_checkpoint - 2.0 * 86_400.0, now - 90.0 * 86_400.0)
+    })
+    .await;
+    if !matches!(saved, Ok(Ok(()))) {
+        tracing::warn!("cannot save forecast snapshots and scores; they are retried next cycle");
+    }
+}
+
+/// The value of `grid` at `t`, if there is a sample within half a step.
+fn value_at(grid: &Grid, t: f64) -> Option<f64> {
+    let index = ((t - grid.start) / grid.step).round();
+    if index < 0.0 || (grid.start + index * grid.step - t).abs() > grid.step / 2.0 {
+        return None;
+    }
+    grid.values.get(index as usize).copied().filter(|v| v.is_finite())
 }
 
 fn forecast_entity(plan: &ModelPlan, series: Series) -> EntityResult {
@@ -387,6 +472,7 @@ fn forecast_entity(plan: &ModelPlan, series: Series) -> EntityResult {
         step,
         horizon_steps,
         now,
+        accuracy: past,
     } = plan;
     let (step, horizon_steps, now) = (*step, *horizon_steps, *now);
     let labels = series.labels;
@@ -412,6 +498,9 @@ fn forecast_entity(plan: &ModelPlan, series: Series) -> EntityResult {
         driver_used: false,
         driver_problem: None,
         history: Arc::default(),
+        accuracy: Vec::new(),
+        new_scores: Vec::new(),
+        new_snapshot: None,
     };
     match capacities.for_entity(&result.labels) {
         Ok(capacity) => result.capacity = capacity,
@@ -499,9 +588,44 @@ fn forecast_entity(plan: &ModelPlan, series: Series) -> EntityResult {
                 driver: result.driver.as_ref(),
                 driver_used: result.driver_used,
             };
-            let recommendation = recommend(&situation);
+            let mut recommendation = recommend(&situation);
             if recommendation.urgency != crate::recommend::Urgency::Ok {
                 result.history = Arc::new(chart_history(&grid, CHART_POINTS));
+            }
+            // How right this entity's past forecasts were, scored against the history now known.
+            let key = result.labels.to_string();
+            result.new_scores = past
+                .due
+                .get(&key)
+                .into_iter()
+                .flatten()
+                .filter_map(|(snapshot, name, span)| accuracy::score(snapshot, name, *span, |t| value_at(&grid, t)))
+                .collect();
+            let mut scores = past.latest.get(&key).cloned().unwrap_or_default();
+            for new in &result.new_scores {
+                scores.retain(|old| old.checkpoint != new.checkpoint || old.made_at > new.made_at);
+                if !scores.iter().any(|old| old.checkpoint == new.checkpoint) {
+                    scores.push(new.clone());
+                }
+            }
+            if let Some((sentence, poor)) = accuracy::justification(&scores, &model.unit) {
+                if poor {
+                    recommendation.caveats.push(sentence.clone());
+                }
+                recommendation.justification.push(sentence);
+            }
+            result.accuracy = scores;
+            let snapshot_due = past
+                .last_snapshot
+                .get(&key)
+                .is_none_or(|last| *last <= summary.last_timestamp - accuracy::SNAPSHOT_EVERY_SECS);
+            if past.enabled && snapshot_due {
+                result.new_snapshot = accuracy::snapshot(
+                    &key,
+                    summary.last_timestamp,
+                    accuracy::scale(&grid.values, step),
+                    &summary.path,
+                );
             }
             result.recommendation = Some(recommendation);
             // Each scenario moves the baseline forecast (through the driver when the change is

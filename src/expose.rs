@@ -19,7 +19,17 @@ use crate::cycle::{CycleReport, EntityStatus};
 
 /// Labels Headroom itself sets on result series; an entity label with one of these names is
 /// exported as `exported_<name>` instead.
-const RESERVED_LABELS: [&str; 7] = ["model", "estimate", "status", "unit", "state", "currency", "scenario"];
+const RESERVED_LABELS: [&str; 9] = [
+    "model",
+    "estimate",
+    "status",
+    "unit",
+    "state",
+    "currency",
+    "scenario",
+    "checkpoint",
+    "level",
+];
 
 type LabelPairs = Vec<(String, String)>;
 type GaugeF64 = Gauge<f64, AtomicU64>;
@@ -414,6 +424,8 @@ fn results_registry(report: &CycleReport) -> Registry {
     let capacity: Family<LabelPairs, GaugeF64> = Family::default();
     let current: Family<LabelPairs, GaugeF64> = Family::default();
     let mase: Family<LabelPairs, GaugeF64> = Family::default();
+    let accuracy_mase: Family<LabelPairs, GaugeF64> = Family::default();
+    let accuracy_coverage: Family<LabelPairs, GaugeF64> = Family::default();
     let model_up: Family<LabelPairs, Gauge> = Family::default();
     let model_duration: Family<LabelPairs, GaugeF64> = Family::default();
     let results_from: Family<LabelPairs, GaugeF64> = Family::default();
@@ -461,6 +473,16 @@ fn results_registry(report: &CycleReport) -> Registry {
             }
             if let Some(value) = entity.forecast.as_ref().and_then(|f| f.diagnostics.backtest_mase) {
                 mase.get_or_create(&labels).set(value);
+            }
+            for score in &entity.accuracy {
+                let mut with_checkpoint = labels.clone();
+                with_checkpoint.push(("checkpoint".into(), score.checkpoint.clone()));
+                accuracy_mase.get_or_create(&with_checkpoint).set(score.mase);
+                for (level, value) in [("0.8", score.coverage_80), ("0.95", score.coverage_95)] {
+                    let mut with_level = with_checkpoint.clone();
+                    with_level.push(("level".into(), level.into()));
+                    accuracy_coverage.get_or_create(&with_level).set(value);
+                }
             }
             // The baseline and every scenario, told apart by the `scenario` label.
             for (scenario, recommendation) in entity.recommendations_by_scenario() {
@@ -525,6 +547,16 @@ fn results_registry(report: &CycleReport) -> Registry {
         "headroom_usage_last",
         "The last observed value of the entity's usage series, in the model's unit",
         current,
+    );
+    registry.register(
+        "headroom_forecast_accuracy_mase",
+        "How wrong the latest scored past forecast was at the checkpoint (1d, 7d after it was made): mean absolute error over the scale of repeating yesterday",
+        accuracy_mase,
+    );
+    registry.register(
+        "headroom_forecast_interval_coverage",
+        "Share of actual values that fell inside the latest scored past forecast's interval at the given level, up to the checkpoint",
+        accuracy_coverage,
     );
     registry.register("headroom_forecast_backtest_mase", "Backtest error of the chosen forecasting method, scaled by the daily seasonal-naive error (MASE; below 1 beats repeating yesterday)", mase);
     registry.register(

@@ -50,6 +50,11 @@ impl<'a> Fetcher<'a> {
         }
     }
 
+    /// The state file holding the cache, if any.
+    pub fn cache(&self) -> Option<&'a Store> {
+        self.cache
+    }
+
     /// The source queries go to.
     pub fn source(&self) -> &Source {
         self.source

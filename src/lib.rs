@@ -5,6 +5,7 @@
 //! [`exhaustion`] finds when it crosses its limit; [`cycle`] runs all of that for every
 //! model; [`expose`] and [`server`] publish the results; [`daemon`] repeats it on a schedule.
 
+pub mod accuracy;
 pub mod cli;
 pub mod config;
 pub mod cycle;

@@ -1,7 +1,7 @@
 //! Headroom's state in one SQLite file: what must survive a restart.
 //!
 //! The history already fetched ([`history`], so a cycle asks the source only for what is
-//! new), the outbox of messages to deliver ([`outbox`]), the last recommendation sent per entity
+//! new), forecasts kept for scoring and their scores ([`accuracy`]), the outbox of messages to deliver ([`outbox`]), the last recommendation sent per entity
 //! (so a webhook fires on a change, never twice for the same state: [`risks`]), and the weekly
 //! reports already built (sent exactly once per period, and the baseline for "what changed
 //! since last week").
@@ -14,6 +14,7 @@
 //! Calls are short and synchronous; the connection sits behind a mutex. Async callers use
 //! [`Store::call`], which runs them on tokio's blocking pool.
 
+pub mod accuracy;
 pub mod history;
 pub mod outbox;
 pub mod reports;
@@ -89,6 +90,29 @@ const MIGRATIONS: &[&str] = &[
         covered_to REAL NOT NULL,
         updated_at REAL NOT NULL
      );",
+    // 3: forecasts kept for scoring, and their scores.
+    "CREATE TABLE forecast_snapshots (
+        model TEXT NOT NULL,
+        entity TEXT NOT NULL,
+        made_at REAL NOT NULL,
+        scale REAL NOT NULL,
+        path BLOB NOT NULL,
+        PRIMARY KEY (model, entity, made_at)
+     ) WITHOUT ROWID;
+     CREATE TABLE forecast_scores (
+        model TEXT NOT NULL,
+        entity TEXT NOT NULL,
+        made_at REAL NOT NULL,
+        checkpoint TEXT NOT NULL,
+        mase REAL NOT NULL,
+        coverage_80 REAL NOT NULL,
+        coverage_95 REAL NOT NULL,
+        points INTEGER NOT NULL,
+        predicted REAL NOT NULL,
+        actual REAL NOT NULL,
+        at REAL NOT NULL,
+        PRIMARY KEY (model, entity, made_at, checkpoint)
+     ) WITHOUT ROWID;",
 ];
 
 /// The open state file.

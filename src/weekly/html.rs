@@ -51,6 +51,7 @@ pub fn render(report: &WeeklyReport, subject: &str, image_src: &dyn Fn(usize) ->
     charts(&mut out, report, image_src);
     savings(&mut out, report);
     finance(&mut out, report);
+    accuracy(&mut out, report);
     out.push_str(
         "<p style=\"font-size:11px;color:#8a92a3;margin-top:24px;\">Dates are forecasts: likely = the expected path crosses the threshold; earliest = the pessimistic 95 % bound does. Order by = earliest minus the lead time. Sent by Headroom.</p>\n",
     );
@@ -285,6 +286,49 @@ fn finance(out: &mut String, report: &WeeklyReport) {
     out.push_str(
         "<p style=\"font-size:12px;color:#5b6475;\">Every month: <code>headroom budget --format csv</code>.</p>\n",
     );
+}
+
+fn accuracy(out: &mut String, report: &WeeklyReport) {
+    section(out, "How right past forecasts were");
+    if report.accuracy.is_empty() {
+        out.push_str("<p style=\"font-size:14px;\">No forecast has reached a checkpoint yet (1 and 7 days after it was made).</p>\n");
+        return;
+    }
+    table_start(
+        out,
+        "accuracy",
+        &[
+            "Model",
+            "Checkpoint",
+            "Entities",
+            "Median MASE",
+            "Inside 95 %",
+            "Largest miss",
+        ],
+    );
+    for row in &report.accuracy {
+        let miss = row.worst.as_ref().map_or_else(String::new, |(name, s)| {
+            format!(
+                "{}: on {} we said {} {unit} for {}, it was {}",
+                escape(name),
+                escape(&format_time(s.made_at)),
+                number(s.predicted),
+                escape(&format_time(s.at)),
+                number(s.actual),
+                unit = escape(&row.unit)
+            )
+        });
+        let _ = writeln!(
+            out,
+            "<tr><td {TD}><b>{}</b></td><td {TD}>{}</td><td {TD}>{}</td><td {TD}>{:.2}</td><td {TD}>{:.0} %</td><td {TD}><span style=\"overflow-wrap:anywhere;\">{miss}</span></td></tr>",
+            escape(&row.model),
+            escape(&row.checkpoint),
+            row.entities,
+            row.median_mase,
+            row.coverage_95 * 100.0,
+        );
+    }
+    out.push_str("</tbody></table>\n<p style=\"font-size:12px;color:#5b6475;\">MASE below 1: better than repeating yesterday. A well-calibrated 95 % interval holds about 95 % of what happened.</p>\n");
 }
 
 /// HTML-escapes text for element content and attribute values.

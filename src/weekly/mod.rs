@@ -45,6 +45,21 @@ pub struct WeeklyReport {
     pub fine: usize,
     /// Models whose last cycle failed, with why.
     pub failed_models: Vec<(String, String)>,
+    /// How right past forecasts were, per model.
+    pub accuracy: Vec<AccuracyRow>,
+}
+
+/// How right a model's past forecasts were at their longest scored checkpoint.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AccuracyRow {
+    pub model: String,
+    pub unit: String,
+    pub checkpoint: String,
+    pub entities: usize,
+    pub median_mase: f64,
+    pub coverage_95: f64,
+    /// The entity whose forecast missed most: "we said X, it was Y".
+    pub worst: Option<(String, crate::accuracy::Score)>,
 }
 
 /// One at-risk entity.
@@ -162,6 +177,7 @@ impl WeeklyReport {
                 .iter()
                 .filter_map(|m| m.error.as_ref().map(|e| (m.model.clone(), e.clone())))
                 .collect(),
+            accuracy: accuracy(cycle),
         }
     }
 
@@ -290,6 +306,47 @@ fn teams(risks: &[RiskRow], cycle: &CycleReport) -> Vec<TeamRow> {
             )
             .then(a.team.cmp(&b.team))
     });
+    rows
+}
+
+fn accuracy(cycle: &CycleReport) -> Vec<AccuracyRow> {
+    let mut rows = Vec::new();
+    for model in &cycle.models {
+        // The longest checkpoint any entity has been scored at.
+        let Some(checkpoint) = crate::accuracy::CHECKPOINTS
+            .iter()
+            .rev()
+            .map(|(name, _)| *name)
+            .find(|name| {
+                model
+                    .entities
+                    .iter()
+                    .any(|e| e.accuracy.iter().any(|s| s.checkpoint == *name))
+            })
+        else {
+            continue;
+        };
+        let scored: Vec<(&EntityResult, &crate::accuracy::Score)> = model
+            .entities
+            .iter()
+            .filter_map(|e| e.accuracy.iter().find(|s| s.checkpoint == checkpoint).map(|s| (e, s)))
+            .collect();
+        let mut mases: Vec<f64> = scored.iter().map(|(_, s)| s.mase).collect();
+        mases.sort_by(f64::total_cmp);
+        let worst = scored
+            .iter()
+            .max_by(|a, b| a.1.mase.total_cmp(&b.1.mase))
+            .map(|(e, s)| (title(&model.model, &e.labels.to_string()), (*s).clone()));
+        rows.push(AccuracyRow {
+            model: model.model.clone(),
+            unit: model.unit.clone(),
+            checkpoint: checkpoint.to_string(),
+            entities: scored.len(),
+            median_mase: mases[mases.len() / 2],
+            coverage_95: scored.iter().map(|(_, s)| s.coverage_95).sum::<f64>() / scored.len() as f64,
+            worst,
+        });
+    }
     rows
 }
 

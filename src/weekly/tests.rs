@@ -51,6 +51,9 @@ fn entity(host: &str, urgency: Urgency, runway: Option<f64>, change: i64) -> Ent
         driver_used: false,
         driver_problem: None,
         history: Arc::default(),
+        accuracy: Vec::new(),
+        new_scores: Vec::new(),
+        new_snapshot: None,
     }
 }
 

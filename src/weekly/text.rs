@@ -123,6 +123,32 @@ pub fn render(report: &WeeklyReport, subject: &str) -> String {
             line.currency
         );
     }
+    heading(&mut out, "How right past forecasts were");
+    if report.accuracy.is_empty() {
+        out.push_str("No forecast has reached a checkpoint yet (1 and 7 days after it was made).\n");
+    }
+    for row in &report.accuracy {
+        let _ = writeln!(
+            out,
+            "- {} at {}: {} entities, median MASE {:.2}, {:.0} % inside the 95 % interval",
+            row.model,
+            row.checkpoint,
+            row.entities,
+            row.median_mase,
+            row.coverage_95 * 100.0
+        );
+        if let Some((name, s)) = &row.worst {
+            let _ = writeln!(
+                out,
+                "  largest miss {name}: on {} we said {} {} for {}, it was {}",
+                format_time(s.made_at),
+                number(s.predicted),
+                row.unit,
+                format_time(s.at),
+                number(s.actual)
+            );
+        }
+    }
     out.push_str(
         "\nDates are forecasts: likely = the expected path crosses the threshold; earliest = the pessimistic\n95 % bound does. Order by = earliest minus the lead time. Charts are in the HTML part.\n",
     );

@@ -32,6 +32,11 @@ pub fn cpu(seconds: f64) -> f64 {
     0.30 + 0.15 * (2.0 * PI * days).sin() + 0.05 * (2.0 * PI * days / 7.0).sin()
 }
 
+/// Used bytes of the `fill` disk as recorded at sample `k` (the truth plus its noise).
+pub fn fill_observed(k: u64) -> f64 {
+    fill_used((k * STEP) as f64) + 0.3 * GB * noise(k, 1)
+}
+
 /// Deterministic noise in [-1, 1].
 fn noise(i: u64, seed: u64) -> f64 {
     let mut z = i.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ seed;
@@ -51,7 +56,7 @@ pub fn openmetrics(end: u64) -> String {
     for k in 0..points {
         let t = start + k * STEP;
         let s = (k * STEP) as f64;
-        let used = fill_used(s) + 0.3 * GB * noise(k, 1);
+        let used = fill_observed(k);
         let _ = writeln!(
             out,
             "node_filesystem_avail_bytes{{{}}} {} {t}",

@@ -2,6 +2,7 @@
 //! against real components (Prometheus from Debian's `prometheus` package, backfilled with
 //! promtool) that the harness starts on free loopback ports and stops by PID.
 
+mod accuracy;
 mod architecture;
 mod cli;
 mod delivery;
