@@ -9,6 +9,7 @@ mod delivery;
 mod deploy_files;
 mod drivers;
 mod forecast_csv;
+mod fuzz;
 mod harness;
 mod history;
 mod incremental;
