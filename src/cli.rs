@@ -33,6 +33,10 @@ pub struct Cli {
     #[arg(long, global = true, default_value = "info", env = "HEADROOM_LOG")]
     pub log_level: String,
 
+    /// Log format: text for people, json (one object per line) for log pipelines.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "HEADROOM_LOG_FORMAT")]
+    pub log_format: LogFormat,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -142,6 +146,12 @@ pub struct ConfigArg {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum BudgetFormat {
     Csv,
     Json,
@@ -158,7 +168,7 @@ const EXIT_CONFIG: u8 = 2;
 
 /// Runs the parsed command line.
 pub fn main(cli: Cli) -> ExitCode {
-    init_logging(&cli.log_level);
+    init_logging(&cli.log_level, cli.log_format);
     crate::tls::install_crypto_provider();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -530,6 +540,7 @@ async fn run(
         scenarios: config.scenarios.clone(),
         interval: config.schedule.interval.as_std(),
         listen: listen.unwrap_or(config.server.listen),
+        bearer_token: config.server.bearer_token.clone(),
         threads: config.forecast.threads,
         clock,
         outputs: Some(crate::daemon::Outputs {
@@ -566,6 +577,7 @@ async fn demo(listen: SocketAddr, dump: Option<PathBuf>) -> anyhow::Result<ExitC
         scenarios: crate::demo::scenarios(),
         interval: Duration::from_secs(300),
         listen,
+        bearer_token: None,
         threads: 0,
         clock: Clock::Wall,
         // The report at /report; nothing is mailed or posted, and nothing kept on disk.
@@ -589,16 +601,19 @@ fn parse_time(text: &str) -> Result<f64, String> {
         .ok_or_else(|| format!("{text:?} is neither Unix seconds nor RFC 3339 (e.g. 2026-11-26T10:00:00Z)"))
 }
 
-fn init_logging(level: &str) {
+fn init_logging(level: &str, format: LogFormat) {
     use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(level))
         .unwrap_or_else(|_| EnvFilter::new("info"));
-    // Colours for a person at a terminal; plain text for files, journald and pipes.
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        // One JSON object per line, fields flattened, for Loki, Elasticsearch and friends.
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).try_init(),
+        // Colours for a person at a terminal; plain text for files, journald and pipes.
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).try_init(),
+    };
 }

@@ -222,12 +222,15 @@ pub async fn run(
                     .iter()
                     .filter(|e| e.exhaustion.is_some_and(|x| x.likely.is_some()))
                     .count();
+                let done = index + 1;
+                let eta_s = started.elapsed().as_secs_f64() / done as f64 * (models.len() - done) as f64;
                 tracing::info!(
                     model = %model.name,
                     entities = entities.len(),
                     exhausting,
                     elapsed_ms = duration.as_millis() as u64,
-                    progress = %format!("{}/{}", index + 1, models.len()),
+                    progress = %format!("{done}/{}", models.len()),
+                    eta_s = (eta_s * 10.0).round() / 10.0,
                     "model forecast"
                 );
                 ModelOutcome {

@@ -50,6 +50,8 @@ pub struct Daemon {
     pub scenarios: Vec<crate::scenario::Scenario>,
     pub interval: Duration,
     pub listen: SocketAddr,
+    /// Required on every endpoint but the health checks, when set.
+    pub bearer_token: Option<crate::config::Secret>,
     pub threads: usize,
     pub clock: Clock,
     /// The state file, weekly report and receivers (`None`: results only on HTTP).
@@ -72,6 +74,9 @@ impl Daemon {
     /// Serves HTTP and runs cycles until a stop signal.
     pub async fn run(mut self) -> anyhow::Result<()> {
         let state = Arc::new(AppState::default());
+        if let Some(token) = self.bearer_token.clone() {
+            let _ = state.bearer_token.set(token);
+        }
         state.exposition.self_metrics.set_models_configured(self.models.len());
         let listener = tokio::net::TcpListener::bind(self.listen).await.with_context(|| {
             format!(

@@ -27,6 +27,8 @@ pub struct AppState {
     pub reload: OnceLock<tokio::sync::mpsc::Sender<ReloadRequest>>,
     /// What `/report` is built from (set by the daemon when it has a store).
     pub report: OnceLock<ReportSource>,
+    /// The token every endpoint but the health checks requires, when configured.
+    pub bearer_token: OnceLock<crate::config::Secret>,
 }
 
 /// The state file and report settings behind `/report`, and the last rendering (rebuilt when a
@@ -123,7 +125,46 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/-/reload", axum::routing::post(reload))
         .route("/report", get(weekly_report))
         .route("/report/{file}", get(weekly_report_file))
+        .layer(axum::middleware::from_fn_with_state(Arc::clone(&state), require_token))
         .with_state(state)
+}
+
+/// Refuses requests without the configured bearer token (when one is configured). The
+/// health checks stay open: orchestrators probe them without credentials.
+async fn require_token(
+    State(state): State<Arc<AppState>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let Some(expected) = state.bearer_token.get() else {
+        return next.run(request).await;
+    };
+    if matches!(request.uri().path(), "/healthz" | "/readyz") {
+        return next.run(request).await;
+    }
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match presented {
+        Some(token) if constant_time_eq(token.as_bytes(), expected.expose().as_bytes()) => next.run(request).await,
+        _ => (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer")],
+            "a bearer token is required (server.bearer_token_file)\n",
+        )
+            .into_response(),
+    }
+}
+
+/// Compares without stopping at the first difference, so timing does not reveal the token.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let mut difference = a.len() ^ b.len();
+    for (i, byte) in a.iter().enumerate() {
+        difference |= usize::from(byte ^ b.get(i).copied().unwrap_or(0));
+    }
+    difference == 0
 }
 
 async fn index() -> impl IntoResponse {

@@ -116,6 +116,8 @@ impl fmt::Debug for Secret {
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
     pub listen: SocketAddr,
+    /// When set, every endpoint but `/healthz` and `/readyz` needs `Authorization: Bearer`.
+    pub bearer_token: Option<Secret>,
 }
 
 /// How often the daemon runs a cycle.
@@ -220,8 +222,12 @@ impl Config {
             let listen = table
                 .parsed("listen", "an address such as 127.0.0.1:9860")
                 .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 9860)));
+            let bearer_token = secret(&mut table, "bearer_token", "bearer_token_file", base_dir);
+            if bearer_token.as_ref().is_some_and(|t| t.expose().len() < 16) {
+                table.report("bearer_token", "the API token must be at least 16 characters");
+            }
             table.finish();
-            ServerConfig { listen }
+            ServerConfig { listen, bearer_token }
         };
         let schedule = {
             let mut table = root.table("schedule");
@@ -435,6 +441,7 @@ pub fn inline_secret_problems(origin: &str, text: &str) -> Vec<Problem> {
     for (section, keys) in [
         ("source", &["bearer_token", "password"][..]),
         ("smtp", &["password"][..]),
+        ("server", &["bearer_token"][..]),
     ] {
         if let Some(section_table) = table.get(section).and_then(|s| s.as_table()) {
             for key in keys.iter().filter(|key| section_table.contains_key(**key)) {

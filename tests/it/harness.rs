@@ -46,11 +46,21 @@ pub fn http_post(port: u16, path: &str) -> Option<(u16, String)> {
 }
 
 fn http_request(port: u16, method: &str, path: &str) -> Option<(u16, String)> {
+    http_request_with(port, method, path, &[])
+}
+
+/// A GET with extra request headers (`("Authorization", "Bearer ...")`).
+pub fn http_get_with(port: u16, path: &str, headers: &[(&str, &str)]) -> Option<(u16, String)> {
+    http_request_with(port, "GET", path, headers)
+}
+
+fn http_request_with(port: u16, method: &str, path: &str, headers: &[(&str, &str)]) -> Option<(u16, String)> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(70))).ok()?;
+    let extra: String = headers.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
     write!(
         stream,
-        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n"
+        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n{extra}Content-Length: 0\r\n\r\n"
     )
     .ok()?;
     let mut bytes = Vec::new();

@@ -17,3 +17,4 @@ mod prometheus_e2e;
 mod recommendations;
 mod reload;
 mod report_cli;
+mod security;
