@@ -161,7 +161,7 @@ impl SelfMetrics {
         let source_queries = Family::default();
         registry.register(
             "headroom_source_queries",
-            "Range queries sent to the source, by mode (full: the whole history window; incremental: since the cached end)",
+            "Range queries sent to the source, by mode (full: the whole history window; incremental: since the cached end; latest: a short recent range, for capacities)",
             source_queries.clone(),
         );
         let query_duration = Histogram::new([0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0]);
@@ -267,6 +267,9 @@ impl SelfMetrics {
         self.source_queries
             .get_or_create(&vec![("mode", "incremental")])
             .inc_by(fetch.incremental_queries);
+        self.source_queries
+            .get_or_create(&vec![("mode", "latest")])
+            .inc_by(fetch.latest_queries);
         for seconds in &fetch.query_seconds {
             self.query_duration.observe(*seconds);
         }

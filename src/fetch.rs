@@ -26,12 +26,22 @@ pub struct FetchStats {
     pub full_queries: u64,
     /// Range queries sent for the new part only.
     pub incremental_queries: u64,
+    /// Short range queries for the latest value (capacities), never cached.
+    pub latest_queries: u64,
     /// Samples received from the source.
     pub samples: u64,
     /// Wall time of each range query (all its requests), in seconds.
     pub query_seconds: Vec<f64>,
     /// Failed reads or writes of the cache (the cycle went on without it).
     pub cache_errors: u64,
+}
+
+/// How much of a query's window a request covers.
+#[derive(Clone, Copy)]
+enum Mode {
+    Full,
+    Incremental,
+    Latest,
 }
 
 /// Fetches range queries for one cycle, through the cache when there is one.
@@ -77,10 +87,10 @@ impl<'a> Fetcher<'a> {
 
     /// Runs `query` directly at the source (short ranges such as the latest capacity).
     pub async fn direct(&self, query: &RangeQuery) -> Result<Vec<Series>, SourceError> {
-        self.timed(query, false).await
+        self.timed(query, Mode::Latest).await
     }
 
-    async fn timed(&self, query: &RangeQuery, incremental: bool) -> Result<Vec<Series>, SourceError> {
+    async fn timed(&self, query: &RangeQuery, mode: Mode) -> Result<Vec<Series>, SourceError> {
         let started = Instant::now();
         let result = self.source.query_range(query).await;
         let seconds = started.elapsed().as_secs_f64();
@@ -89,10 +99,10 @@ impl<'a> Fetcher<'a> {
             .map(|series| series.iter().map(|s| s.samples.len() as u64).sum())
             .unwrap_or(0);
         self.record(|stats| {
-            if incremental {
-                stats.incremental_queries += 1;
-            } else {
-                stats.full_queries += 1;
+            match mode {
+                Mode::Full => stats.full_queries += 1,
+                Mode::Incremental => stats.incremental_queries += 1,
+                Mode::Latest => stats.latest_queries += 1,
             }
             stats.samples += samples;
             stats.query_seconds.push(seconds);
@@ -104,7 +114,7 @@ impl<'a> Fetcher<'a> {
     /// cache.
     pub async fn history(&self, query: &RangeQuery) -> Result<Vec<Series>, SourceError> {
         let Some(store) = self.cache else {
-            return self.timed(query, false).await;
+            return self.timed(query, Mode::Full).await;
         };
         let key = format!("{}|{}", query.step, query.query);
         let cached = {
@@ -132,14 +142,18 @@ impl<'a> Fetcher<'a> {
             }
             _ => (query.start, Vec::new()),
         };
-        let incremental = fetch_start > query.start;
+        let mode = if fetch_start > query.start {
+            Mode::Incremental
+        } else {
+            Mode::Full
+        };
         let fresh = self
             .timed(
                 &RangeQuery {
                     start: fetch_start,
                     ..query.clone()
                 },
-                incremental,
+                mode,
             )
             .await?;
         let merged = merge(query, fetch_start, base, fresh);

@@ -133,6 +133,7 @@ impl Deliverer {
     pub async fn run(self, mut stop: tokio::sync::watch::Receiver<bool>, wake: Arc<tokio::sync::Notify>) {
         loop {
             let now = crate::cycle::unix_now();
+            self.ensure_state_file().await;
             self.deliver_due(now).await;
             self.record_depth(now).await;
             let next_due = self.blocking(|store| store.next_due()).await.ok().flatten();
@@ -226,6 +227,23 @@ impl Deliverer {
         if let Err(error) = result {
             metrics.record_store_error();
             tracing::error!(%error, "cannot record a delivery attempt; it will be attempted again");
+        }
+    }
+
+    /// Restores the state file if it was deleted under the running daemon (nothing committed
+    /// is lost: the open connection still has it all).
+    async fn ensure_state_file(&self) {
+        let metrics = &self.state.exposition.self_metrics;
+        match self.blocking(|store| store.ensure_file()).await {
+            Ok(false) => {}
+            Ok(true) => {
+                metrics.record_store_error();
+                tracing::error!(path = %self.store.path().display(), "the state file was deleted while in use; restored it from the open copy");
+            }
+            Err(error) => {
+                metrics.record_store_error();
+                tracing::error!(%error, "the state file is gone and cannot be restored; check the directory's permissions and space");
+            }
         }
     }
 

@@ -204,6 +204,50 @@ impl Store {
             .sum()
     }
 
+    /// Puts the state file back if it was deleted while open (by hand, or by a cleanup job):
+    /// the open connection still holds everything committed, so it is copied to the path and
+    /// reopened there. Returns whether the file had to be restored.
+    pub fn ensure_file(&self) -> Result<bool, StoreError> {
+        let path = &self.inner.path;
+        if path.as_os_str() == ":memory:" || path.exists() {
+            return Ok(false);
+        }
+        let sql = |source| StoreError::Sql {
+            path: path.clone(),
+            source,
+        };
+        let mut connection = self.lock();
+        if path.exists() {
+            return Ok(false);
+        }
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            let _ = std::fs::create_dir_all(parent);
+        }
+        // The unlinked database is read-only now (SQLITE_READONLY_DBMOVED) but readable,
+        // WAL included, through the open descriptors: copy it to the path.
+        connection
+            .execute("VACUUM INTO ?1", [path.to_string_lossy()])
+            .map_err(sql)?;
+        // -wal/-shm names left behind belong to the old database; the new file must not
+        // recover them. The old connection keeps its own descriptors.
+        for suffix in ["-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+        let reopened = Connection::open(path).map_err(|source| StoreError::Open {
+            path: path.clone(),
+            source,
+        })?;
+        reopened
+            .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;")
+            .map_err(sql)?;
+        let old = std::mem::replace(&mut *connection, reopened);
+        // Never close the old connection: on close SQLite would checkpoint and unlink
+        // `<path>-wal` by name, which is now the new file's WAL. This leaks one connection per
+        // deletion of the state file, a rare, operator-made event.
+        std::mem::forget(old);
+        Ok(true)
+    }
+
     /// Runs `work` with the connection, on the calling thread.
     pub fn with<T>(&self, work: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> Result<T, StoreError> {
         let mut connection = self.lock();
@@ -248,6 +292,39 @@ mod tests {
             .expect("version");
         assert_eq!(version, Store::schema_version());
         assert!(store.size_bytes() > 0);
+    }
+
+    #[test]
+    fn a_deleted_file_is_restored_with_everything_committed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("headroom.db");
+        let store = Store::open(&path).expect("open");
+        let message = outbox::NewMessage {
+            channel: "email".into(),
+            dedupe_key: "report-2026-W48".into(),
+            envelope: "{}".into(),
+            body: b"hello".to_vec(),
+        };
+        store.enqueue(&message, 1.0).expect("enqueue");
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+        assert!(store.ensure_file().expect("restore"));
+        assert!(path.exists());
+        assert!(!store.ensure_file().expect("nothing to do"));
+        // Written before the deletion, and still there for a fresh process.
+        let reopened = Store::open(&path).expect("reopen");
+        assert_eq!(reopened.due(2.0, 10).expect("due")[0].body, b"hello");
+        // And the restored store keeps working.
+        store.mark_delivered(1, 3.0).expect("write after restore");
+        assert_eq!(
+            Store::open(&path)
+                .expect("reopen")
+                .message_state("report-2026-W48")
+                .expect("state")
+                .as_deref(),
+            Some("delivered")
+        );
     }
 
     #[test]

@@ -569,3 +569,43 @@ fn report_send_verifies_the_relay_certificate_and_authenticates() {
     assert!(ok, "{stderr}\n{}", smtps.log());
     assert_eq!(read_json(&smtps.saved("json")[0])["tls"], true);
 }
+
+#[test]
+fn a_deleted_state_file_is_restored_without_losing_pending_messages() {
+    let prometheus = Prometheus::start_with_history(&history::openmetrics(history::recent_end()));
+    let mut smtp = Receiver::smtp();
+    let mut hook = Receiver::webhook(200);
+    let setup = setup(&prometheus, &smtp, &hook);
+    let port = free_port();
+    let (_daemon, _, log) = start_daemon_with(&setup, port, &[("TEST_WEBHOOK_SECRET", SECRET)]);
+    wait_until(
+        "two messages pending for receivers that are down",
+        Duration::from_secs(120),
+        || metric_value(&metrics(port), "headroom_outbox_messages", &[("state", "pending")]) == Some(2.0),
+    );
+    let db = setup.dir.path().join("state/headroom.db");
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+    }
+    wait_until("the state file to be restored", Duration::from_secs(60), || {
+        db.exists() && metric_value(&metrics(port), "headroom_store_errors_total", &[]) >= Some(1.0)
+    });
+    assert!(read_log(&log).contains("the state file was deleted while in use"));
+    smtp.start();
+    hook.start();
+    wait_until("the pending messages to arrive", Duration::from_secs(120), || {
+        !smtp.saved("eml").is_empty() && !hook.saved("json").is_empty()
+    });
+    let seen = cycles(port);
+    wait_until("two more cycles", Duration::from_secs(60), || {
+        cycles(port) >= seen + 2.0
+    });
+    assert_eq!(
+        (smtp.saved("eml").len(), hook.saved("json").len()),
+        (1, 1),
+        "each message exactly once"
+    );
+    // The restored file is the one in use: a fresh reader sees the deliveries.
+    let store = headroom::store::Store::open(&db).expect("restored file");
+    assert_eq!(store.outbox_depth().expect("depth").pending, 0);
+}

@@ -369,6 +369,15 @@ impl Receiver {
         Receiver::new("smtp_sink.py", options.iter().map(|o| o.to_string()).collect())
     }
 
+    /// A fake Prometheus API whose behaviour is read from `mode_file` at each request (see
+    /// `tests/support/fake_prometheus.py`), not started yet.
+    pub fn fake_prometheus(mode_file: &Path) -> Receiver {
+        Receiver::new(
+            "fake_prometheus.py",
+            vec!["--mode-file".into(), mode_file.display().to_string()],
+        )
+    }
+
     /// A webhook receiver answering `status`, not started yet.
     pub fn webhook(status: u16) -> Receiver {
         Receiver::new("webhook_receiver.py", vec!["--status".into(), status.to_string()])

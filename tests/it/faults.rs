@@ -1,0 +1,127 @@
+//! Faults of the neighbours and of Headroom itself: a source that stalls past the timeout or
+//! answers garbage, and SIGKILL in the middle of running. In each, Headroom keeps serving,
+//! reports the fault in metrics and logs, recovers by itself, and keeps what it committed.
+
+use std::time::Duration;
+
+use crate::harness::{
+    Prometheus, Receiver, Setup, config_for, free_port, http_get, metric_value, read_log, start_daemon_with, wait_until,
+};
+use crate::history::{self, DISK_MODEL};
+
+fn metrics(port: u16) -> String {
+    http_get(port, "/metrics").map(|(_, body)| body).unwrap_or_default()
+}
+
+fn has_fill_exhaustion(text: &str) -> bool {
+    metric_value(
+        text,
+        "headroom_exhaustion_timestamp_seconds",
+        &[("instance", "fill:9100"), ("estimate", "likely")],
+    )
+    .is_some()
+}
+
+/// The fake stands in front of a real Prometheus: a real one cannot be made to stall past
+/// the client's timeout, or to send a truncated body, on demand.
+#[test]
+fn a_stalling_or_garbled_source_is_survived_and_recovered_from() {
+    let prometheus = Prometheus::start_with_history(&history::openmetrics(history::recent_end()));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mode = dir.path().join("mode");
+    let set_mode = |text: &str| std::fs::write(&mode, text).expect("write mode");
+    set_mode("slow");
+    let mut fake = Receiver::fake_prometheus(&mode);
+    fake.start();
+    let setup = Setup::new(
+        &config_for(
+            &format!("http://127.0.0.1:{}", fake.port),
+            "[schedule]\ninterval = \"2s\"\n[store]\npath = \"state/headroom.db\"\n",
+        )
+        .replace("timeout = \"10s\"", "timeout = \"1s\""),
+        &[("disk.toml", DISK_MODEL)],
+    );
+    let (mut daemon, port, log) = start_daemon_with(&setup, free_port(), &[]);
+
+    // Stalling: every query times out; the daemon serves and says the source is down.
+    wait_until("the timeout to be reported", Duration::from_secs(90), || {
+        metric_value(
+            &metrics(port),
+            "headroom_source_errors_total",
+            &[("kind", "unreachable")],
+        ) >= Some(1.0)
+    });
+    let text = metrics(port);
+    assert!(text.contains("headroom_source_up 0"), "{text}");
+    assert_eq!(http_get(port, "/healthz").map(|(s, _)| s), Some(200));
+    assert!(
+        read_log(&log).contains("timed out") || read_log(&log).contains("timeout"),
+        "{}",
+        read_log(&log)
+    );
+
+    // The source recovers: so does Headroom, by itself.
+    set_mode(&format!("proxy {}", prometheus.url()));
+    wait_until("results after recovery", Duration::from_secs(90), || {
+        let text = metrics(port);
+        text.contains("headroom_source_up 1") && has_fill_exhaustion(&text)
+    });
+
+    // Garbage: reported as malformed; the last good results keep being served.
+    set_mode("garbage");
+    wait_until("the malformed answer to be reported", Duration::from_secs(90), || {
+        metric_value(&metrics(port), "headroom_source_errors_total", &[("kind", "malformed")]) >= Some(1.0)
+    });
+    let text = metrics(port);
+    assert!(has_fill_exhaustion(&text), "the last good results are still served");
+    assert!(text.contains("headroom_model_up{model=\"disk\"} 0"), "{text}");
+    set_mode(&format!("proxy {}", prometheus.url()));
+    wait_until("recovery from garbage", Duration::from_secs(90), || {
+        metrics(port).contains("headroom_model_up{model=\"disk\"} 1")
+    });
+    assert!(daemon.running(), "{}", read_log(&log));
+}
+
+#[test]
+fn sigkill_mid_run_keeps_the_cache_and_the_outbox() {
+    let prometheus = Prometheus::start_with_history(&history::openmetrics(history::recent_end()));
+    let hook = Receiver::webhook(200);
+    let extra = format!(
+        "[schedule]\ninterval = \"1s\"\n[store]\npath = \"state/headroom.db\"\n\
+         [[webhooks]]\nname = \"ops\"\nurl = \"http://127.0.0.1:{}/\"\nsecret_env = \"SECRET\"\n\
+         [delivery]\nretry_initial = \"1s\"\nretry_max = \"2s\"\n",
+        hook.port
+    );
+    let disk = format!("{DISK_MODEL}\n[scaling]\nunit_size = 100e9\nlead_time = \"14d\"\n");
+    let setup = Setup::new(&config_for(&prometheus.url(), &extra), &[("disk.toml", disk.as_str())]);
+    let env = [("SECRET", "fault-test-secret")];
+    let port = free_port();
+    // Kill it three times while it runs cycles back to back, at different points.
+    for round in 0..3 {
+        let (mut daemon, _, log) = start_daemon_with(&setup, port, &env);
+        wait_until("a cycle", Duration::from_secs(60), || {
+            metrics(port).contains("headroom_cycles_total")
+        });
+        std::thread::sleep(Duration::from_millis(150 + 370 * round));
+        daemon.stop();
+        assert!(!read_log(&log).contains("panicked"), "{}", read_log(&log));
+    }
+    let (_daemon, _, log) = start_daemon_with(&setup, port, &env);
+    wait_until("a cycle after the kills", Duration::from_secs(60), || {
+        metric_value(&metrics(port), "headroom_cycles_total", &[("result", "success")]) >= Some(1.0)
+    });
+    let text = metrics(port);
+    // The history cache survived: this process fetched only what is new.
+    assert_eq!(
+        metric_value(&text, "headroom_source_queries_total", &[("mode", "full")]),
+        Some(0.0),
+        "{}",
+        read_log(&log)
+    );
+    // The webhook queued before the kills is still pending, once.
+    assert_eq!(
+        metric_value(&text, "headroom_outbox_messages", &[("state", "pending")]),
+        Some(1.0)
+    );
+    assert_eq!(metric_value(&text, "headroom_store_errors_total", &[]), Some(0.0));
+}
