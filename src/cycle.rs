@@ -199,6 +199,20 @@ impl CycleReport {
     }
 }
 
+impl CycleReport {
+    /// Adds the previous results of configured models that were not due in this cycle, so
+    /// every configured model stays published; keeps the configuration's order.
+    pub fn carry_over_models_not_run(&mut self, previous: &CycleReport, configured: &[&str]) {
+        for old in &previous.models {
+            if configured.contains(&old.model.as_str()) && !self.models.iter().any(|m| m.model == old.model) {
+                self.models.push(old.clone());
+            }
+        }
+        self.models
+            .sort_by_key(|m| configured.iter().position(|c| *c == m.model));
+    }
+}
+
 /// Runs one cycle over every model.
 pub async fn run(
     fetcher: &Fetcher<'_>,

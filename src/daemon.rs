@@ -21,6 +21,7 @@ use crate::model::CapacityModel;
 use crate::server::{AppState, ReloadRequest, router};
 use crate::source::Source;
 use crate::store::Store;
+use crate::timing::Timing;
 
 /// Where "now" comes from for each cycle.
 #[derive(Clone, Copy, Debug)]
@@ -139,38 +140,22 @@ impl Daemon {
         let pool = cycle::build_pool(self.threads).context("cannot start the forecasting threads")?;
         let mut stop = stop_rx;
         let mut failures_in_a_row: u32 = 0;
+        let mut timing = Timing::default();
         loop {
-            let now = self.clock.now();
-            tracing::info!(models = self.models.len(), "planning cycle started");
-            let cache = self.outputs.as_ref().map(|o| &o.store);
-            let fetcher = crate::fetch::Fetcher::new(&self.source, cache);
-            let report = cycle::run(&fetcher, &self.models, &self.settings, &self.scenarios, &pool, now).await;
-            let source_up = report.source_up;
-            tracing::info!(
-                duration_ms = (report.duration_seconds * 1000.0) as u64,
-                source_up,
-                failed_models = report.models.iter().filter(|m| m.error.is_some()).count(),
-                entities = report.models.iter().map(|m| m.entities.len()).sum::<usize>(),
-                "planning cycle finished"
-            );
-            state.publish(report);
-            if let Some(outputs) = &self.outputs {
-                after_cycle(outputs, &state, now).await;
-                wake.notify_one();
+            let started = cycle::unix_now();
+            let due: Vec<CapacityModel> = timing.due(&self.models, started).into_iter().cloned().collect();
+            if !due.is_empty() {
+                self.plan(&due, &state, &pool, &mut timing, &mut failures_in_a_row)
+                    .await;
+                if let Some(outputs) = &self.outputs {
+                    after_cycle(outputs, &state, self.clock.now()).await;
+                    wake.notify_one();
+                }
             }
-            let delay = if source_up {
-                failures_in_a_row = 0;
-                self.interval
-            } else {
-                failures_in_a_row += 1;
-                let backoff = Duration::from_secs(5).saturating_mul(1 << failures_in_a_row.saturating_sub(1).min(16));
-                let delay = backoff.min(self.interval);
-                tracing::warn!(
-                    retry_in_s = delay.as_secs(),
-                    "source down; retrying sooner than the interval"
-                );
-                delay
-            };
+            let next_due = timing
+                .next(&self.models)
+                .unwrap_or(started + self.interval.as_secs_f64());
+            let delay = Duration::from_secs_f64((next_due - cycle::unix_now()).clamp(0.0, 86_400.0));
             let next_cycle = tokio::time::Instant::now() + delay;
             let stopping = loop {
                 tokio::select! {
@@ -200,6 +185,7 @@ impl Daemon {
                         }
                         // A new configuration is planned with at once.
                         if reloaded {
+                            timing.reset();
                             break false;
                         }
                     }
@@ -231,6 +217,78 @@ impl Daemon {
 }
 
 impl Daemon {
+    /// Plans the `due` models once, publishes the results (with the last results of the
+    /// models not due), and schedules each model's next run.
+    async fn plan(
+        &self,
+        due: &[CapacityModel],
+        state: &Arc<AppState>,
+        pool: &Arc<rayon::ThreadPool>,
+        timing: &mut Timing,
+        failures_in_a_row: &mut u32,
+    ) {
+        let started = cycle::unix_now();
+        let now = self.clock.now();
+        tracing::info!(
+            models = due.len(),
+            configured = self.models.len(),
+            "planning cycle started"
+        );
+        let cache = self.outputs.as_ref().map(|o| &o.store);
+        let fetcher = crate::fetch::Fetcher::new(&self.source, cache);
+        let mut report = cycle::run(&fetcher, due, &self.settings, &self.scenarios, pool, now).await;
+        let source_up = report.source_up;
+        tracing::info!(
+            duration_ms = (report.duration_seconds * 1000.0) as u64,
+            source_up,
+            failed_models = report.models.iter().filter(|m| m.error.is_some()).count(),
+            entities = report.models.iter().map(|m| m.entities.len()).sum::<usize>(),
+            samples_fetched = report.fetch.samples,
+            "planning cycle finished"
+        );
+        let shortest = due
+            .iter()
+            .map(|m| crate::timing::interval_of(m, self.interval))
+            .fold(f64::INFINITY, f64::min);
+        if report.duration_seconds > shortest {
+            state.exposition.self_metrics.record_overrun();
+            tracing::warn!(
+                duration_s = report.duration_seconds,
+                interval_s = shortest,
+                "planning cycle overran the shortest interval of its models; the next run starts when due, not doubled"
+            );
+        }
+        if let Some(previous) = state.latest() {
+            let configured: Vec<&str> = self.models.iter().map(|m| m.name.as_str()).collect();
+            report.carry_over_models_not_run(&previous, &configured);
+        }
+        state.publish(report);
+        let retry = if source_up {
+            *failures_in_a_row = 0;
+            None
+        } else {
+            *failures_in_a_row += 1;
+            let backoff = Duration::from_secs(5).saturating_mul(1 << failures_in_a_row.saturating_sub(1).min(16));
+            let retry = backoff.min(self.interval);
+            tracing::warn!(
+                retry_in_s = retry.as_secs(),
+                "source down; retrying sooner than the interval"
+            );
+            Some(retry)
+        };
+        let latest = state.latest();
+        for model in due {
+            let failed = latest
+                .as_ref()
+                .and_then(|r| r.models.iter().find(|m| m.model == model.name))
+                .is_some_and(|m| m.error.is_some());
+            match retry {
+                Some(retry) if failed => timing.retry(model, retry, cycle::unix_now()),
+                _ => timing.ran(model, self.interval, started),
+            }
+        }
+    }
+
     /// Re-reads the config and models; on any problem nothing changes and every problem is
     /// returned. The listen address and thread count stay as started.
     fn reload(&mut self) -> Result<String, String> {

@@ -56,6 +56,7 @@ pub struct SelfMetrics {
     samples_fetched: Counter,
     source_queries: Family<Vec<(&'static str, &'static str)>, Counter>,
     query_duration: Histogram,
+    overruns: Counter,
 }
 
 impl SelfMetrics {
@@ -170,6 +171,12 @@ impl SelfMetrics {
             "Wall time of range queries to the source (all requests of a split query, retries included)",
             query_duration.clone(),
         );
+        let overruns = Counter::default();
+        registry.register(
+            "headroom_cycle_overruns",
+            "Planning cycles that took longer than the shortest interval of the models they planned",
+            overruns.clone(),
+        );
         let build_info: Family<Vec<(&'static str, &'static str)>, Gauge> = Family::default();
         build_info
             .get_or_create(&vec![("version", env!("CARGO_PKG_VERSION"))])
@@ -199,7 +206,13 @@ impl SelfMetrics {
             samples_fetched,
             source_queries,
             query_duration,
+            overruns,
         }
+    }
+
+    /// Counts a cycle that overran its models' interval.
+    pub fn record_overrun(&self) {
+        self.overruns.inc();
     }
 
     /// Records one delivery attempt to `receiver` (`email` or a webhook's name).

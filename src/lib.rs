@@ -27,5 +27,6 @@ pub mod series;
 pub mod server;
 pub mod source;
 pub mod store;
+pub mod timing;
 pub mod tls;
 pub mod weekly;

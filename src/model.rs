@@ -38,6 +38,8 @@ pub struct CapacityModel {
     pub step: PromDuration,
     /// How far ahead to forecast.
     pub horizon: PromDuration,
+    /// How often the daemon plans this model (`interval`); `None`: `schedule.interval`.
+    pub interval: Option<PromDuration>,
     /// The team or owner named in reports (`team`).
     pub team: Option<String>,
     /// How capacity is bought: what a decision needs beyond a date.
@@ -247,6 +249,10 @@ impl CapacityModel {
                 );
             }
         }
+        let interval: Option<PromDuration> = root.parsed("interval", "a duration such as 1h");
+        if interval.is_some_and(|i| i.as_secs_f64() < 1.0) {
+            root.report("interval", "must be at least 1s");
+        }
         let team: Option<String> = root.optional("team", "a team or owner name");
         let scaling = scaling_section(root.table("scaling"));
         let driver = driver_section(root.table("driver"));
@@ -267,6 +273,7 @@ impl CapacityModel {
                 history,
                 step,
                 horizon,
+                interval,
                 team,
                 scaling,
                 driver,

@@ -18,4 +18,5 @@ mod prometheus_e2e;
 mod recommendations;
 mod reload;
 mod report_cli;
+mod scheduling;
 mod security;
