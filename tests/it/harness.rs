@@ -54,6 +54,25 @@ pub fn http_get_with(port: u16, path: &str, headers: &[(&str, &str)]) -> Option<
     http_request_with(port, "GET", path, headers)
 }
 
+/// A request with a body on loopback: (status, body).
+pub fn http_request_body(port: u16, method: &str, path: &str, body: &[u8]) -> Option<(u16, String)> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(120))).ok()?;
+    write!(
+        stream,
+        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .ok()?;
+    stream.write_all(body).ok()?;
+    let mut bytes = Vec::new();
+    stream.read_to_end(&mut bytes).ok()?;
+    let response = String::from_utf8_lossy(&bytes).into_owned();
+    let (head, rest) = response.split_once("\r\n\r\n")?;
+    let status = head.split_whitespace().nth(1)?.parse().ok()?;
+    Some((status, rest.to_string()))
+}
+
 fn http_request_with(port: u16, method: &str, path: &str, headers: &[(&str, &str)]) -> Option<(u16, String)> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(70))).ok()?;
@@ -201,6 +220,80 @@ impl Prometheus {
     pub fn stop(&mut self) {
         if let Some(mut process) = self.process.take() {
             process.stop();
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+/// A VictoriaMetrics single-node server (Debian's `victoria-metrics`) with imported history,
+/// in its own temporary directory.
+pub struct VictoriaMetrics {
+    pub port: u16,
+    _process: Process,
+    _dir: tempfile::TempDir,
+}
+
+impl VictoriaMetrics {
+    /// Imports `openmetrics` (second timestamps, as for promtool) through
+    /// `/api/v1/import/prometheus` and waits until it is searchable.
+    pub fn start_with_history(openmetrics: &str) -> VictoriaMetrics {
+        require("victoria-metrics");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = free_port();
+        let log = std::fs::File::create(dir.path().join("vm.log")).expect("log");
+        let process = Process::spawn(
+            "victoria-metrics",
+            Command::new("victoria-metrics")
+                .arg(format!("-storageDataPath={}", dir.path().join("data").display()))
+                .arg(format!("-httpListenAddr=127.0.0.1:{port}"))
+                // The default retention is one month: older imported rows are dropped silently.
+                .arg("-retentionPeriod=100y")
+                // The default hides the last 30 s behind the previous value.
+                .arg("-search.latencyOffset=1s")
+                .arg("-loggerLevel=WARN")
+                .stdout(Stdio::null())
+                .stderr(log),
+        );
+        wait_until("VictoriaMetrics to be ready", Duration::from_secs(30), || {
+            http_get(port, "/health").is_some_and(|(status, _)| status == 200)
+        });
+        // Prometheus text with millisecond timestamps.
+        let mut text = String::with_capacity(openmetrics.len() + openmetrics.len() / 8);
+        let mut series = std::collections::BTreeSet::new();
+        for line in openmetrics.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+            if let Some((rest, ts)) = line.rsplit_once(' ') {
+                let ms = (ts.parse::<f64>().expect("timestamp") * 1000.0).round() as i64;
+                text.push_str(&format!("{rest} {ms}\n"));
+                series.insert(rest.rsplit_once(' ').map(|(s, _)| s.to_string()).unwrap_or_default());
+            }
+        }
+        let (status, body) = http_request_body(port, "POST", "/api/v1/import/prometheus", text.as_bytes())
+            .expect("import into VictoriaMetrics");
+        assert_eq!(status, 204, "import: {body}");
+        let _ = http_get(port, "/internal/force_flush");
+        let expected = series.len();
+        wait_until("imported series to be searchable", Duration::from_secs(30), || {
+            http_get(port, "/api/v1/series/count").is_some_and(|(_, body)| {
+                serde_json::from_str::<serde_json::Value>(&body)
+                    .ok()
+                    .and_then(|j| j["data"][0].as_u64())
+                    .is_some_and(|n| n as usize >= expected)
+            })
+        });
+        let (_, metrics) = http_get(port, "/metrics").expect("VictoriaMetrics metrics");
+        let ignored: f64 = metrics
+            .lines()
+            .filter(|l| l.starts_with("vm_rows_ignored_total"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum();
+        assert_eq!(ignored, 0.0, "VictoriaMetrics dropped imported rows");
+        VictoriaMetrics {
+            port,
+            _process: process,
+            _dir: dir,
         }
     }
 

@@ -42,9 +42,21 @@ fn settled(port: u16) -> (f64, f64) {
 fn the_second_cycle_fetches_only_what_is_new_and_agrees_with_a_cold_run() {
     let end = history::recent_end();
     let prometheus = Prometheus::start_with_history(&history::openmetrics(end));
+    second_cycle_is_incremental(&prometheus.url());
+}
+
+/// VictoriaMetrics aligns long ranges to the step on its own; the cache must still line up.
+#[test]
+fn incremental_fetching_works_on_victoria_metrics_too() {
+    let end = history::recent_end();
+    let victoria = crate::harness::VictoriaMetrics::start_with_history(&history::openmetrics(end));
+    second_cycle_is_incremental(&victoria.url());
+}
+
+fn second_cycle_is_incremental(url: &str) {
     let setup = Setup::new(
         &config_for(
-            &prometheus.url(),
+            url,
             "[schedule]\ninterval = \"4s\"\n\n[store]\npath = \"state/headroom.db\"\n",
         ),
         &[("disk.toml", DISK_MODEL), ("cpu.toml", CPU_MODEL)],

@@ -20,10 +20,23 @@ fn entity<'a>(json: &'a serde_json::Value, model: &str, instance: &str) -> &'a s
 fn once_forecasts_exhaustion_from_a_real_prometheus() {
     let end = history::recent_end();
     let prometheus = Prometheus::start_with_history(&history::openmetrics(end));
-    let setup = Setup::new(
-        &config(&prometheus.url(), ""),
-        &[("disk.toml", DISK_MODEL), ("cpu.toml", CPU_MODEL)],
-    );
+    once_forecasts_the_test_fleet(&prometheus.url(), end);
+}
+
+/// The same end-to-end check on VictoriaMetrics, which differs from Prometheus in step
+/// alignment, kept metric names, error shapes and its latency offset.
+#[test]
+fn once_forecasts_exhaustion_from_a_real_victoria_metrics() {
+    let end = history::recent_end();
+    let victoria = crate::harness::VictoriaMetrics::start_with_history(&history::openmetrics(end));
+    once_forecasts_the_test_fleet(&victoria.url(), end);
+}
+
+/// `headroom once` against a backend holding the test fleet ending at `end`: the filling
+/// disk's crossing within 10 % of the truth, no crossing for the flat CPU, the gappy disk
+/// forecast, the short one refused.
+pub fn once_forecasts_the_test_fleet(url: &str, end: u64) {
+    let setup = Setup::new(&config(url, ""), &[("disk.toml", DISK_MODEL), ("cpu.toml", CPU_MODEL)]);
     let output = once_json(&setup, end);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "headroom once failed: {stderr}");
