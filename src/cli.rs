@@ -33,6 +33,16 @@ pub struct Cli {
     #[arg(long, global = true, default_value = "info", env = "HEADROOM_LOG")]
     pub log_level: String,
 
+    /// This replica's shard when the fleet is split over several Headrooms: a number from 0,
+    /// or a StatefulSet pod name ending in one (headroom-2). Each replica plans the series it
+    /// owns (a stable hash of model and entity labels); together they cover every series once.
+    #[arg(long, global = true, default_value = "0", env = "HEADROOM_SHARD_INDEX")]
+    pub shard_index: String,
+
+    /// How many replicas share the fleet.
+    #[arg(long, global = true, default_value_t = 1, env = "HEADROOM_SHARD_COUNT")]
+    pub shard_count: u32,
+
     /// Log format: text for people, json (one object per line) for log pipelines.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "HEADROOM_LOG_FORMAT")]
     pub log_format: LogFormat,
@@ -181,7 +191,15 @@ pub fn main(cli: Cli) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(dispatch(cli.command));
+    let shard =
+        match crate::shard::parse_index(&cli.shard_index).and_then(|i| crate::shard::Shard::new(i, cli.shard_count)) {
+            Ok(shard) => shard,
+            Err(error) => {
+                eprintln!("error: {error}");
+                return ExitCode::from(EXIT_CONFIG);
+            }
+        };
+    let result = runtime.block_on(dispatch(cli.command, shard));
     match result {
         Ok(code) => code,
         Err(error) => {
@@ -191,7 +209,7 @@ pub fn main(cli: Cli) -> ExitCode {
     }
 }
 
-async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
+async fn dispatch(command: Command, shard: crate::shard::Shard) -> anyhow::Result<ExitCode> {
     match command {
         Command::Check { config } => Ok(check(&config.config)),
         Command::Once {
@@ -203,7 +221,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             let Some((config, models)) = load_all(&config.config) else {
                 return Ok(ExitCode::from(EXIT_CONFIG));
             };
-            once(config, models, format, at, scenario.as_deref()).await
+            once(config, models, format, at, scenario.as_deref(), shard).await
         }
         Command::Run {
             config: config_arg,
@@ -212,20 +230,20 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             let Some((config, models)) = load_all(&config_arg.config) else {
                 return Ok(ExitCode::from(EXIT_CONFIG));
             };
-            run(&config_arg.config, config, models, listen).await
+            run(&config_arg.config, config, models, listen, shard).await
         }
         Command::Demo { listen, dump } => demo(listen, dump).await,
         Command::Report { config, out, send, at } => {
             let Some((config, models)) = load_all(&config.config) else {
                 return Ok(ExitCode::from(EXIT_CONFIG));
             };
-            weekly_report(config, models, &out, send, at).await
+            weekly_report(config, models, &out, send, at, shard).await
         }
         Command::Budget { config, format, at } => {
             let Some((config, models)) = load_all(&config.config) else {
                 return Ok(ExitCode::from(EXIT_CONFIG));
             };
-            budget(config, models, format, at).await
+            budget(config, models, format, at, shard).await
         }
         Command::Forecast {
             input,
@@ -371,6 +389,7 @@ async fn once(
     format: Format,
     at: Option<f64>,
     scenario: Option<&str>,
+    shard: crate::shard::Shard,
 ) -> anyhow::Result<ExitCode> {
     if let Some(name) = scenario {
         if !config.scenarios.iter().any(|s| s.name == name) && name != "baseline" {
@@ -382,7 +401,7 @@ async fn once(
             return Ok(ExitCode::from(EXIT_CONFIG));
         }
     }
-    let report = one_cycle(&config, &models, at).await?;
+    let report = one_cycle(&config, &models, at, shard).await?;
     let report = match scenario {
         Some(name) => report::under_scenario(&report, name),
         None => report,
@@ -403,6 +422,7 @@ async fn one_cycle(
     config: &Config,
     models: &[model::CapacityModel],
     at: Option<f64>,
+    shard: crate::shard::Shard,
 ) -> anyhow::Result<cycle::CycleReport> {
     let (source, clock) = build_source(config)?;
     let now = match (at, clock) {
@@ -410,7 +430,7 @@ async fn one_cycle(
         (None, Clock::Wall) => cycle::unix_now(),
     };
     let pool = cycle::build_pool(config.forecast.threads).context("cannot start the forecasting threads")?;
-    let fetcher = crate::fetch::Fetcher::new(&source, None);
+    let fetcher = crate::fetch::Fetcher::new(&source, None).with_shard(shard);
     Ok(cycle::run(&fetcher, models, &settings(config), &config.scenarios, &pool, now).await)
 }
 
@@ -430,13 +450,14 @@ async fn weekly_report(
     out: &Path,
     send: bool,
     at: Option<f64>,
+    shard: crate::shard::Shard,
 ) -> anyhow::Result<ExitCode> {
     if send && (config.report.to.is_empty() || config.smtp.is_none()) {
         eprintln!("error: --send needs recipients (report.to) and a mail relay ([smtp]) in the config");
         return Ok(ExitCode::from(EXIT_CONFIG));
     }
     let started = std::time::Instant::now();
-    let cycle = one_cycle(&config, &models, at).await?;
+    let cycle = one_cycle(&config, &models, at, shard).await?;
     print_model_failures(&cycle);
     // Last week's snapshot, from the daemon's state file if there is one (never created here).
     let report_config = config.report.clone();
@@ -498,8 +519,9 @@ async fn budget(
     models: Vec<model::CapacityModel>,
     format: BudgetFormat,
     at: Option<f64>,
+    shard: crate::shard::Shard,
 ) -> anyhow::Result<ExitCode> {
-    let cycle = one_cycle(&config, &models, at).await?;
+    let cycle = one_cycle(&config, &models, at, shard).await?;
     print_model_failures(&cycle);
     let lines = report::budget(&cycle);
     match format {
@@ -528,6 +550,7 @@ async fn run(
     config: Config,
     models: Vec<model::CapacityModel>,
     listen: Option<SocketAddr>,
+    shard: crate::shard::Shard,
 ) -> anyhow::Result<ExitCode> {
     let (source, clock) = build_source(&config)?;
     let store = crate::store::Store::open(&config.store.path).context("cannot open the state file")?;
@@ -541,11 +564,19 @@ async fn run(
         interval: config.schedule.interval.as_std(),
         listen: listen.unwrap_or(config.server.listen),
         bearer_token: config.server.bearer_token.clone(),
+        shard,
         threads: config.forecast.threads,
         clock,
         outputs: Some(crate::daemon::Outputs {
             store,
-            report: config.report.clone(),
+            report: {
+                // Each replica reports on its share of the fleet, and says so.
+                let mut report = config.report.clone();
+                if shard.is_split() {
+                    report.subject = format!("{} (shard {} of {})", report.subject, shard.index + 1, shard.count);
+                }
+                report
+            },
             channels,
         }),
     };
@@ -578,6 +609,7 @@ async fn demo(listen: SocketAddr, dump: Option<PathBuf>) -> anyhow::Result<ExitC
         interval: Duration::from_secs(300),
         listen,
         bearer_token: None,
+        shard: crate::shard::Shard::default(),
         threads: 0,
         clock: Clock::Wall,
         // The report at /report; nothing is mailed or posted, and nothing kept on disk.

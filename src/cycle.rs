@@ -299,12 +299,15 @@ async fn run_model(
     let end = (now / step).floor() * step;
     let start = end - model.history.as_secs_f64();
     let usage = fetcher
-        .history(&RangeQuery {
-            query: model.usage.clone(),
-            start,
-            end,
-            step,
-        })
+        .owned_history(
+            &RangeQuery {
+                query: model.usage.clone(),
+                start,
+                end,
+                step,
+            },
+            &model.name,
+        )
         .await?;
     let capacities = match &model.capacity {
         None => CapacityLookup::None,

@@ -53,6 +53,8 @@ pub struct Daemon {
     pub listen: SocketAddr,
     /// Required on every endpoint but the health checks, when set.
     pub bearer_token: Option<crate::config::Secret>,
+    /// The part of the fleet this replica plans.
+    pub shard: crate::shard::Shard,
     pub threads: usize,
     pub clock: Clock,
     /// The state file, weekly report and receivers (`None`: results only on HTTP).
@@ -79,6 +81,7 @@ impl Daemon {
             let _ = state.bearer_token.set(token);
         }
         state.exposition.self_metrics.set_models_configured(self.models.len());
+        state.exposition.self_metrics.set_shard(self.shard);
         let listener = tokio::net::TcpListener::bind(self.listen).await.with_context(|| {
             format!(
                 "cannot listen on {}; is another process using it? choose another with --listen",
@@ -86,7 +89,7 @@ impl Daemon {
             )
         })?;
         let address = listener.local_addr().unwrap_or(self.listen);
-        tracing::info!(url = %format!("http://{address}/metrics"), models = self.models.len(), source = %self.source.describe(), "headroom is serving");
+        tracing::info!(url = %format!("http://{address}/metrics"), models = self.models.len(), source = %self.source.describe(), shard = self.shard.index, shards = self.shard.count, "headroom is serving");
 
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let mut server_stop = stop_rx.clone();
@@ -235,7 +238,7 @@ impl Daemon {
             "planning cycle started"
         );
         let cache = self.outputs.as_ref().map(|o| &o.store);
-        let fetcher = crate::fetch::Fetcher::new(&self.source, cache);
+        let fetcher = crate::fetch::Fetcher::new(&self.source, cache).with_shard(self.shard);
         let mut report = cycle::run(&fetcher, due, &self.settings, &self.scenarios, pool, now).await;
         let source_up = report.source_up;
         tracing::info!(

@@ -57,6 +57,7 @@ pub struct SelfMetrics {
     source_queries: Family<Vec<(&'static str, &'static str)>, Counter>,
     query_duration: Histogram,
     overruns: Counter,
+    shard: Family<Vec<(&'static str, String)>, Gauge>,
 }
 
 impl SelfMetrics {
@@ -177,6 +178,12 @@ impl SelfMetrics {
             "Planning cycles that took longer than the shortest interval of the models they planned",
             overruns.clone(),
         );
+        let shard = Family::default();
+        registry.register(
+            "headroom_shard",
+            "Always 1; index and count say which part of the fleet this replica plans",
+            shard.clone(),
+        );
         let build_info: Family<Vec<(&'static str, &'static str)>, Gauge> = Family::default();
         build_info
             .get_or_create(&vec![("version", env!("CARGO_PKG_VERSION"))])
@@ -207,7 +214,19 @@ impl SelfMetrics {
             source_queries,
             query_duration,
             overruns,
+            shard,
         }
+    }
+
+    /// Records this replica's shard.
+    pub fn set_shard(&self, shard: crate::shard::Shard) {
+        self.shard.clear();
+        self.shard
+            .get_or_create(&vec![
+                ("index", shard.index.to_string()),
+                ("count", shard.count.to_string()),
+            ])
+            .set(1);
     }
 
     /// Counts a cycle that overran its models' interval.

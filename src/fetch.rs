@@ -12,6 +12,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use crate::series::{Labels, Sample, Series};
+use crate::shard::Shard;
 use crate::source::{RangeQuery, Source, SourceError};
 use crate::store::Store;
 use crate::store::history::{CachedGrid, Coverage};
@@ -48,6 +49,7 @@ enum Mode {
 pub struct Fetcher<'a> {
     source: &'a Source,
     cache: Option<&'a Store>,
+    shard: Shard,
     stats: Mutex<FetchStats>,
 }
 
@@ -56,8 +58,20 @@ impl<'a> Fetcher<'a> {
         Fetcher {
             source,
             cache,
+            shard: Shard::default(),
             stats: Mutex::new(FetchStats::default()),
         }
+    }
+
+    /// Keeps only the series this replica owns from [`Fetcher::owned_history`].
+    pub fn with_shard(mut self, shard: Shard) -> Fetcher<'a> {
+        self.shard = shard;
+        self
+    }
+
+    /// This replica's part of the fleet.
+    pub fn shard(&self) -> Shard {
+        self.shard
     }
 
     /// The state file holding the cache, if any.
@@ -113,8 +127,25 @@ impl<'a> Fetcher<'a> {
     /// Runs `query` (whose start and end lie on its step grid), reading from and updating the
     /// cache.
     pub async fn history(&self, query: &RangeQuery) -> Result<Vec<Series>, SourceError> {
+        self.history_keeping(query, |_| true).await
+    }
+
+    /// [`Fetcher::history`] of a model's usage: only the series this replica owns are kept,
+    /// cached and returned.
+    pub async fn owned_history(&self, query: &RangeQuery, model: &str) -> Result<Vec<Series>, SourceError> {
+        let shard = self.shard;
+        self.history_keeping(query, |labels| shard.owns(model, labels)).await
+    }
+
+    async fn history_keeping(
+        &self,
+        query: &RangeQuery,
+        keep: impl Fn(&Labels) -> bool,
+    ) -> Result<Vec<Series>, SourceError> {
         let Some(store) = self.cache else {
-            return self.timed(query, Mode::Full).await;
+            let mut series = self.timed(query, Mode::Full).await?;
+            series.retain(|s| keep(&s.labels));
+            return Ok(series);
         };
         let key = format!("{}|{}", query.step, query.query);
         let cached = {
@@ -156,6 +187,8 @@ impl<'a> Fetcher<'a> {
                 mode,
             )
             .await?;
+        let fresh: Vec<Series> = fresh.into_iter().filter(|s| keep(&s.labels)).collect();
+        let base: Vec<CachedGrid> = base.into_iter().filter(|g| keep(&g.labels)).collect();
         let merged = merge(query, fetch_start, base, fresh);
         let coverage = Coverage {
             step: query.step,

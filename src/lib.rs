@@ -25,6 +25,7 @@ pub mod report;
 pub mod scenario;
 pub mod series;
 pub mod server;
+pub mod shard;
 pub mod source;
 pub mod store;
 pub mod timing;

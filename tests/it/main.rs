@@ -20,3 +20,4 @@ mod reload;
 mod report_cli;
 mod scheduling;
 mod security;
+mod sharding;
