@@ -5,7 +5,7 @@
 # Never lets a package's init script start a service on a public port.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
-PKGS=(prometheus victoria-metrics python3-aiosmtpd python3-jsonschema openssl)
+PKGS=(prometheus victoria-metrics python3-aiosmtpd python3-jsonschema python3-yaml openssl systemd)
 missing=()
 for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -eq 0 ]; then

@@ -462,6 +462,7 @@ fn results_registry(report: &CycleReport) -> Registry {
     let accuracy_mase: Family<LabelPairs, GaugeF64> = Family::default();
     let accuracy_coverage: Family<LabelPairs, GaugeF64> = Family::default();
     let model_up: Family<LabelPairs, Gauge> = Family::default();
+    let model_info: Family<LabelPairs, Gauge> = Family::default();
     let model_duration: Family<LabelPairs, GaugeF64> = Family::default();
     let results_from: Family<LabelPairs, GaugeF64> = Family::default();
     let urgency: Family<LabelPairs, Gauge> = Family::default();
@@ -473,6 +474,14 @@ fn results_registry(report: &CycleReport) -> Registry {
 
     for model in &report.models {
         let model_labels = vec![("model".to_string(), model.model.clone())];
+        let team = model.entities.iter().find_map(|e| e.team.clone()).unwrap_or_default();
+        model_info
+            .get_or_create(&vec![
+                ("model".to_string(), model.model.clone()),
+                ("team".to_string(), team),
+                ("unit".to_string(), model.unit.clone()),
+            ])
+            .set(1);
         model_up
             .get_or_create(&model_labels)
             .set(i64::from(model.error.is_none()));
@@ -594,6 +603,11 @@ fn results_registry(report: &CycleReport) -> Registry {
         accuracy_coverage,
     );
     registry.register("headroom_forecast_backtest_mase", "Backtest error of the chosen forecasting method, scaled by the daily seasonal-naive error (MASE; below 1 beats repeating yesterday)", mase);
+    registry.register(
+        "headroom_model_info",
+        "Always 1; the team owning the model and its unit, to join onto per-entity series (runway by team)",
+        model_info,
+    );
     registry.register(
         "headroom_model_up",
         "1 if the model's queries succeeded in the last cycle, else 0",
