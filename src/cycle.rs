@@ -301,7 +301,7 @@ async fn run_model(
     let usage = fetcher
         .owned_history(
             &RangeQuery {
-                query: model.usage.clone(),
+                query: model.usage_query(),
                 start,
                 end,
                 step,

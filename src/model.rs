@@ -36,6 +36,9 @@ pub struct CapacityModel {
     pub history: PromDuration,
     /// Resolution of the history and of the forecast.
     pub step: PromDuration,
+    /// Server-side downsampling: each step is the `max`/`avg`/`min` of the usage over the step
+    /// at `downsample.resolution`, computed by the source (`None`: the value at each step).
+    pub downsample: Option<Downsample>,
     /// How far ahead to forecast.
     pub horizon: PromDuration,
     /// How often the daemon plans this model (`interval`); `None`: `schedule.interval`.
@@ -249,6 +252,7 @@ impl CapacityModel {
                 );
             }
         }
+        let downsample = downsample_section(root.table("downsample"), step);
         let interval: Option<PromDuration> = root.parsed("interval", "a duration such as 1h");
         if interval.is_some_and(|i| i.as_secs_f64() < 1.0) {
             root.report("interval", "must be at least 1s");
@@ -274,6 +278,7 @@ impl CapacityModel {
                 step,
                 horizon,
                 interval,
+                downsample,
                 team,
                 scaling,
                 driver,
@@ -281,6 +286,61 @@ impl CapacityModel {
             _ => Err(document.into_problems()),
         }
     }
+}
+
+/// How the source reduces the raw samples of a step to one value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Downsample {
+    /// `max` (peaks: what capacity must hold), `avg` or `min` (for what falls toward a floor).
+    pub function: String,
+    /// The raw resolution the function reads, usually the scrape interval.
+    pub resolution: PromDuration,
+}
+
+impl CapacityModel {
+    /// The usage query as sent: wrapped in a subquery that downsamples on the server when the
+    /// model asks for it, so a 1-hour step still sees the 5-minute peaks and the response is 12
+    /// times smaller than fetching 5-minute samples.
+    pub fn usage_query(&self) -> String {
+        match &self.downsample {
+            None => self.usage.clone(),
+            Some(d) => format!(
+                "{}_over_time(({})[{}:{}])",
+                d.function,
+                self.usage.trim(),
+                self.step,
+                d.resolution
+            ),
+        }
+    }
+}
+
+/// Reads the optional `[downsample]` table.
+fn downsample_section(mut table: crate::config::problems::Table<'_>, step: PromDuration) -> Option<Downsample> {
+    if table.is_empty() {
+        table.finish();
+        return None;
+    }
+    let function: String = table
+        .optional("function", "\"max\", \"avg\" or \"min\"")
+        .unwrap_or_else(|| "max".into());
+    if !["max", "avg", "min"].contains(&function.as_str()) {
+        table.report(
+            "function",
+            format!("{function:?} is not supported; valid: \"max\", \"avg\", \"min\""),
+        );
+    }
+    let resolution: PromDuration = table
+        .parsed("resolution", "a duration such as 5m (the scrape interval)")
+        .unwrap_or(PromDuration::from_secs(300));
+    if resolution.as_secs_f64() >= step.as_secs_f64() {
+        table.report(
+            "resolution",
+            format!("must be shorter than step ({step}) to downsample"),
+        );
+    }
+    table.finish();
+    Some(Downsample { function, resolution })
 }
 
 /// Reads the optional `[driver]` table: `None` when absent or empty.
@@ -536,6 +596,19 @@ target_utilization = "70%"
 min_units = 3
 max_units = 40
 "#;
+
+    #[test]
+    fn downsampling_wraps_the_usage_in_a_subquery() {
+        let text = "name = \"d\"\nusage = \"a - b\"\nthreshold = 1\nstep = \"1h\"\n[downsample]\nfunction = \"max\"\nresolution = \"5m\"\n";
+        let model = load_texts(&[("d.toml", text)]).expect("model").remove(0);
+        assert_eq!(model.usage_query(), "max_over_time((a - b)[1h:5m])");
+        let bad = "name = \"d\"\nusage = \"a\"\nthreshold = 1\nstep = \"5m\"\n[downsample]\nfunction = \"p99\"\nresolution = \"5m\"\n";
+        let problems = load_texts(&[("d.toml", bad)]).expect_err("refused").to_string();
+        assert!(
+            problems.contains("downsample.function") && problems.contains("downsample.resolution"),
+            "{problems}"
+        );
+    }
 
     #[test]
     fn scaling_parses() {

@@ -274,3 +274,41 @@ fn split_range_queries_give_the_same_forecasts_and_bad_promql_is_explained() {
         "{stderr}"
     );
 }
+
+/// Hourly steps downsampled on the server (`max_over_time` of a subquery at the scrape
+/// resolution): a twelfth of the samples, the peaks kept, and the crossing still near the truth
+/// on both backends.
+#[test]
+fn server_side_downsampling_keeps_the_crossing_on_both_backends() {
+    let end = history::recent_end();
+    let prometheus = Prometheus::start_with_history(&history::openmetrics(end));
+    let victoria = crate::harness::VictoriaMetrics::start_with_history(&history::openmetrics(end));
+    let hourly = DISK_MODEL.replace("step = \"5m\"", "step = \"1h\"")
+        + "\n[downsample]\nfunction = \"max\"\nresolution = \"5m\"\n";
+    let start = history::start_of(end) as f64;
+    let truth = (0..)
+        .map(|k| end as f64 + k as f64 * 60.0)
+        .find(|t| history::fill_used(t - start) >= 0.9 * DISK_SIZE)
+        .expect("the truth crosses");
+    for url in [prometheus.url(), victoria.url()] {
+        let setup = Setup::new(&config(&url, ""), &[("disk.toml", hourly.as_str())]);
+        let output = once_json(&setup, end);
+        assert!(
+            output.status.success(),
+            "{url}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+        let fill = entity(&json, "disk", "fill:9100");
+        assert!(
+            fill["forecast"]["history_points"].as_u64() <= Some(28 * 24 + 1),
+            "{fill:#}"
+        );
+        let likely = fill["exhaustion"]["likely"].as_f64().expect("likely");
+        let now = json["evaluated_at"].as_f64().expect("now");
+        assert!(
+            (likely - truth).abs() / (truth - now) <= 0.10,
+            "{url}: likely {likely}, truth {truth}"
+        );
+    }
+}
