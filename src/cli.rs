@@ -431,7 +431,7 @@ async fn one_cycle(
     };
     let pool = cycle::build_pool(config.forecast.threads).context("cannot start the forecasting threads")?;
     let fetcher = crate::fetch::Fetcher::new(&source, None).with_shard(shard);
-    Ok(cycle::run(&fetcher, models, &settings(config), &config.scenarios, &pool, now).await)
+    Ok(cycle::run(&fetcher, models, &settings(config), &config.scenarios, &pool, now, None).await)
 }
 
 fn print_model_failures(report: &cycle::CycleReport) {

@@ -68,6 +68,8 @@ pub struct EntityResult {
     /// The last observed value.
     pub current: Option<f64>,
     pub exhaustion: Option<Exhaustion>,
+    /// The forecast's summary; for entities not at risk its path is trimmed to the horizon's
+    /// point once the cycle has used it.
     #[serde(skip)]
     pub forecast: Option<Arc<ForecastSummary>>,
     /// What to do about it (when a forecast was made).
@@ -221,6 +223,7 @@ pub async fn run(
     scenarios: &[Scenario],
     pool: &Arc<rayon::ThreadPool>,
     now: f64,
+    previous: Option<&CycleReport>,
 ) -> CycleReport {
     let started = Instant::now();
     let mut outcomes = Vec::with_capacity(models.len());
@@ -228,7 +231,8 @@ pub async fn run(
     let mut source_errors: BTreeMap<&'static str, u64> = BTreeMap::new();
     for (index, model) in models.iter().enumerate() {
         let model_started = Instant::now();
-        let result = run_model(fetcher, model, settings, scenarios, pool, now).await;
+        let earlier = previous.and_then(|p| p.models.iter().find(|m| m.model == model.name && m.error.is_none()));
+        let result = run_model(fetcher, model, settings, scenarios, pool, now, earlier).await;
         let duration = model_started.elapsed();
         let outcome = match result {
             Ok(entities) => {
@@ -293,6 +297,7 @@ async fn run_model(
     scenarios: &[Scenario],
     pool: &Arc<rayon::ThreadPool>,
     now: f64,
+    earlier: Option<&ModelOutcome>,
 ) -> Result<Vec<EntityResult>, SourceError> {
     let step = model.step.as_secs_f64();
     // Align the range to the step so consecutive cycles see the same grid.
@@ -347,6 +352,12 @@ async fn run_model(
         horizon_steps: (model.horizon.as_secs_f64() / step).ceil() as usize,
         now,
         accuracy,
+        // Entities whose data has not changed since the last cycle keep their results (within
+        // one step, so no date drifts by more than that).
+        earlier: earlier
+            .filter(|e| e.results_from.is_some_and(|at| now - at < step && now >= at))
+            .map(|e| e.entities.iter().map(|r| (r.labels.clone(), r.clone())).collect())
+            .unwrap_or_default(),
     };
     let pool = Arc::clone(pool);
     let entities = tokio::task::spawn_blocking(move || {
@@ -409,6 +420,8 @@ struct ModelPlan {
     now: f64,
     /// Past forecasts to score and the scores so far (empty without a state file).
     accuracy: AccuracyState,
+    /// The previous cycle's results of this model, when recent enough to reuse.
+    earlier: HashMap<Labels, EntityResult>,
 }
 
 /// What the state file says about a model's past forecasts.
@@ -473,6 +486,21 @@ async fn save_accuracy(store: Option<&crate::store::Store>, model: &str, entitie
     }
 }
 
+/// Whether an earlier result was computed from exactly this history and capacity (the same
+/// last point, value and length of the grid): then its forecast is this one.
+fn same_input(earlier: &EntityResult, now: &EntityResult, grid: &Grid) -> bool {
+    let Some(forecast) = &earlier.forecast else {
+        return false;
+    };
+    let last = grid.start + (grid.values.len().saturating_sub(1)) as f64 * grid.step;
+    let last_value = grid.values.last().copied().unwrap_or(f64::NAN);
+    earlier.capacity.map(f64::to_bits) == now.capacity.map(f64::to_bits)
+        && forecast.last_timestamp == last
+        && forecast.last_value.to_bits() == last_value.to_bits()
+        && forecast.diagnostics.history_points == grid.values.len()
+        && earlier.driver.is_none()
+}
+
 /// The value of `grid` at `t`, if there is a sample within half a step.
 fn value_at(grid: &Grid, t: f64) -> Option<f64> {
     let index = ((t - grid.start) / grid.step).round();
@@ -493,6 +521,7 @@ fn forecast_entity(plan: &ModelPlan, series: Series) -> EntityResult {
         horizon_steps,
         now,
         accuracy: past,
+        earlier,
     } = plan;
     let (step, horizon_steps, now) = (*step, *horizon_steps, *now);
     let labels = series.labels;
@@ -538,6 +567,13 @@ fn forecast_entity(plan: &ModelPlan, series: Series) -> EntityResult {
     };
     let keep = (model.history.as_secs_f64() / step).ceil() as usize + 1;
     grid.keep_last(keep);
+    if let Some(unchanged) = earlier.get(&result.labels).filter(|e| same_input(e, &result, &grid)) {
+        return EntityResult {
+            new_scores: Vec::new(),
+            new_snapshot: None,
+            ..unchanged.clone()
+        };
+    }
     // A resource that follows a driver: fit it on the history, forecast through it if it holds.
     let driver_plan = model.driver.as_ref().and_then(|d| {
         let fitted = matching_series(drivers, &result.labels)
@@ -685,6 +721,18 @@ fn forecast_entity(plan: &ModelPlan, series: Series) -> EntityResult {
                     }
                 };
                 result.scenarios.push(outcome);
+            }
+            // Entities at risk keep their path for charts; the rest keep only the horizon's
+            // point, which is all that is read later (a fleet's paths would be most of the
+            // daemon's memory).
+            let mut summary = summary;
+            if result
+                .recommendation
+                .as_ref()
+                .is_none_or(|r| r.urgency == crate::recommend::Urgency::Ok)
+            {
+                let last = summary.path.pop();
+                summary.path = last.into_iter().collect();
             }
             result.forecast = Some(Arc::new(summary));
         }

@@ -144,12 +144,14 @@ impl Daemon {
         let mut stop = stop_rx;
         let mut failures_in_a_row: u32 = 0;
         let mut timing = Timing::default();
+        let mut fresh_config = true;
         loop {
             let started = cycle::unix_now();
             let due: Vec<CapacityModel> = timing.due(&self.models, started).into_iter().cloned().collect();
             if !due.is_empty() {
-                self.plan(&due, &state, &pool, &mut timing, &mut failures_in_a_row)
+                self.plan(&due, &state, &pool, &mut timing, &mut failures_in_a_row, fresh_config)
                     .await;
+                fresh_config = false;
                 if let Some(outputs) = &self.outputs {
                     after_cycle(outputs, &state, self.clock.now()).await;
                     wake.notify_one();
@@ -189,6 +191,7 @@ impl Daemon {
                         // A new configuration is planned with at once.
                         if reloaded {
                             timing.reset();
+                            fresh_config = true;
                             break false;
                         }
                     }
@@ -229,6 +232,7 @@ impl Daemon {
         pool: &Arc<rayon::ThreadPool>,
         timing: &mut Timing,
         failures_in_a_row: &mut u32,
+        fresh_config: bool,
     ) {
         let started = cycle::unix_now();
         let now = self.clock.now();
@@ -239,7 +243,18 @@ impl Daemon {
         );
         let cache = self.outputs.as_ref().map(|o| &o.store);
         let fetcher = crate::fetch::Fetcher::new(&self.source, cache).with_shard(self.shard);
-        let mut report = cycle::run(&fetcher, due, &self.settings, &self.scenarios, pool, now).await;
+        // After a reload nothing is reused: models, scenarios or settings may have changed.
+        let previous = if fresh_config { None } else { state.latest() };
+        let mut report = cycle::run(
+            &fetcher,
+            due,
+            &self.settings,
+            &self.scenarios,
+            pool,
+            now,
+            previous.as_deref(),
+        )
+        .await;
         let source_up = report.source_up;
         tracing::info!(
             duration_ms = (report.duration_seconds * 1000.0) as u64,

@@ -101,12 +101,17 @@ impl<'a> Fetcher<'a> {
 
     /// Runs `query` directly at the source (short ranges such as the latest capacity).
     pub async fn direct(&self, query: &RangeQuery) -> Result<Vec<Series>, SourceError> {
-        self.timed(query, Mode::Latest).await
+        self.timed(query, Mode::Latest, &|_| true).await
     }
 
-    async fn timed(&self, query: &RangeQuery, mode: Mode) -> Result<Vec<Series>, SourceError> {
+    async fn timed(
+        &self,
+        query: &RangeQuery,
+        mode: Mode,
+        keep: &(dyn Fn(&Labels) -> bool + Sync),
+    ) -> Result<Vec<Series>, SourceError> {
         let started = Instant::now();
-        let result = self.source.query_range(query).await;
+        let result = self.source.query_range_keeping(query, keep).await;
         let seconds = started.elapsed().as_secs_f64();
         let samples = result
             .as_ref()
@@ -140,12 +145,10 @@ impl<'a> Fetcher<'a> {
     async fn history_keeping(
         &self,
         query: &RangeQuery,
-        keep: impl Fn(&Labels) -> bool,
+        keep: impl Fn(&Labels) -> bool + Sync,
     ) -> Result<Vec<Series>, SourceError> {
         let Some(store) = self.cache else {
-            let mut series = self.timed(query, Mode::Full).await?;
-            series.retain(|s| keep(&s.labels));
-            return Ok(series);
+            return self.timed(query, Mode::Full, &keep).await;
         };
         let key = format!("{}|{}", query.step, query.query);
         let cached = {
@@ -185,9 +188,9 @@ impl<'a> Fetcher<'a> {
                     ..query.clone()
                 },
                 mode,
+                &keep,
             )
             .await?;
-        let fresh: Vec<Series> = fresh.into_iter().filter(|s| keep(&s.labels)).collect();
         let base: Vec<CachedGrid> = base.into_iter().filter(|g| keep(&g.labels)).collect();
         let merged = merge(query, fetch_start, base, fresh);
         let coverage = Coverage {
@@ -195,14 +198,24 @@ impl<'a> Fetcher<'a> {
             from: query.start,
             to: query.end,
         };
-        let saved = {
-            let (store, grids) = (store.clone(), merged.clone());
-            tokio::task::spawn_blocking(move || store.save_history(&key, coverage, &grids, coverage.to)).await
+        // The grids go to the blocking pool and come back: no copy of a fleet's history.
+        let store = store.clone();
+        let saved = tokio::task::spawn_blocking(move || {
+            let saved = store.save_history(&key, coverage, &merged, coverage.to);
+            (saved, merged)
+        })
+        .await;
+        let merged = match saved {
+            Ok((Ok(()), merged)) => merged,
+            Ok((Err(error), merged)) => {
+                self.record(|s| s.cache_errors += 1);
+                tracing::warn!(query = %query.query, %error, "cannot save the history cache; the next cycle fetches in full");
+                merged
+            }
+            Err(error) => {
+                return Err(SourceError::Setup(format!("history cache task failed: {error}")));
+            }
         };
-        if !matches!(saved, Ok(Ok(()))) {
-            self.record(|s| s.cache_errors += 1);
-            tracing::warn!(query = %query.query, "cannot save the history cache; the next cycle fetches in full");
-        }
         Ok(merged.into_iter().map(to_series).collect())
     }
 }

@@ -338,12 +338,12 @@ fn prometheus_config(table: &mut Table<'_>, base_dir: &Path) -> Option<Prometheu
         .parsed("timeout", "a duration such as 30s")
         .unwrap_or(PromDuration::from_secs(30));
     let max_points_per_request = table
-        .optional::<usize>("max_points_per_request", "a whole number from 100 to 30000")
+        .optional::<usize>("max_points_per_request", "a whole number from 10 to 30000")
         .unwrap_or(11_000);
-    if !(100..=30_000).contains(&max_points_per_request) {
+    if !(10..=30_000).contains(&max_points_per_request) {
         table.report(
             "max_points_per_request",
-            "must be from 100 to 30000 (Prometheus allows 11000)",
+            "must be from 10 to 30000 (Prometheus allows 11000)",
         );
     }
     let max_concurrent_requests = table

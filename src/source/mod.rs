@@ -88,9 +88,22 @@ impl Source {
 
     /// Runs a range query.
     pub async fn query_range(&self, query: &RangeQuery) -> Result<Vec<Series>, SourceError> {
+        self.query_range_keeping(query, &|_| true).await
+    }
+
+    /// Runs a range query, keeping only the series `keep` accepts (as early as the source can).
+    pub async fn query_range_keeping(
+        &self,
+        query: &RangeQuery,
+        keep: &(dyn Fn(&crate::series::Labels) -> bool + Sync),
+    ) -> Result<Vec<Series>, SourceError> {
         match self {
-            Source::Prometheus(source) => source.query_range(query).await,
-            Source::File(source) => source.query_range(query),
+            Source::Prometheus(source) => source.query_range_keeping(query, keep).await,
+            Source::File(source) => {
+                let mut series = source.query_range(query)?;
+                series.retain(|s| keep(&s.labels));
+                Ok(series)
+            }
         }
     }
 

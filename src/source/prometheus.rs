@@ -153,13 +153,32 @@ impl PrometheusSource {
 
     /// Runs a range query, split into requests of at most `max_points` points per series.
     pub async fn query_range(&self, query: &RangeQuery) -> Result<Vec<Series>, SourceError> {
+        self.query_range_keeping(query, &|_| true).await
+    }
+
+    /// [`PrometheusSource::query_range`] keeping only the series `keep` accepts, dropped as
+    /// each request's answer arrives: with a small `max_points_per_request`, a replica that
+    /// plans a quarter of a large fleet holds a quarter of its samples, not all of them.
+    pub async fn query_range_keeping(
+        &self,
+        query: &RangeQuery,
+        keep: &(dyn Fn(&Labels) -> bool + Sync),
+    ) -> Result<Vec<Series>, SourceError> {
         let mut merged: BTreeMap<Labels, Vec<Sample>> = BTreeMap::new();
         let span_per_request = (self.max_points.saturating_sub(1)) as f64 * query.step;
         let mut chunk_start = query.start;
         while chunk_start <= query.end {
             let chunk_end = (chunk_start + span_per_request).min(query.end);
+            // Sized once for the whole range: growing by doubling would hold up to twice the
+            // samples of a large fleet.
+            let points = ((query.end - query.start) / query.step).round().max(0.0) as usize + 1;
             for series in self.request(query, chunk_start, chunk_end).await? {
-                merged.entry(series.labels).or_default().extend(series.samples);
+                if keep(&series.labels) {
+                    merged
+                        .entry(series.labels)
+                        .or_insert_with(|| Vec::with_capacity(points))
+                        .extend(series.samples);
+                }
             }
             chunk_start = chunk_end + query.step;
         }
