@@ -430,6 +430,16 @@ async fn one_cycle(
         (None, Clock::Wall) => cycle::unix_now(),
     };
     let pool = cycle::build_pool(config.forecast.threads).context("cannot start the forecasting threads")?;
+    if let Source::Scrape(scrape) = &source {
+        // One round now, on top of what a running daemon has scraped before.
+        let round = scrape.scrape_all(cycle::unix_now()).await;
+        tracing::info!(
+            targets_ok = round.succeeded,
+            targets_failed = round.failed,
+            samples = round.samples,
+            "scraped"
+        );
+    }
     let fetcher = crate::fetch::Fetcher::new(&source, None).with_shard(shard);
     Ok(cycle::run(&fetcher, models, &settings(config), &config.scenarios, &pool, now, None).await)
 }

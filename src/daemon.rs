@@ -140,6 +140,9 @@ impl Daemon {
             None => None,
         };
 
+        let scraper_stop = stop_rx.clone();
+        let mut scraper = start_scraper(&self.source, &scraper_stop, &state);
+
         let pool = cycle::build_pool(self.threads).context("cannot start the forecasting threads")?;
         let mut stop = stop_rx;
         let mut failures_in_a_row: u32 = 0;
@@ -190,6 +193,10 @@ impl Daemon {
                         }
                         // A new configuration is planned with at once.
                         if reloaded {
+                            if let Some(old) = scraper.take() {
+                                old.abort();
+                            }
+                            scraper = start_scraper(&self.source, &scraper_stop, &state);
                             timing.reset();
                             fresh_config = true;
                             break false;
@@ -323,7 +330,7 @@ impl Daemon {
         }
         self.clock = match &source {
             Source::File(file) => Clock::Fixed(file.last_timestamp().unwrap_or_else(cycle::unix_now)),
-            Source::Prometheus(_) => Clock::Wall,
+            Source::Prometheus(_) | Source::Scrape(_) => Clock::Wall,
         };
         self.source = source;
         self.settings = crate::cli::settings(&config);
@@ -344,6 +351,26 @@ impl Daemon {
             self.scenarios.len()
         ))
     }
+}
+
+/// Starts scraping exporters in the background when the source is the scrape source.
+fn start_scraper(
+    source: &Source,
+    stop: &tokio::sync::watch::Receiver<bool>,
+    state: &Arc<AppState>,
+) -> Option<tokio::task::JoinHandle<()>> {
+    let Source::Scrape(scrape) = source else {
+        return None;
+    };
+    let state = Arc::clone(state);
+    tracing::info!(
+        interval_s = scrape.interval().as_secs_f64(),
+        "scraping exporters: {}",
+        scrape.describe()
+    );
+    Some(tokio::spawn(scrape.clone().run(stop.clone(), move |round| {
+        state.exposition.self_metrics.record_scrape(round);
+    })))
 }
 
 /// Queues webhook notices for what changed, and the weekly report when it is due.

@@ -58,6 +58,8 @@ pub struct SelfMetrics {
     query_duration: Histogram,
     overruns: Counter,
     shard: Family<Vec<(&'static str, String)>, Gauge>,
+    scrapes: Family<Vec<(&'static str, &'static str)>, Counter>,
+    scrape_samples: Counter,
 }
 
 impl SelfMetrics {
@@ -184,6 +186,18 @@ impl SelfMetrics {
             "Always 1; index and count say which part of the fleet this replica plans",
             shard.clone(),
         );
+        let scrapes = Family::default();
+        registry.register(
+            "headroom_scrapes",
+            "Exporter scrapes by the scrape source, by result",
+            scrapes.clone(),
+        );
+        let scrape_samples = Counter::default();
+        registry.register(
+            "headroom_scrape_samples",
+            "Samples read from exporters by the scrape source",
+            scrape_samples.clone(),
+        );
         let build_info: Family<Vec<(&'static str, &'static str)>, Gauge> = Family::default();
         build_info
             .get_or_create(&vec![("version", env!("CARGO_PKG_VERSION"))])
@@ -215,7 +229,20 @@ impl SelfMetrics {
             query_duration,
             overruns,
             shard,
+            scrapes,
+            scrape_samples,
         }
+    }
+
+    /// Records a round of the scrape source.
+    pub fn record_scrape(&self, round: crate::source::scrape::Round) {
+        self.scrapes
+            .get_or_create(&vec![("result", "success")])
+            .inc_by(u64::from(round.succeeded));
+        self.scrapes
+            .get_or_create(&vec![("result", "failure")])
+            .inc_by(u64::from(round.failed));
+        self.scrape_samples.inc_by(round.samples);
     }
 
     /// Records this replica's shard.

@@ -56,6 +56,30 @@ pub enum SourceConfig {
     Prometheus(Box<PrometheusConfig>),
     /// A text-format dump with timestamps (what `promtool tsdb dump` prints).
     File { path: PathBuf },
+    /// Exporters scraped by Headroom itself, for sites with no Prometheus.
+    Scrape(ScrapeConfig),
+}
+
+/// Exporters Headroom scrapes itself (`kind = "scrape"`).
+#[derive(Clone, Debug)]
+pub struct ScrapeConfig {
+    pub targets: Vec<ScrapeTarget>,
+    pub interval: PromDuration,
+    pub timeout: PromDuration,
+    /// How long scraped samples are kept (at least the longest model history).
+    pub retention: PromDuration,
+    /// The state file the samples are kept in (`[store] path`).
+    pub state_path: PathBuf,
+}
+
+/// One exporter to scrape.
+#[derive(Clone, Debug)]
+pub struct ScrapeTarget {
+    pub url: reqwest::Url,
+    /// The `job` label of its samples.
+    pub job: String,
+    /// The `instance` label: host:port of the URL.
+    pub instance: String,
 }
 
 /// Connection settings for a Prometheus-compatible API.
@@ -275,6 +299,13 @@ impl Config {
         };
         let scenarios = scenarios::parse(&mut root);
         let store = delivery::store(root.table("store"), base_dir);
+        let source = source.map(|source| match source {
+            SourceConfig::Scrape(scrape) => SourceConfig::Scrape(ScrapeConfig {
+                state_path: store.path.clone(),
+                ..scrape
+            }),
+            other => other,
+        });
         let report = delivery::report(root.table("report"));
         let smtp = delivery::smtp(root.table("smtp"), base_dir);
         if !report.to.is_empty() && smtp.is_none() {
@@ -312,16 +343,55 @@ fn source_config(mut table: Table<'_>, base_dir: &Path) -> Option<SourceConfig> 
             let path: Option<String> = table.required("path", "the path of a text-format dump");
             path.map(|p| SourceConfig::File { path: base_dir.join(p) })
         }
+        "scrape" => scrape_config(&mut table).map(SourceConfig::Scrape),
         other => {
             table.report(
                 "kind",
-                format!("unknown source kind {other:?}; valid: \"prometheus\", \"file\""),
+                format!("unknown source kind {other:?}; valid: \"prometheus\", \"file\", \"scrape\""),
             );
             None
         }
     };
     table.finish();
     result
+}
+
+fn scrape_config(table: &mut Table<'_>) -> Option<ScrapeConfig> {
+    let interval = table
+        .parsed("interval", "a duration such as 1m")
+        .unwrap_or(PromDuration::from_secs(60));
+    let timeout = table
+        .parsed("timeout", "a duration such as 10s")
+        .unwrap_or(PromDuration::from_secs(10));
+    let retention = table
+        .parsed("retention", "a duration such as 35d")
+        .unwrap_or(PromDuration::from_secs(35 * 86_400));
+    let mut targets = Vec::new();
+    for mut target in table.array_of_tables("targets") {
+        let url: Option<reqwest::Url> = target.parsed("url", "an exporter URL such as http://10.0.0.5:9100/metrics");
+        let job: String = target.optional("job", "a job name").unwrap_or_else(|| "scrape".into());
+        target.finish();
+        if let Some(url) = url {
+            let Some(host) = url.host_str() else {
+                continue;
+            };
+            let instance = format!("{host}:{}", url.port_or_known_default().unwrap_or(80));
+            targets.push(ScrapeTarget { url, job, instance });
+        }
+    }
+    if targets.is_empty() {
+        table.report(
+            "targets",
+            "a scrape source needs at least one [[source.targets]] with a url",
+        );
+    }
+    Some(ScrapeConfig {
+        targets,
+        interval,
+        timeout,
+        retention,
+        state_path: PathBuf::new(),
+    })
 }
 
 fn prometheus_config(table: &mut Table<'_>, base_dir: &Path) -> Option<PrometheusConfig> {

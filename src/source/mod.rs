@@ -6,6 +6,7 @@
 
 pub mod file;
 pub mod prometheus;
+pub mod scrape;
 pub mod selector;
 
 use crate::config::SourceConfig;
@@ -75,6 +76,7 @@ impl SourceError {
 pub enum Source {
     Prometheus(prometheus::PrometheusSource),
     File(file::FileSource),
+    Scrape(scrape::ScrapeSource),
 }
 
 impl Source {
@@ -83,6 +85,7 @@ impl Source {
         match config {
             SourceConfig::Prometheus(c) => Ok(Source::Prometheus(prometheus::PrometheusSource::new(c)?)),
             SourceConfig::File { path } => Ok(Source::File(file::FileSource::from_path(path)?)),
+            SourceConfig::Scrape(c) => Ok(Source::Scrape(scrape::ScrapeSource::new(c)?)),
         }
     }
 
@@ -104,6 +107,11 @@ impl Source {
                 series.retain(|s| keep(&s.labels));
                 Ok(series)
             }
+            Source::Scrape(source) => {
+                let mut series = source.query_range(query).await?;
+                series.retain(|s| keep(&s.labels));
+                Ok(series)
+            }
         }
     }
 
@@ -112,6 +120,7 @@ impl Source {
         match self {
             Source::Prometheus(source) => source.url().to_string(),
             Source::File(source) => source.origin().to_string(),
+            Source::Scrape(source) => source.describe(),
         }
     }
 }

@@ -172,13 +172,11 @@ impl PrometheusSource {
             // Sized once for the whole range: growing by doubling would hold up to twice the
             // samples of a large fleet.
             let points = ((query.end - query.start) / query.step).round().max(0.0) as usize + 1;
-            for series in self.request(query, chunk_start, chunk_end).await? {
-                if keep(&series.labels) {
-                    merged
-                        .entry(series.labels)
-                        .or_insert_with(|| Vec::with_capacity(points))
-                        .extend(series.samples);
-                }
+            for series in self.request(query, chunk_start, chunk_end, keep).await? {
+                merged
+                    .entry(series.labels)
+                    .or_insert_with(|| Vec::with_capacity(points))
+                    .extend(series.samples);
             }
             chunk_start = chunk_end + query.step;
         }
@@ -192,7 +190,13 @@ impl PrometheusSource {
             .collect())
     }
 
-    async fn request(&self, query: &RangeQuery, start: f64, end: f64) -> Result<Vec<Series>, SourceError> {
+    async fn request(
+        &self,
+        query: &RangeQuery,
+        start: f64,
+        end: f64,
+        keep: &(dyn Fn(&Labels) -> bool + Sync),
+    ) -> Result<Vec<Series>, SourceError> {
         let mut url = self
             .url
             .join("api/v1/query_range")
@@ -207,7 +211,7 @@ impl PrometheusSource {
             attempt += 1;
             let permit = self.in_flight.acquire().await;
             self.wait_for_slot().await;
-            let result = self.request_once(&url, &query.query).await;
+            let result = self.request_once(&url, &query.query, keep).await;
             drop(permit);
             match result {
                 Err(error) if error.source_down() && attempt < ATTEMPTS => {
@@ -220,7 +224,12 @@ impl PrometheusSource {
         }
     }
 
-    async fn request_once(&self, url: &reqwest::Url, query: &str) -> Result<Vec<Series>, SourceError> {
+    async fn request_once(
+        &self,
+        url: &reqwest::Url,
+        query: &str,
+        keep: &(dyn Fn(&Labels) -> bool + Sync),
+    ) -> Result<Vec<Series>, SourceError> {
         let base = self.url.to_string();
         let response = self
             .client
@@ -238,12 +247,23 @@ impl PrometheusSource {
             query: query.to_string(),
             reason: format!("reading the response: {}", error_chain(&e)),
         })?;
-        parse_response(&base, query, status.as_u16(), &body)
+        parse_response_keeping(&base, query, status.as_u16(), &body, keep)
     }
 }
 
 /// Parses a query_range response body (any status) into series or the server's error.
 pub fn parse_response(url: &str, query: &str, status: u16, body: &[u8]) -> Result<Vec<Series>, SourceError> {
+    parse_response_keeping(url, query, status, body, &|_| true)
+}
+
+/// [`parse_response`], building samples only for the series `keep` accepts.
+pub fn parse_response_keeping(
+    url: &str,
+    query: &str,
+    status: u16,
+    body: &[u8],
+    keep: &(dyn Fn(&Labels) -> bool + Sync),
+) -> Result<Vec<Series>, SourceError> {
     let parsed: Result<ApiResponse<'_>, _> = serde_json::from_slice(body);
     let response = match parsed {
         Ok(response) => response,
@@ -285,8 +305,12 @@ pub fn parse_response(url: &str, query: &str, status: u16, body: &[u8]) -> Resul
             message: format!("expected a range vector (matrix), got {}", data.result_type),
         });
     }
-    let mut out = Vec::with_capacity(data.result.len());
+    let mut out = Vec::new();
     for series in data.result {
+        let labels = Labels::new(series.metric);
+        if !keep(&labels) {
+            continue;
+        }
         let mut samples = Vec::with_capacity(series.values.len());
         for (timestamp, value) in &series.values {
             let value: f64 = value.parse().map_err(|_| SourceError::Malformed {
@@ -299,10 +323,7 @@ pub fn parse_response(url: &str, query: &str, status: u16, body: &[u8]) -> Resul
                 value,
             });
         }
-        out.push(Series {
-            labels: Labels::new(series.metric),
-            samples,
-        });
+        out.push(Series { labels, samples });
     }
     Ok(out)
 }

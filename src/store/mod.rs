@@ -19,6 +19,7 @@ pub mod history;
 pub mod outbox;
 pub mod reports;
 pub mod risks;
+pub mod scraped;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -113,6 +114,15 @@ const MIGRATIONS: &[&str] = &[
         at REAL NOT NULL,
         PRIMARY KEY (model, entity, made_at, checkpoint)
      ) WITHOUT ROWID;",
+    // 4: samples scraped by Headroom itself (the scrape source, for sites without Prometheus).
+    "CREATE TABLE scraped (
+        name TEXT NOT NULL,
+        labels TEXT NOT NULL,
+        ts REAL NOT NULL,
+        value REAL NOT NULL,
+        PRIMARY KEY (name, labels, ts)
+     ) WITHOUT ROWID;
+     CREATE INDEX scraped_time ON scraped (ts);",
 ];
 
 /// The open state file.

@@ -19,5 +19,6 @@ mod recommendations;
 mod reload;
 mod report_cli;
 mod scheduling;
+mod scrape;
 mod security;
 mod sharding;
