@@ -208,9 +208,9 @@ struct Replica {
 /// Runs one `headroom run` replica over the fleet: the first cycle, then the second one its
 /// 30-second interval brings (incremental: the history is cached in the state file).
 fn run_replica(dir: &std::path::Path, url: &str, shard: u32, shards: u32, series: usize) -> Replica {
-    // Requests of at most ~2 million samples: every replica reads every series and keeps its
+    // Requests of at most ~5 million samples: every replica reads every series and keeps its
     // share, so the request size, not the share, bounds its memory.
-    let points_per_request = (2_000_000 / series).clamp(10, 11_000);
+    let points_per_request = (5_000_000 / series).clamp(10, 11_000);
     let work = dir.join(format!("replica-{shard}"));
     std::fs::create_dir_all(work.join("models")).expect("replica dir");
     std::fs::write(

@@ -223,7 +223,7 @@ pub async fn run(
     scenarios: &[Scenario],
     pool: &Arc<rayon::ThreadPool>,
     now: f64,
-    previous: Option<&CycleReport>,
+    previous: Option<Arc<CycleReport>>,
 ) -> CycleReport {
     let started = Instant::now();
     let mut outcomes = Vec::with_capacity(models.len());
@@ -231,7 +231,13 @@ pub async fn run(
     let mut source_errors: BTreeMap<&'static str, u64> = BTreeMap::new();
     for (index, model) in models.iter().enumerate() {
         let model_started = Instant::now();
-        let earlier = previous.and_then(|p| p.models.iter().find(|m| m.model == model.name && m.error.is_none()));
+        let earlier = previous.as_ref().and_then(|p| {
+            let index = p
+                .models
+                .iter()
+                .position(|m| m.model == model.name && m.error.is_none())?;
+            Some((Arc::clone(p), index))
+        });
         let result = run_model(fetcher, model, settings, scenarios, pool, now, earlier).await;
         let duration = model_started.elapsed();
         let outcome = match result {
@@ -297,7 +303,7 @@ async fn run_model(
     scenarios: &[Scenario],
     pool: &Arc<rayon::ThreadPool>,
     now: f64,
-    earlier: Option<&ModelOutcome>,
+    earlier: Option<(Arc<CycleReport>, usize)>,
 ) -> Result<Vec<EntityResult>, SourceError> {
     let step = model.step.as_secs_f64();
     // Align the range to the step so consecutive cycles see the same grid.
@@ -355,9 +361,20 @@ async fn run_model(
         // Entities whose data has not changed since the last cycle keep their results (within
         // one step, so no date drifts by more than that).
         earlier: earlier
-            .filter(|e| e.results_from.is_some_and(|at| now - at < step && now >= at))
-            .map(|e| e.entities.iter().map(|r| (r.labels.clone(), r.clone())).collect())
-            .unwrap_or_default(),
+            .filter(|(report, i)| {
+                report.models[*i]
+                    .results_from
+                    .is_some_and(|at| now - at < step && now >= at)
+            })
+            .map(|(report, model)| {
+                let index = report.models[model]
+                    .entities
+                    .iter()
+                    .enumerate()
+                    .map(|(i, e)| (e.labels.clone(), i))
+                    .collect();
+                EarlierResults { report, model, index }
+            }),
     };
     let pool = Arc::clone(pool);
     let entities = tokio::task::spawn_blocking(move || {
@@ -421,7 +438,21 @@ struct ModelPlan {
     /// Past forecasts to score and the scores so far (empty without a state file).
     accuracy: AccuracyState,
     /// The previous cycle's results of this model, when recent enough to reuse.
-    earlier: HashMap<Labels, EntityResult>,
+    earlier: Option<EarlierResults>,
+}
+
+/// The previous cycle's results of one model, found by labels without copying them.
+struct EarlierResults {
+    report: Arc<CycleReport>,
+    model: usize,
+    index: HashMap<Labels, usize>,
+}
+
+impl EarlierResults {
+    fn get(&self, labels: &Labels) -> Option<&EntityResult> {
+        let i = *self.index.get(labels)?;
+        self.report.models[self.model].entities.get(i)
+    }
 }
 
 /// What the state file says about a model's past forecasts.
@@ -567,7 +598,11 @@ fn forecast_entity(plan: &ModelPlan, series: Series) -> EntityResult {
     };
     let keep = (model.history.as_secs_f64() / step).ceil() as usize + 1;
     grid.keep_last(keep);
-    if let Some(unchanged) = earlier.get(&result.labels).filter(|e| same_input(e, &result, &grid)) {
+    if let Some(unchanged) = earlier
+        .as_ref()
+        .and_then(|e| e.get(&result.labels))
+        .filter(|e| same_input(e, &result, &grid))
+    {
         return EntityResult {
             new_scores: Vec::new(),
             new_snapshot: None,

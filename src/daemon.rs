@@ -252,16 +252,7 @@ impl Daemon {
         let fetcher = crate::fetch::Fetcher::new(&self.source, cache).with_shard(self.shard);
         // After a reload nothing is reused: models, scenarios or settings may have changed.
         let previous = if fresh_config { None } else { state.latest() };
-        let mut report = cycle::run(
-            &fetcher,
-            due,
-            &self.settings,
-            &self.scenarios,
-            pool,
-            now,
-            previous.as_deref(),
-        )
-        .await;
+        let mut report = cycle::run(&fetcher, due, &self.settings, &self.scenarios, pool, now, previous).await;
         let source_up = report.source_up;
         tracing::info!(
             duration_ms = (report.duration_seconds * 1000.0) as u64,

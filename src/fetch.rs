@@ -240,12 +240,30 @@ fn merge(query: &RangeQuery, fetch_start: f64, base: Vec<CachedGrid>, fresh: Vec
     };
     let mut grids: BTreeMap<Labels, Vec<f64>> = BTreeMap::new();
     for grid in base {
-        let values = grids.entry(grid.labels).or_insert_with(|| vec![f64::NAN; points]);
-        for (i, value) in grid.values.iter().enumerate() {
-            let t = grid.start + i as f64 * grid.step;
+        let CachedGrid {
+            labels,
+            start,
+            step: grid_step,
+            mut values,
+        } = grid;
+        let shift = (query.start - start) / step;
+        if (grid_step - step).abs() < 1e-9 * step && shift >= 0.0 && (shift - shift.round()).abs() < 1e-6 {
+            // The same grid, slid forward: moved in place, no second copy of a fleet's history.
+            values.drain(..(shift.round() as usize).min(values.len()));
+            values.resize(points, f64::NAN);
+            let refetched = ((fetch_start - query.start) / step).round().max(0.0) as usize;
+            for value in values.iter_mut().skip(refetched) {
+                *value = f64::NAN;
+            }
+            grids.insert(labels, values);
+            continue;
+        }
+        let slots = grids.entry(labels).or_insert_with(|| vec![f64::NAN; points]);
+        for (i, value) in values.iter().enumerate() {
+            let t = start + i as f64 * grid_step;
             if t < fetch_start - step / 2.0 {
                 if let Some(slot) = index(t) {
-                    values[slot] = *value;
+                    slots[slot] = *value;
                 }
             }
         }

@@ -125,3 +125,39 @@ fn sigkill_mid_run_keeps_the_cache_and_the_outbox() {
     );
     assert_eq!(metric_value(&text, "headroom_store_errors_total", &[]), Some(0.0));
 }
+
+/// Mimir and Cortex want a tenant header, Thanos Query and Mimir a path prefix: both reach the
+/// store (VictoriaMetrics also answers under `/prometheus`), recorded by the fake in front.
+#[test]
+fn tenant_headers_and_path_prefixes_reach_the_store() {
+    let end = history::recent_end();
+    let victoria = crate::harness::VictoriaMetrics::start_with_history(&history::openmetrics(end));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mode = dir.path().join("mode");
+    std::fs::write(&mode, format!("proxy {}", victoria.url())).expect("mode");
+    let mut fake = Receiver::fake_prometheus(&mode);
+    fake.start();
+    let extra = "";
+    let config = config_for(&format!("http://127.0.0.1:{}/prometheus", fake.port), extra).replace(
+        "timeout = \"10s\"\n",
+        "timeout = \"10s\"\nheaders = { \"X-Scope-OrgID\" = \"team-a\" }\n",
+    );
+    let setup = Setup::new(&config, &[("disk.toml", DISK_MODEL)]);
+    let output = crate::harness::once_json(&setup, end);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    let fill = json["models"][0]["entities"]
+        .as_array()
+        .and_then(|e| e.iter().find(|e| e["labels"]["instance"] == "fill:9100"))
+        .expect("the fill disk, through the prefix");
+    assert!(fill["exhaustion"]["likely"].is_number());
+    let requests = std::fs::read_to_string(fake.dir.path().join("out/requests.jsonl")).expect("requests");
+    let first: serde_json::Value = serde_json::from_str(requests.lines().next().expect("a request")).expect("JSON");
+    assert!(
+        first["path"]
+            .as_str()
+            .is_some_and(|p| p.starts_with("/prometheus/api/v1/query_range?")),
+        "{first}"
+    );
+    assert_eq!(first["headers"]["x-scope-orgid"], "team-a");
+}

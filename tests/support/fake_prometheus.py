@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """A fake Prometheus HTTP API for faults a real Prometheus cannot be made to produce on
 demand: stalling past the client's timeout, or answering a malformed body. Otherwise it
-forwards every request to a real Prometheus.
+forwards every request to a real Prometheus. Each request's path and headers are recorded in
+DIR/requests.jsonl (to check tenant headers and path prefixes).
 
 The behaviour is read from --mode-file at each request:
     proxy URL   forward to the real Prometheus at URL (the default when the file is empty)
@@ -11,6 +12,8 @@ The behaviour is read from --mode-file at each request:
     python3 tests/support/fake_prometheus.py --port 9999 --mode-file /tmp/mode
 """
 import argparse
+import json
+import os
 import signal
 import threading
 import time
@@ -23,13 +26,17 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--mode-file", required=True)
-    parser.add_argument("--dir", help="unused; accepted like the other test receivers")
+    parser.add_argument("--dir", help="where requests.jsonl records each request's path and headers")
     args = parser.parse_args()
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
         def do_GET(self):
+            if args.dir:
+                os.makedirs(args.dir, exist_ok=True)
+                with open(os.path.join(args.dir, "requests.jsonl"), "a") as f:
+                    f.write(json.dumps({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}}) + "\n")
             try:
                 mode = open(args.mode_file).read().strip()
             except OSError:
