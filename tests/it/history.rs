@@ -139,3 +139,24 @@ history = "28d"
 step = "5m"
 horizon = "30d"
 "#;
+
+/// The disk model with a 14-day lead time: the filling disk (about a week from 90 %) must be
+/// ordered now; the slow one crosses beyond the horizon.
+pub const DISK_WITH_LEAD_TIME: &str = r#"
+name = "disk"
+usage = 'node_filesystem_size_bytes{job="node"} - node_filesystem_avail_bytes{job="node"}'
+capacity = 'node_filesystem_size_bytes{job="node"}'
+threshold = "90%"
+unit = "bytes"
+history = "28d"
+step = "5m"
+horizon = "30d"
+team = "storage"
+
+[scaling]
+unit_size = 100e9
+unit_name = "100 GB volume"
+unit_cost = 12.5
+currency = "EUR"
+lead_time = "14d"
+"#;

@@ -1,25 +1,7 @@
 //! `headroom report` and `headroom budget` on a real Prometheus.
 
 use crate::harness::{Prometheus, Setup, config_for, run_headroom};
-use crate::history::{self, CPU_MODEL};
-
-const DISK: &str = r#"
-name = "disk"
-usage = 'node_filesystem_size_bytes{job="node"} - node_filesystem_avail_bytes{job="node"}'
-capacity = 'node_filesystem_size_bytes{job="node"}'
-threshold = "90%"
-unit = "bytes"
-history = "28d"
-horizon = "30d"
-team = "storage"
-
-[scaling]
-unit_size = 100e9
-unit_name = "100 GB volume"
-unit_cost = 10
-currency = "EUR"
-lead_time = "14d"
-"#;
+use crate::history::{self, CPU_MODEL, DISK_WITH_LEAD_TIME as DISK};
 
 fn fleet() -> (Prometheus, Setup, String) {
     let end = history::recent_end();
