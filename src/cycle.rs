@@ -16,7 +16,7 @@ use crate::accuracy;
 use crate::driver;
 use crate::exhaustion::Direction;
 use crate::exhaustion::{Exhaustion, exhaustion};
-use crate::fetch::{FetchStats, Fetcher};
+use crate::fetch::{FetchStats, Fetcher, History};
 use crate::forecast::{self, Forecast, ForecastSummary, Grid, NoForecast};
 use crate::model::{Capacity, CapacityModel};
 use crate::recommend::{Recommendation, Situation, recommend};
@@ -541,7 +541,7 @@ fn value_at(grid: &Grid, t: f64) -> Option<f64> {
     grid.values.get(index as usize).copied().filter(|v| v.is_finite())
 }
 
-fn forecast_entity(plan: &ModelPlan, series: Series) -> EntityResult {
+fn forecast_entity(plan: &ModelPlan, history: History) -> EntityResult {
     let ModelPlan {
         model,
         settings,
@@ -555,13 +555,19 @@ fn forecast_entity(plan: &ModelPlan, series: Series) -> EntityResult {
         earlier,
     } = plan;
     let (step, horizon_steps, now) = (*step, *horizon_steps, *now);
-    let labels = series.labels;
-    let current = series
-        .samples
-        .iter()
-        .rev()
-        .find(|s| s.value.is_finite())
-        .map(|s| s.value);
+    let (labels, grid) = match history {
+        History::Samples(series) => {
+            let grid = Grid::from_samples(&series.samples, Some(step));
+            (series.labels, grid)
+        }
+        History::Grid(cached) => (
+            cached.labels,
+            Grid::from_regular(cached.start, cached.step, cached.values),
+        ),
+    };
+    let current = grid
+        .as_ref()
+        .and_then(|g| g.values.iter().rev().find(|v| v.is_finite()).copied());
     let mut result = EntityResult {
         labels,
         status: EntityStatus::Ok,
@@ -591,7 +597,7 @@ fn forecast_entity(plan: &ModelPlan, series: Series) -> EntityResult {
         }
     }
     result.threshold = model.threshold.resolve(result.capacity);
-    let Some(mut grid) = Grid::from_samples(&series.samples, Some(step)) else {
+    let Some(mut grid) = grid else {
         result.status = EntityStatus::NoData;
         result.reason = Some("no finite sample in the history window".into());
         return result;

@@ -37,6 +37,31 @@ pub struct FetchStats {
     pub cache_errors: u64,
 }
 
+/// One series of history as fetched: samples from the source, or a grid from the cache (handed
+/// on as it is, so a large fleet's history is not copied back into samples).
+#[derive(Clone, Debug)]
+pub enum History {
+    Samples(Series),
+    Grid(CachedGrid),
+}
+
+impl History {
+    pub fn labels(&self) -> &Labels {
+        match self {
+            History::Samples(series) => &series.labels,
+            History::Grid(grid) => &grid.labels,
+        }
+    }
+
+    /// As samples, whatever it came as.
+    pub fn into_series(self) -> Series {
+        match self {
+            History::Samples(series) => series,
+            History::Grid(grid) => to_series(grid),
+        }
+    }
+}
+
 /// How much of a query's window a request covers.
 #[derive(Clone, Copy)]
 enum Mode {
@@ -132,12 +157,13 @@ impl<'a> Fetcher<'a> {
     /// Runs `query` (whose start and end lie on its step grid), reading from and updating the
     /// cache.
     pub async fn history(&self, query: &RangeQuery) -> Result<Vec<Series>, SourceError> {
-        self.history_keeping(query, |_| true).await
+        let history = self.history_keeping(query, |_| true).await?;
+        Ok(history.into_iter().map(History::into_series).collect())
     }
 
     /// [`Fetcher::history`] of a model's usage: only the series this replica owns are kept,
     /// cached and returned.
-    pub async fn owned_history(&self, query: &RangeQuery, model: &str) -> Result<Vec<Series>, SourceError> {
+    pub async fn owned_history(&self, query: &RangeQuery, model: &str) -> Result<Vec<History>, SourceError> {
         let shard = self.shard;
         self.history_keeping(query, |labels| shard.owns(model, labels)).await
     }
@@ -146,9 +172,10 @@ impl<'a> Fetcher<'a> {
         &self,
         query: &RangeQuery,
         keep: impl Fn(&Labels) -> bool + Sync,
-    ) -> Result<Vec<Series>, SourceError> {
+    ) -> Result<Vec<History>, SourceError> {
         let Some(store) = self.cache else {
-            return self.timed(query, Mode::Full, &keep).await;
+            let series = self.timed(query, Mode::Full, &keep).await?;
+            return Ok(series.into_iter().map(History::Samples).collect());
         };
         let key = format!("{}|{}", query.step, query.query);
         let cached = {
@@ -216,7 +243,7 @@ impl<'a> Fetcher<'a> {
                 return Err(SourceError::Setup(format!("history cache task failed: {error}")));
             }
         };
-        Ok(merged.into_iter().map(to_series).collect())
+        Ok(merged.into_iter().map(History::Grid).collect())
     }
 }
 

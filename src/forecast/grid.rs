@@ -54,6 +54,24 @@ impl Grid {
         Some(Grid { start, step, values })
     }
 
+    /// Builds a grid from values already on a regular grid starting at `start`: non-finite
+    /// values count as missing, and missing values at either end are dropped, as
+    /// [`Grid::from_samples`] does. `None` when no value is finite.
+    pub fn from_regular(start: f64, step: f64, mut values: Vec<f64>) -> Option<Grid> {
+        let first = values.iter().position(|v| v.is_finite())?;
+        let last = values.iter().rposition(|v| v.is_finite())?;
+        values.truncate(last + 1);
+        values.drain(..first);
+        for value in values.iter_mut().filter(|v| !v.is_finite()) {
+            *value = f64::NAN;
+        }
+        Some(Grid {
+            start: start + first as f64 * step,
+            step,
+            values,
+        })
+    }
+
     /// Unix seconds of grid point `index` (which may lie past the end, for forecasts).
     pub fn timestamp(&self, index: usize) -> f64 {
         self.start + index as f64 * self.step
@@ -143,6 +161,27 @@ mod tests {
             .iter()
             .map(|&(timestamp, value)| Sample { timestamp, value })
             .collect()
+    }
+
+    #[test]
+    fn a_regular_grid_matches_the_same_samples() {
+        let step = 60.0;
+        let values = vec![f64::NAN, 1.0, f64::INFINITY, 3.0, f64::NAN];
+        let samples: Vec<Sample> = values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| Sample {
+                timestamp: 1000.0 + i as f64 * step,
+                value: *v,
+            })
+            .collect();
+        let from_samples = Grid::from_samples(&samples, Some(step)).expect("grid");
+        let regular = Grid::from_regular(1000.0, step, values).expect("grid");
+        assert_eq!(regular.start, from_samples.start);
+        assert_eq!(regular.values.len(), from_samples.values.len());
+        assert!(regular.values[1].is_nan() && from_samples.values[1].is_nan());
+        assert_eq!((regular.values[0], regular.values[2]), (1.0, 3.0));
+        assert!(Grid::from_regular(0.0, 1.0, vec![f64::NAN]).is_none());
     }
 
     #[test]
