@@ -13,7 +13,7 @@ use crate::harness::{
     Prometheus, Receiver, Setup, config_for, free_port, http_get, mail_summary, metric_value, read_log,
     start_daemon_with, wait_until,
 };
-use crate::history::{self, CPU_MODEL, DISK_WITH_LEAD_TIME};
+use crate::history::{self, CPU_MODEL, disk_with_lead_time};
 
 const SECRET: &str = "webhook-test-secret";
 
@@ -58,7 +58,7 @@ retry_max = "2s"
 fn setup(prometheus: &Prometheus, smtp: &Receiver, hook: &Receiver) -> Setup {
     Setup::new(
         &config_for(&prometheus.url(), &delivery_config(smtp.port, hook.port)),
-        &[("disk.toml", DISK_WITH_LEAD_TIME), ("cpu.toml", CPU_MODEL)],
+        &[("disk.toml", disk_with_lead_time().as_str()), ("cpu.toml", CPU_MODEL)],
     )
 }
 
@@ -388,7 +388,7 @@ fn prometheus_fires_the_lead_time_alert_for_the_filling_disk_only() {
     );
     let setup = Setup::new(
         &config_for(&prometheus.url(), "[schedule]\ninterval = \"1m\"\n"),
-        &[("disk.toml", DISK_WITH_LEAD_TIME), ("cpu.toml", CPU_MODEL)],
+        &[("disk.toml", disk_with_lead_time().as_str()), ("cpu.toml", CPU_MODEL)],
     );
     let (_daemon, _, log) = start_daemon_with(&setup, headroom_port, &[]);
 
@@ -509,7 +509,7 @@ fn report_send_verifies_the_relay_certificate_and_authenticates() {
         );
         let setup = Setup::new(
             &config_for(&prometheus.url(), &extra),
-            &[("disk.toml", DISK_WITH_LEAD_TIME)],
+            &[("disk.toml", disk_with_lead_time().as_str())],
         );
         let out = setup.dir.path().join("out");
         let output = crate::harness::headroom()

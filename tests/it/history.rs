@@ -140,23 +140,10 @@ step = "5m"
 horizon = "30d"
 "#;
 
-/// The disk model with a 14-day lead time: the filling disk (about a week from 90 %) must be
-/// ordered now; the slow one crosses beyond the horizon.
-pub const DISK_WITH_LEAD_TIME: &str = r#"
-name = "disk"
-usage = 'node_filesystem_size_bytes{job="node"} - node_filesystem_avail_bytes{job="node"}'
-capacity = 'node_filesystem_size_bytes{job="node"}'
-threshold = "90%"
-unit = "bytes"
-history = "28d"
-step = "5m"
-horizon = "30d"
-team = "storage"
-
-[scaling]
-unit_size = 100e9
-unit_name = "100 GB volume"
-unit_cost = 12.5
-currency = "EUR"
-lead_time = "14d"
-"#;
+/// The disk model with a team and a 14-day lead time: the filling disk (about a week from
+/// 90 %) must be ordered now; the slow one crosses beyond the horizon.
+pub fn disk_with_lead_time() -> String {
+    format!(
+        "{DISK_MODEL}team = \"storage\"\n\n[scaling]\nunit_size = 100e9\nunit_name = \"100 GB volume\"\nunit_cost = 12.5\ncurrency = \"EUR\"\nlead_time = \"14d\"\n"
+    )
+}

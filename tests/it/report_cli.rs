@@ -1,7 +1,7 @@
 //! `headroom report` and `headroom budget` on a real Prometheus.
 
 use crate::harness::{Prometheus, Setup, config_for, run_headroom};
-use crate::history::{self, CPU_MODEL, DISK_WITH_LEAD_TIME as DISK};
+use crate::history::{self, CPU_MODEL, disk_with_lead_time};
 
 fn fleet() -> (Prometheus, Setup, String) {
     let end = history::recent_end();
@@ -9,7 +9,7 @@ fn fleet() -> (Prometheus, Setup, String) {
     let scenario = "[[scenarios]]\nname = \"double\"\n[[scenarios.changes]]\nkind = \"step\"\nfrom = \"2020-01-01\"\nmultiply = 1.5\n";
     let setup = Setup::new(
         &config_for(&prometheus.url(), scenario),
-        &[("disk.toml", DISK), ("cpu.toml", CPU_MODEL)],
+        &[("disk.toml", disk_with_lead_time().as_str()), ("cpu.toml", CPU_MODEL)],
     );
     (prometheus, setup, end.to_string())
 }
