@@ -237,7 +237,11 @@ fn run_replica(dir: &std::path::Path, url: &str, shard: u32, shards: u32, series
             "--shard-count",
             &shards.to_string(),
         ])
-        .env("HEADROOM_LOG", "warn")
+        // Quiet unless asked: `HEADROOM_LOG=info cargo bench ...` shows each replica's progress.
+        .env(
+            "HEADROOM_LOG",
+            std::env::var("HEADROOM_LOG").unwrap_or_else(|_| "warn".into()),
+        )
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

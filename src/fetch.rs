@@ -8,12 +8,12 @@
 //! or written, the cycle fetches in full and says so in the logs and metrics.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use crate::series::{Labels, Sample, Series};
 use crate::shard::Shard;
-use crate::source::{RangeQuery, Source, SourceError};
+use crate::source::{RangeQuery, SeriesFilter, Source, SourceError, keep_all};
 use crate::store::Store;
 use crate::store::history::{CachedGrid, Coverage};
 
@@ -126,15 +126,10 @@ impl<'a> Fetcher<'a> {
 
     /// Runs `query` directly at the source (short ranges such as the latest capacity).
     pub async fn direct(&self, query: &RangeQuery) -> Result<Vec<Series>, SourceError> {
-        self.timed(query, Mode::Latest, &|_| true).await
+        self.timed(query, Mode::Latest, &keep_all()).await
     }
 
-    async fn timed(
-        &self,
-        query: &RangeQuery,
-        mode: Mode,
-        keep: &(dyn Fn(&Labels) -> bool + Sync),
-    ) -> Result<Vec<Series>, SourceError> {
+    async fn timed(&self, query: &RangeQuery, mode: Mode, keep: &SeriesFilter) -> Result<Vec<Series>, SourceError> {
         let started = Instant::now();
         let result = self.source.query_range_keeping(query, keep).await;
         let seconds = started.elapsed().as_secs_f64();
@@ -157,22 +152,19 @@ impl<'a> Fetcher<'a> {
     /// Runs `query` (whose start and end lie on its step grid), reading from and updating the
     /// cache.
     pub async fn history(&self, query: &RangeQuery) -> Result<Vec<Series>, SourceError> {
-        let history = self.history_keeping(query, |_| true).await?;
+        let history = self.history_keeping(query, keep_all()).await?;
         Ok(history.into_iter().map(History::into_series).collect())
     }
 
     /// [`Fetcher::history`] of a model's usage: only the series this replica owns are kept,
     /// cached and returned.
     pub async fn owned_history(&self, query: &RangeQuery, model: &str) -> Result<Vec<History>, SourceError> {
-        let shard = self.shard;
-        self.history_keeping(query, |labels| shard.owns(model, labels)).await
+        let (shard, model) = (self.shard, model.to_string());
+        self.history_keeping(query, Arc::new(move |labels| shard.owns(&model, labels)))
+            .await
     }
 
-    async fn history_keeping(
-        &self,
-        query: &RangeQuery,
-        keep: impl Fn(&Labels) -> bool + Sync,
-    ) -> Result<Vec<History>, SourceError> {
+    async fn history_keeping(&self, query: &RangeQuery, keep: SeriesFilter) -> Result<Vec<History>, SourceError> {
         let Some(store) = self.cache else {
             let series = self.timed(query, Mode::Full, &keep).await?;
             return Ok(series.into_iter().map(History::Samples).collect());

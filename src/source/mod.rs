@@ -6,11 +6,23 @@
 
 pub mod file;
 pub mod prometheus;
+pub mod response;
 pub mod scrape;
 pub mod selector;
 
+use std::sync::Arc;
+
 use crate::config::SourceConfig;
-use crate::series::Series;
+use crate::series::{Labels, Series};
+
+/// Which series of an answer to keep, decided from their labels as the answer is read. Shared
+/// and `'static` so the parser can run on the blocking pool.
+pub type SeriesFilter = Arc<dyn Fn(&Labels) -> bool + Send + Sync>;
+
+/// A [`SeriesFilter`] keeping every series.
+pub fn keep_all() -> SeriesFilter {
+    Arc::new(|_| true)
+}
 
 /// A range query: PromQL, and the time range and resolution in Unix seconds.
 #[derive(Clone, Debug, PartialEq)]
@@ -91,14 +103,14 @@ impl Source {
 
     /// Runs a range query.
     pub async fn query_range(&self, query: &RangeQuery) -> Result<Vec<Series>, SourceError> {
-        self.query_range_keeping(query, &|_| true).await
+        self.query_range_keeping(query, &keep_all()).await
     }
 
     /// Runs a range query, keeping only the series `keep` accepts (as early as the source can).
     pub async fn query_range_keeping(
         &self,
         query: &RangeQuery,
-        keep: &(dyn Fn(&crate::series::Labels) -> bool + Sync),
+        keep: &SeriesFilter,
     ) -> Result<Vec<Series>, SourceError> {
         match self {
             Source::Prometheus(source) => source.query_range_keeping(query, keep).await,

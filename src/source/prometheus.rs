@@ -4,16 +4,16 @@
 //! Long ranges are split so no request asks for more than `max_points_per_request` points per
 //! series (Prometheus refuses more than 11,000), and the pieces are stitched back by label set.
 //! Transient failures (connection refused, 5xx, 429) are retried with jittered exponential
-//! backoff; a rejected query is not. Responses are parsed into borrowed structs (no copy of
-//! every value string), and `NaN`, `±Inf` and fractional timestamps are accepted.
+//! backoff; a rejected query is not. Successful answers are parsed as they stream in
+//! ([`super::response`]), on the blocking pool, so a replica never holds a whole answer.
 
-use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
 
-use super::{RangeQuery, SourceError};
+use super::response::{self, Keep};
+use super::{RangeQuery, SeriesFilter, SourceError};
 use crate::config::{Auth, PrometheusConfig};
 use crate::series::{Labels, Sample, Series};
 
@@ -33,34 +33,6 @@ pub struct PrometheusSource {
     /// Earliest start of the next request, spacing requests to the configured rate.
     next_slot: tokio::sync::Mutex<tokio::time::Instant>,
     min_spacing: Duration,
-}
-
-#[derive(serde::Deserialize)]
-struct ApiResponse<'a> {
-    #[serde(borrow)]
-    status: Cow<'a, str>,
-    #[serde(borrow, default)]
-    data: Option<ApiData<'a>>,
-    #[serde(rename = "errorType", default)]
-    error_type: Option<String>,
-    #[serde(default)]
-    error: Option<String>,
-}
-
-#[derive(serde::Deserialize)]
-struct ApiData<'a> {
-    #[serde(rename = "resultType")]
-    result_type: String,
-    #[serde(borrow)]
-    result: Vec<ApiSeries<'a>>,
-}
-
-#[derive(serde::Deserialize)]
-struct ApiSeries<'a> {
-    #[serde(default)]
-    metric: HashMap<String, String>,
-    #[serde(borrow, default)]
-    values: Vec<(f64, Cow<'a, str>)>,
 }
 
 impl PrometheusSource {
@@ -153,7 +125,7 @@ impl PrometheusSource {
 
     /// Runs a range query, split into requests of at most `max_points` points per series.
     pub async fn query_range(&self, query: &RangeQuery) -> Result<Vec<Series>, SourceError> {
-        self.query_range_keeping(query, &|_| true).await
+        self.query_range_keeping(query, &super::keep_all()).await
     }
 
     /// [`PrometheusSource::query_range`] keeping only the series `keep` accepts, dropped as
@@ -162,7 +134,7 @@ impl PrometheusSource {
     pub async fn query_range_keeping(
         &self,
         query: &RangeQuery,
-        keep: &(dyn Fn(&Labels) -> bool + Sync),
+        keep: &SeriesFilter,
     ) -> Result<Vec<Series>, SourceError> {
         let mut merged: BTreeMap<Labels, Vec<Sample>> = BTreeMap::new();
         let span_per_request = (self.max_points.saturating_sub(1)) as f64 * query.step;
@@ -195,7 +167,7 @@ impl PrometheusSource {
         query: &RangeQuery,
         start: f64,
         end: f64,
-        keep: &(dyn Fn(&Labels) -> bool + Sync),
+        keep: &SeriesFilter,
     ) -> Result<Vec<Series>, SourceError> {
         let mut url = self
             .url
@@ -211,7 +183,7 @@ impl PrometheusSource {
             attempt += 1;
             let permit = self.in_flight.acquire().await;
             self.wait_for_slot().await;
-            let result = self.request_once(&url, &query.query, keep).await;
+            let result = self.request_once(&url, query, keep).await;
             drop(permit);
             match result {
                 Err(error) if error.source_down() && attempt < ATTEMPTS => {
@@ -227,27 +199,111 @@ impl PrometheusSource {
     async fn request_once(
         &self,
         url: &reqwest::Url,
-        query: &str,
-        keep: &(dyn Fn(&Labels) -> bool + Sync),
+        query: &RangeQuery,
+        keep: &SeriesFilter,
     ) -> Result<Vec<Series>, SourceError> {
         let base = self.url.to_string();
-        let response = self
+        let unreachable = |reason: String| SourceError::Unreachable {
+            url: base.clone(),
+            query: query.query.clone(),
+            reason,
+        };
+        let mut response = self
             .client
             .get(url.clone())
             .send()
             .await
-            .map_err(|e| SourceError::Unreachable {
-                url: base.clone(),
-                query: query.to_string(),
-                reason: error_chain(&e),
-            })?;
-        let status = response.status();
-        let body = response.bytes().await.map_err(|e| SourceError::Unreachable {
-            url: base.clone(),
-            query: query.to_string(),
-            reason: format!("reading the response: {}", error_chain(&e)),
-        })?;
-        parse_response_keeping(&base, query, status.as_u16(), &body, keep)
+            .map_err(|e| unreachable(error_chain(&e)))?;
+        let status = response.status().as_u16();
+        if !(200..300).contains(&status) {
+            // Error answers are small, and may not be JSON (a proxy's HTML page).
+            let body = response
+                .bytes()
+                .await
+                .map_err(|e| unreachable(format!("reading the response: {}", error_chain(&e))))?;
+            return parse_response_keeping(&base, &query.query, status, &body, &**keep);
+        }
+        // The body goes to a parser on the blocking pool chunk by chunk; a full channel holds
+        // the download back, and a parser that gave up stops it.
+        let (chunks, receiver) = tokio::sync::mpsc::channel(CHUNKS_IN_FLIGHT);
+        let parser = {
+            let keep = keep.clone();
+            tokio::task::spawn_blocking(move || response::read(ChunkReader::new(receiver), &*keep))
+        };
+        let mut read_error = None;
+        loop {
+            match response.chunk().await {
+                Ok(Some(chunk)) => {
+                    if chunks.send(Ok(chunk)).await.is_err() {
+                        break;
+                    }
+                }
+                Ok(None) => break,
+                Err(error) => {
+                    let reason = format!("reading the response: {}", error_chain(&error));
+                    let _ = chunks.send(Err(reason.clone())).await;
+                    read_error = Some(reason);
+                    break;
+                }
+            }
+        }
+        drop(chunks);
+        let parsed = parser
+            .await
+            .map_err(|e| SourceError::Setup(format!("response parser task failed: {e}")))?;
+        if let Some(reason) = read_error {
+            return Err(unreachable(reason));
+        }
+        match parsed {
+            Ok(answer) => answer.into_series(&base, &query.query, status),
+            Err(error) => Err(SourceError::Malformed {
+                url: base,
+                query: query.query.clone(),
+                reason: format!("not Prometheus API JSON: {error}"),
+            }),
+        }
+    }
+}
+
+/// Chunks of a body in flight from the download to the parser.
+const CHUNKS_IN_FLIGHT: usize = 16;
+
+/// A blocking reader over the chunks of a body as the download hands them over.
+struct ChunkReader {
+    receiver: tokio::sync::mpsc::Receiver<Result<bytes::Bytes, String>>,
+    current: bytes::Bytes,
+    position: usize,
+}
+
+impl ChunkReader {
+    /// Buffered: serde_json reads byte by byte, and `BufReader` serves those from its buffer.
+    fn new(receiver: tokio::sync::mpsc::Receiver<Result<bytes::Bytes, String>>) -> std::io::BufReader<ChunkReader> {
+        let reader = ChunkReader {
+            receiver,
+            current: bytes::Bytes::new(),
+            position: 0,
+        };
+        std::io::BufReader::with_capacity(64 * 1024, reader)
+    }
+}
+
+impl std::io::Read for ChunkReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.position >= self.current.len() {
+            match self.receiver.blocking_recv() {
+                Some(Ok(chunk)) => {
+                    self.current = chunk;
+                    self.position = 0;
+                }
+                Some(Err(reason)) => return Err(std::io::Error::other(reason)),
+                None => return Ok(0),
+            }
+        }
+        let available = &self.current[self.position..];
+        let n = buf.len().min(available.len());
+        buf[..n].copy_from_slice(&available[..n]);
+        self.position += n;
+        Ok(n)
     }
 }
 
@@ -262,70 +318,25 @@ pub fn parse_response_keeping(
     query: &str,
     status: u16,
     body: &[u8],
-    keep: &(dyn Fn(&Labels) -> bool + Sync),
+    keep: Keep<'_>,
 ) -> Result<Vec<Series>, SourceError> {
-    let parsed: Result<ApiResponse<'_>, _> = serde_json::from_slice(body);
-    let response = match parsed {
-        Ok(response) => response,
-        Err(error) if (200..300).contains(&status) => {
-            return Err(SourceError::Malformed {
-                url: url.into(),
-                query: query.into(),
-                reason: format!("not Prometheus API JSON: {error}"),
-            });
-        }
+    match response::from_slice(body, keep) {
+        Ok(answer) => answer.into_series(url, query, status),
+        Err(error) if (200..300).contains(&status) => Err(SourceError::Malformed {
+            url: url.into(),
+            query: query.into(),
+            reason: format!("not Prometheus API JSON: {error}"),
+        }),
         Err(_) => {
             let text = String::from_utf8_lossy(&body[..body.len().min(300)]).trim().to_string();
-            return Err(SourceError::Http {
+            Err(SourceError::Http {
                 url: url.into(),
                 query: query.into(),
                 status,
                 message: text,
-            });
+            })
         }
-    };
-    if response.status != "success" {
-        return Err(SourceError::Query {
-            url: url.into(),
-            query: query.into(),
-            error_type: response.error_type.unwrap_or_else(|| format!("HTTP {status}")),
-            message: response.error.unwrap_or_else(|| "no error message".into()),
-        });
     }
-    let data = response.data.ok_or_else(|| SourceError::Malformed {
-        url: url.into(),
-        query: query.into(),
-        reason: "no data in a success response".into(),
-    })?;
-    if data.result_type != "matrix" {
-        return Err(SourceError::Query {
-            url: url.into(),
-            query: query.into(),
-            error_type: "bad_result".into(),
-            message: format!("expected a range vector (matrix), got {}", data.result_type),
-        });
-    }
-    let mut out = Vec::new();
-    for series in data.result {
-        let labels = Labels::new(series.metric);
-        if !keep(&labels) {
-            continue;
-        }
-        let mut samples = Vec::with_capacity(series.values.len());
-        for (timestamp, value) in &series.values {
-            let value: f64 = value.parse().map_err(|_| SourceError::Malformed {
-                url: url.into(),
-                query: query.into(),
-                reason: format!("sample value {value:?} is not a number"),
-            })?;
-            samples.push(Sample {
-                timestamp: *timestamp,
-                value,
-            });
-        }
-        out.push(Series { labels, samples });
-    }
-    Ok(out)
 }
 
 /// Unix seconds as Prometheus accepts them (up to millisecond precision).
@@ -407,6 +418,35 @@ mod tests {
         assert!(proxy.source_down());
         let garbage = parse_response("http://p/", "up", 200, b"{\"status\":").expect_err("error");
         assert_eq!(garbage.kind(), "malformed");
+    }
+
+    #[test]
+    fn the_chunk_reader_hands_chunks_to_the_parser_and_stops_on_a_failed_download() {
+        let body = br#"{"status":"success","data":{"resultType":"matrix","result":[
+            {"metric":{"instance":"a"},"values":[[1700000000,"1.5"],[1700000300,"2"]]}]}}"#;
+        let send = |pieces: Vec<Result<bytes::Bytes, String>>| {
+            let (sender, receiver) = tokio::sync::mpsc::channel(2);
+            let feeder = std::thread::spawn(move || {
+                for piece in pieces {
+                    let _ = sender.blocking_send(piece);
+                }
+            });
+            let parsed = response::read(ChunkReader::new(receiver), &|_| true);
+            feeder.join().expect("feeder");
+            parsed
+        };
+        let pieces = body.chunks(5).map(|c| Ok(bytes::Bytes::copy_from_slice(c))).collect();
+        let series = send(pieces)
+            .expect("parsed")
+            .into_series("u", "q", 200)
+            .expect("a matrix");
+        assert_eq!(series[0].samples.len(), 2);
+        let failed = vec![
+            Ok(bytes::Bytes::copy_from_slice(&body[..40])),
+            Err("connection reset".to_string()),
+        ];
+        let err = send(failed).expect_err("a failed download");
+        assert!(err.to_string().contains("connection reset"), "{err}");
     }
 
     #[test]

@@ -136,11 +136,14 @@ proptest! {
     ) {
         let body = mutate(RESPONSE, &mutations);
         let _ = headroom::source::prometheus::parse_response("http://fuzz", "up", status, body.as_bytes());
+        let _ = headroom::source::response::read(body.as_bytes(), &|_| true);
     }
 
     #[test]
     fn the_prometheus_response_parser_never_panics_on_bytes(body in prop::collection::vec(any::<u8>(), 0..512)) {
         let _ = headroom::source::prometheus::parse_response("http://fuzz", "up", 200, &body);
+        // The streaming reader a download feeds, on the same bytes.
+        let _ = headroom::source::response::read(&body[..], &|_| true);
     }
 
     #[test]
