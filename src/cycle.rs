@@ -347,7 +347,7 @@ async fn run_model(
         }
         None => Vec::new(),
     };
-    let accuracy = AccuracyState::load(fetcher.cache(), &model.name, end).await;
+    let accuracy = AccuracyState::load(fetcher.cache(), &model.name).await;
     let plan = ModelPlan {
         model: model.clone(),
         settings: settings.clone(),
@@ -377,20 +377,83 @@ async fn run_model(
             }),
     };
     let pool = Arc::clone(pool);
-    let entities = tokio::task::spawn_blocking(move || {
-        pool.install(|| {
-            usage
-                .into_par_iter()
-                .map(|series| forecast_entity(&plan, series))
-                .collect::<Vec<_>>()
-        })
-    })
-    .await
-    .map_err(|e| SourceError::Setup(format!("forecasting task failed: {e}")))?;
+    let store = fetcher.cache().cloned();
+    let entities = tokio::task::spawn_blocking(move || forecast_in_batches(&plan, store.as_ref(), &pool, usage, end))
+        .await
+        .map_err(|e| SourceError::Setup(format!("forecasting task failed: {e}")))?;
     let mut entities = entities;
     entities.sort_by(|a, b| a.labels.cmp(&b.labels));
-    save_accuracy(fetcher.cache(), &model.name, &mut entities, end).await;
     Ok(entities)
+}
+
+/// Entities forecast between two visits to the state file. A batch's past forecasts are read
+/// before it and its new ones written after it, so the snapshots in memory (a few KB per
+/// entity) are a batch's, not a fleet's.
+const ENTITIES_PER_BATCH: usize = 2048;
+
+/// Forecasts `usage` on `pool` a batch at a time, scoring and saving each batch's accuracy
+/// records on the way (on the calling blocking thread).
+fn forecast_in_batches(
+    plan: &ModelPlan,
+    store: Option<&crate::store::Store>,
+    pool: &rayon::ThreadPool,
+    usage: Vec<History>,
+    end: f64,
+) -> Vec<EntityResult> {
+    let model = &plan.model.name;
+    let mut done = Vec::with_capacity(usage.len());
+    let mut usage = usage.into_iter();
+    let mut failed_saves = 0;
+    loop {
+        let batch: Vec<History> = usage.by_ref().take(ENTITIES_PER_BATCH).collect();
+        if batch.is_empty() {
+            break;
+        }
+        let due = match store.filter(|_| plan.accuracy.enabled) {
+            Some(store) => {
+                let keys: Vec<String> = batch.iter().map(|h| h.labels().to_string()).collect();
+                store.due_for_scoring(model, end, &keys).unwrap_or_else(|error| {
+                    tracing::warn!(%error, "cannot read past forecasts; this batch's accuracy is not scored");
+                    accuracy::DueSnapshots::new()
+                })
+            }
+            None => accuracy::DueSnapshots::new(),
+        };
+        let mut results: Vec<EntityResult> =
+            pool.install(|| batch.into_par_iter().map(|h| forecast_entity(plan, &due, h)).collect());
+        drop(due);
+        if let Some(store) = store {
+            let scores: Vec<accuracy::Score> = results
+                .iter_mut()
+                .flat_map(|e| std::mem::take(&mut e.new_scores))
+                .collect();
+            let snapshots: Vec<accuracy::Snapshot> = results.iter_mut().filter_map(|e| e.new_snapshot.take()).collect();
+            let saved = store
+                .save_scores(model, &scores)
+                .and_then(|()| store.save_snapshots(model, &snapshots));
+            if saved.is_err() {
+                failed_saves += 1;
+            }
+        }
+        done.append(&mut results);
+    }
+    if let Some(store) = store.filter(|_| plan.accuracy.enabled) {
+        let last_checkpoint = accuracy::CHECKPOINTS[accuracy::CHECKPOINTS.len() - 1].1;
+        if store
+            .prune_accuracy(end - last_checkpoint - 2.0 * 86_400.0, end - 90.0 * 86_400.0)
+            .is_err()
+        {
+            failed_saves += 1;
+        }
+    }
+    if failed_saves > 0 {
+        tracing::warn!(
+            model = %model,
+            failed_saves,
+            "cannot save forecast snapshots and scores; they are retried next cycle"
+        );
+    }
+    done
 }
 
 /// Where each entity's capacity comes from.
@@ -461,12 +524,11 @@ struct AccuracyState {
     /// Keep snapshots at all (only with a state file).
     enabled: bool,
     last_snapshot: HashMap<String, f64>,
-    due: accuracy::DueSnapshots,
     latest: HashMap<String, Vec<accuracy::Score>>,
 }
 
 impl AccuracyState {
-    async fn load(store: Option<&crate::store::Store>, model: &str, now: f64) -> AccuracyState {
+    async fn load(store: Option<&crate::store::Store>, model: &str) -> AccuracyState {
         let Some(store) = store.cloned() else {
             return AccuracyState::default();
         };
@@ -475,7 +537,6 @@ impl AccuracyState {
             Ok::<_, crate::store::StoreError>(AccuracyState {
                 enabled: true,
                 last_snapshot: store.last_snapshots(&model)?,
-                due: store.due_for_scoring(&model, now)?,
                 latest: store.latest_scores(&model)?,
             })
         })
@@ -491,29 +552,6 @@ impl AccuracyState {
                 AccuracyState::default()
             }
         }
-    }
-}
-
-/// Saves the cycle's new scores and snapshots of `model`, and forgets old ones.
-async fn save_accuracy(store: Option<&crate::store::Store>, model: &str, entities: &mut [EntityResult], now: f64) {
-    let Some(store) = store.cloned() else {
-        return;
-    };
-    let scores: Vec<accuracy::Score> = entities
-        .iter_mut()
-        .flat_map(|e| std::mem::take(&mut e.new_scores))
-        .collect();
-    let snapshots: Vec<accuracy::Snapshot> = entities.iter_mut().filter_map(|e| e.new_snapshot.take()).collect();
-    let model = model.to_string();
-    let last_checkpoint = accuracy::CHECKPOINTS[accuracy::CHECKPOINTS.len() - 1].1;
-    let saved = tokio::task::spawn_blocking(move || {
-        store.save_scores(&model, &scores)?;
-        store.save_snapshots(&model, &snapshots)?;
-        store.prune_accuracy(now - last_checkpoint - 2.0 * 86_400.0, now - 90.0 * 86_400.0)
-    })
-    .await;
-    if !matches!(saved, Ok(Ok(()))) {
-        tracing::warn!("cannot save forecast snapshots and scores; they are retried next cycle");
     }
 }
 
@@ -541,7 +579,8 @@ fn value_at(grid: &Grid, t: f64) -> Option<f64> {
     grid.values.get(index as usize).copied().filter(|v| v.is_finite())
 }
 
-fn forecast_entity(plan: &ModelPlan, history: History) -> EntityResult {
+/// Forecasts one entity; `due` holds its batch's past forecasts to score.
+fn forecast_entity(plan: &ModelPlan, due: &accuracy::DueSnapshots, history: History) -> EntityResult {
     let ModelPlan {
         model,
         settings,
@@ -691,8 +730,7 @@ fn forecast_entity(plan: &ModelPlan, history: History) -> EntityResult {
             }
             // How right this entity's past forecasts were, scored against the history now known.
             let key = result.labels.to_string();
-            result.new_scores = past
-                .due
+            result.new_scores = due
                 .get(&key)
                 .into_iter()
                 .flatten()

@@ -46,19 +46,22 @@ impl Store {
         })
     }
 
-    /// Snapshots of `model` with a checkpoint passed by `now` and not scored yet, by entity:
-    /// `(snapshot, checkpoint name, span)`.
-    pub fn due_for_scoring(&self, model: &str, now: f64) -> Result<DueSnapshots, StoreError> {
+    /// Snapshots of `entities` of `model` with a checkpoint passed by `now` and not scored yet,
+    /// by entity: `(snapshot, checkpoint name, span)`. Asked a batch of entities at a time, so
+    /// that a fleet's snapshots are never all in memory.
+    pub fn due_for_scoring(&self, model: &str, now: f64, entities: &[String]) -> Result<DueSnapshots, StoreError> {
+        // A list of strings always serialises.
+        let entities = serde_json::to_string(entities).unwrap_or_else(|_| "[]".into());
         self.with(|c| {
             let mut due = DueSnapshots::new();
             let mut statement = c.prepare_cached(
                 "SELECT s.entity, s.made_at, s.scale, s.path FROM forecast_snapshots s
-                 WHERE s.model = ?1 AND s.made_at + ?2 <= ?3
+                 WHERE s.model = ?1 AND s.entity IN (SELECT value FROM json_each(?5)) AND s.made_at + ?2 <= ?3
                    AND NOT EXISTS (SELECT 1 FROM forecast_scores r WHERE r.model = s.model AND r.entity = s.entity
                                    AND r.made_at = s.made_at AND r.checkpoint = ?4)",
             )?;
             for (name, span) in CHECKPOINTS {
-                let rows = statement.query_map(params![model, span, now, name], |row| {
+                let rows = statement.query_map(params![model, span, now, name, entities], |row| {
                     let bytes: Vec<u8> = row.get(3)?;
                     Ok(Snapshot {
                         entity: row.get(0)?,
@@ -193,8 +196,17 @@ mod tests {
             .save_snapshots("disk", std::slice::from_ref(&snapshot))
             .expect("save");
         assert_eq!(store.last_snapshots("disk").expect("last")["{host=\"a\"}"], 1000.0);
-        assert!(store.due_for_scoring("disk", 2000.0).expect("due").is_empty());
-        let due = store.due_for_scoring("disk", 1000.0 + 86_400.0).expect("due");
+        let a = ["{host=\"a\"}".to_string()];
+        assert!(store.due_for_scoring("disk", 2000.0, &a).expect("due").is_empty());
+        // Only the entities asked for are read.
+        let others = ["{host=\"b\"}".to_string()];
+        assert!(
+            store
+                .due_for_scoring("disk", 1000.0 + 86_400.0, &others)
+                .expect("due")
+                .is_empty()
+        );
+        let due = store.due_for_scoring("disk", 1000.0 + 86_400.0, &a).expect("due");
         let entries = &due["{host=\"a\"}"];
         assert_eq!(entries.len(), 1);
         assert_eq!(entries[0].0, snapshot, "the path survives the round trip");
@@ -203,7 +215,7 @@ mod tests {
         store.save_scores("disk", &[score]).expect("save score");
         assert!(
             store
-                .due_for_scoring("disk", 1000.0 + 86_400.0)
+                .due_for_scoring("disk", 1000.0 + 86_400.0, &a)
                 .expect("due")
                 .is_empty()
         );
