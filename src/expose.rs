@@ -1,12 +1,16 @@
 //! Headroom's `/metrics`: forecast results per entity, and the daemon's own health.
 //!
-//! Results are rebuilt into a fresh registry at the end of each cycle and swapped in whole, so
-//! a scrape never sees half a cycle and entities that disappeared stop being exported. Self
-//! metrics live in a long-lived registry. Every name is documented in `docs/metrics.md`, and
+//! Results are rebuilt into a fresh registry at the end of each cycle, rendered to text once,
+//! and swapped in whole, so a scrape never sees half a cycle and entities that disappeared stop
+//! being exported. A scrape renders only the self metrics (a long-lived registry) and sends
+//! the results text as it is, shared rather than copied: for a replica of 25,000 entities it
+//! is tens of megabytes, and Prometheus scrapes every 15 to 60 seconds. Every name is documented in `docs/metrics.md`, and
 //! the exposition is checked with `promtool check metrics` in the tests.
 
+use std::sync::RwLock;
 use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, RwLock};
+
+use bytes::Bytes;
 
 use prometheus_client::encoding::text::{encode_eof, encode_registry};
 use prometheus_client::metrics::counter::Counter;
@@ -358,39 +362,73 @@ impl Default for SelfMetrics {
 #[derive(Debug, Default)]
 pub struct Exposition {
     pub self_metrics: SelfMetrics,
-    results: RwLock<Arc<Registry>>,
+    /// The result families of the last published cycle, as text. Valid in both formats: they
+    /// are all gauges without units, which the two formats write alike.
+    results: RwLock<Bytes>,
+}
+
+/// One `/metrics` answer, in pieces: the self metrics rendered now, the results as published
+/// (shared with every other scrape), and the format's ending.
+pub struct Scrape {
+    pub head: Bytes,
+    pub results: Bytes,
+    pub tail: Bytes,
+}
+
+impl Scrape {
+    /// The pieces, in order, for a streamed body.
+    pub fn into_chunks(self) -> [Bytes; 3] {
+        [self.head, self.results, self.tail]
+    }
+
+    /// The whole answer as one string (tests and tools; the server streams the pieces).
+    pub fn to_text(&self) -> String {
+        [&self.head, &self.results, &self.tail]
+            .iter()
+            .map(|b| String::from_utf8_lossy(b))
+            .collect()
+    }
 }
 
 impl Exposition {
     /// Replaces the result metrics with those of `report`.
     pub fn publish(&self, report: &CycleReport) {
-        let registry = Arc::new(results_registry(report));
-        match self.results.write() {
-            Ok(mut guard) => *guard = registry,
-            Err(poisoned) => *poisoned.into_inner() = registry,
-        }
-    }
-
-    /// Renders the exposition in `format`.
-    pub fn render(&self, format: TextFormat) -> String {
-        let openmetrics = self.render_openmetrics();
-        match format {
-            TextFormat::OpenMetrics => openmetrics,
-            TextFormat::Prometheus => to_prometheus_text(&openmetrics),
-        }
-    }
-
-    fn render_openmetrics(&self) -> String {
-        let results = match self.results.read() {
-            Ok(guard) => Arc::clone(&guard),
-            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
-        };
-        let mut out = String::with_capacity(4096);
+        let mut text = String::new();
         // Writing into a String cannot fail.
-        let _ = encode_registry(&mut out, &self.self_metrics.registry);
-        let _ = encode_registry(&mut out, &results);
-        let _ = encode_eof(&mut out);
-        out
+        let _ = encode_registry(&mut text, &results_registry(report));
+        let text = Bytes::from(text);
+        match self.results.write() {
+            Ok(mut guard) => *guard = text,
+            Err(poisoned) => *poisoned.into_inner() = text,
+        }
+    }
+
+    /// The exposition in `format`, in pieces.
+    pub fn scrape(&self, format: TextFormat) -> Scrape {
+        let results = match self.results.read() {
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        };
+        let mut head = String::with_capacity(8192);
+        let _ = encode_registry(&mut head, &self.self_metrics.registry);
+        let (head, tail) = match format {
+            TextFormat::OpenMetrics => {
+                let mut tail = String::new();
+                let _ = encode_eof(&mut tail);
+                (head, tail)
+            }
+            TextFormat::Prometheus => (to_prometheus_text(&head), String::new()),
+        };
+        Scrape {
+            head: Bytes::from(head),
+            results,
+            tail: Bytes::from(tail),
+        }
+    }
+
+    /// The exposition in `format` as one string.
+    pub fn render(&self, format: TextFormat) -> String {
+        self.scrape(format).to_text()
     }
 }
 
@@ -411,6 +449,30 @@ mod tests {
         assert!(!text.contains("# EOF"));
         let openmetrics = exposition.render(TextFormat::OpenMetrics);
         assert!(openmetrics.contains("# TYPE headroom_config_reloads counter") && openmetrics.ends_with("# EOF\n"));
+    }
+
+    #[test]
+    fn published_results_are_served_alike_in_both_formats() {
+        let exposition = Exposition::default();
+        exposition.publish(&crate::weekly::tests::cycle());
+        let openmetrics = exposition.scrape(TextFormat::OpenMetrics);
+        let results = String::from_utf8(openmetrics.results.to_vec()).expect("utf-8");
+        assert!(results.contains("headroom_runway_seconds{"), "{results}");
+        // Sent as published in both formats: that holds only while result families are
+        // gauges without units.
+        assert_eq!(to_prometheus_text(&results), results);
+        assert!(openmetrics.to_text().ends_with("# EOF\n"));
+        let classic = exposition.render(TextFormat::Prometheus);
+        assert!(classic.contains(&results) && !classic.contains("# EOF"));
+        // A new cycle replaces the results whole.
+        let mut empty = crate::weekly::tests::cycle();
+        empty.models.clear();
+        exposition.publish(&empty);
+        assert!(
+            !exposition
+                .render(TextFormat::Prometheus)
+                .contains("headroom_runway_seconds{")
+        );
     }
 
     #[test]

@@ -188,9 +188,14 @@ async fn index() -> impl IntoResponse {
 async fn metrics(State(state): State<Arc<AppState>>, headers: axum::http::HeaderMap) -> Response {
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
     let format = TextFormat::negotiate(accept);
+    let chunks = state
+        .exposition
+        .scrape(format)
+        .into_chunks()
+        .map(Ok::<_, std::convert::Infallible>);
     (
         [(header::CONTENT_TYPE, format.content_type())],
-        state.exposition.render(format),
+        axum::body::Body::from_stream(futures_util::stream::iter(chunks)),
     )
         .into_response()
 }

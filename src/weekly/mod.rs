@@ -410,4 +410,4 @@ fn week_changes(risks: &[RiskRow], previous: Option<(String, Vec<SnapshotEntry>)
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -57,7 +57,7 @@ fn entity(host: &str, urgency: Urgency, runway: Option<f64>, change: i64) -> Ent
     }
 }
 
-fn cycle() -> CycleReport {
+pub(crate) fn cycle() -> CycleReport {
     CycleReport {
         evaluated_at: 1_800_000_000.0,
         duration_seconds: 1.0,
