@@ -241,7 +241,7 @@ pub async fn run(
         let result = run_model(fetcher, model, settings, scenarios, pool, now, earlier).await;
         let duration = model_started.elapsed();
         let outcome = match result {
-            Ok(entities) => {
+            Ok((entities, reused)) => {
                 let exhausting = entities
                     .iter()
                     .filter(|e| e.exhaustion.is_some_and(|x| x.likely.is_some()))
@@ -251,6 +251,8 @@ pub async fn run(
                 tracing::info!(
                     model = %model.name,
                     entities = entities.len(),
+                    refitted = entities.len() - reused,
+                    reused,
                     exhausting,
                     elapsed_ms = duration.as_millis() as u64,
                     progress = %format!("{done}/{}", models.len()),
@@ -304,7 +306,7 @@ async fn run_model(
     pool: &Arc<rayon::ThreadPool>,
     now: f64,
     earlier: Option<(Arc<CycleReport>, usize)>,
-) -> Result<Vec<EntityResult>, SourceError> {
+) -> Result<(Vec<EntityResult>, usize), SourceError> {
     let step = model.step.as_secs_f64();
     // Align the range to the step so consecutive cycles see the same grid.
     let end = (now / step).floor() * step;
@@ -381,9 +383,9 @@ async fn run_model(
     let entities = tokio::task::spawn_blocking(move || forecast_in_batches(&plan, store.as_ref(), &pool, usage, end))
         .await
         .map_err(|e| SourceError::Setup(format!("forecasting task failed: {e}")))?;
-    let mut entities = entities;
+    let (mut entities, reused) = entities;
     entities.sort_by(|a, b| a.labels.cmp(&b.labels));
-    Ok(entities)
+    Ok((entities, reused))
 }
 
 /// Entities forecast between two visits to the state file. A batch's past forecasts are read
@@ -392,16 +394,18 @@ async fn run_model(
 const ENTITIES_PER_BATCH: usize = 2048;
 
 /// Forecasts `usage` on `pool` a batch at a time, scoring and saving each batch's accuracy
-/// records on the way (on the calling blocking thread).
+/// records on the way (on the calling blocking thread). Returns the results and how many of
+/// them were the previous cycle's, kept because their input had not changed.
 fn forecast_in_batches(
     plan: &ModelPlan,
     store: Option<&crate::store::Store>,
     pool: &rayon::ThreadPool,
     usage: Vec<History>,
     end: f64,
-) -> Vec<EntityResult> {
+) -> (Vec<EntityResult>, usize) {
     let model = &plan.model.name;
     let mut done = Vec::with_capacity(usage.len());
+    let mut reused = 0;
     let mut usage = usage.into_iter();
     let mut failed_saves = 0;
     loop {
@@ -435,6 +439,9 @@ fn forecast_in_batches(
                 failed_saves += 1;
             }
         }
+        if let Some(earlier) = &plan.earlier {
+            reused += results.iter().filter(|r| earlier.is_kept(r)).count();
+        }
         done.append(&mut results);
     }
     if let Some(store) = store.filter(|_| plan.accuracy.enabled) {
@@ -453,7 +460,7 @@ fn forecast_in_batches(
             "cannot save forecast snapshots and scores; they are retried next cycle"
         );
     }
-    done
+    (done, reused)
 }
 
 /// Where each entity's capacity comes from.
@@ -515,6 +522,14 @@ impl EarlierResults {
     fn get(&self, labels: &Labels) -> Option<&EntityResult> {
         let i = *self.index.get(labels)?;
         self.report.models[self.model].entities.get(i)
+    }
+
+    /// Whether `result` is the earlier one, kept (it shares the earlier forecast).
+    fn is_kept(&self, result: &EntityResult) -> bool {
+        let earlier = self.get(&result.labels).and_then(|e| e.forecast.as_ref());
+        earlier
+            .zip(result.forecast.as_ref())
+            .is_some_and(|(a, b)| Arc::ptr_eq(a, b))
     }
 }
 
