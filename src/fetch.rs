@@ -70,6 +70,16 @@ enum Mode {
     Latest,
 }
 
+impl Mode {
+    fn name(self) -> &'static str {
+        match self {
+            Mode::Full => "full",
+            Mode::Incremental => "incremental",
+            Mode::Latest => "latest",
+        }
+    }
+}
+
 /// Fetches range queries for one cycle, through the cache when there is one.
 pub struct Fetcher<'a> {
     source: &'a Source,
@@ -137,6 +147,13 @@ impl<'a> Fetcher<'a> {
             .as_ref()
             .map(|series| series.iter().map(|s| s.samples.len() as u64).sum())
             .unwrap_or(0);
+        tracing::debug!(
+            query = %query.query,
+            mode = mode.name(),
+            samples,
+            elapsed_ms = (seconds * 1000.0) as u64,
+            "query answered"
+        );
         self.record(|stats| {
             match mode {
                 Mode::Full => stats.full_queries += 1,
@@ -170,10 +187,12 @@ impl<'a> Fetcher<'a> {
             return Ok(series.into_iter().map(History::Samples).collect());
         };
         let key = format!("{}|{}", query.step, query.query);
+        let reading = Instant::now();
         let cached = {
             let (store, key) = (store.clone(), key.clone());
             tokio::task::spawn_blocking(move || store.cached_history(&key)).await
         };
+        tracing::debug!(elapsed_ms = reading.elapsed().as_millis() as u64, "history cache read");
         let cached = match cached {
             Ok(Ok(cached)) => cached,
             Ok(Err(error)) => {
@@ -211,7 +230,7 @@ impl<'a> Fetcher<'a> {
             )
             .await?;
         let base: Vec<CachedGrid> = base.into_iter().filter(|g| keep(&g.labels)).collect();
-        let merged = merge(query, fetch_start, base, fresh);
+        let (merged, changed) = merge(query, fetch_start, base, fresh);
         let coverage = Coverage {
             step: query.step,
             from: query.start,
@@ -219,11 +238,13 @@ impl<'a> Fetcher<'a> {
         };
         // The grids go to the blocking pool and come back: no copy of a fleet's history.
         let store = store.clone();
+        let saving = Instant::now();
         let saved = tokio::task::spawn_blocking(move || {
-            let saved = store.save_history(&key, coverage, &merged, coverage.to);
+            let saved = store.save_history(&key, coverage, &merged, &changed, coverage.to);
             (saved, merged)
         })
         .await;
+        tracing::debug!(elapsed_ms = saving.elapsed().as_millis() as u64, "history cache saved");
         let merged = match saved {
             Ok((Ok(()), merged)) => merged,
             Ok((Err(error), merged)) => {
@@ -250,14 +271,28 @@ fn covers(coverage: &Coverage, query: &RangeQuery) -> bool {
 }
 
 /// The window of `query` on its grid: cached values before `fetch_start`, fresh ones from it.
-fn merge(query: &RangeQuery, fetch_start: f64, base: Vec<CachedGrid>, fresh: Vec<Series>) -> Vec<CachedGrid> {
+/// Each grid comes with whether it differs from the cached one (a slid window, new values, a
+/// new series): only those are written back.
+fn merge(
+    query: &RangeQuery,
+    fetch_start: f64,
+    base: Vec<CachedGrid>,
+    fresh: Vec<Series>,
+) -> (Vec<CachedGrid>, Vec<bool>) {
     let step = query.step;
     let points = ((query.end - query.start) / step).round().max(0.0) as usize + 1;
     let index = |t: f64| -> Option<usize> {
         let i = ((t - query.start) / step).round();
         (i >= 0.0 && (i as usize) < points && (query.start + i * step - t).abs() < step / 2.0).then_some(i as usize)
     };
-    let mut grids: BTreeMap<Labels, Vec<f64>> = BTreeMap::new();
+    let refetched = ((fetch_start - query.start) / step).round().max(0.0) as usize;
+    /// A grid being merged, and the cached values of its refetched part when the rest of it
+    /// is exactly as cached (same start, same length).
+    struct Slot {
+        values: Vec<f64>,
+        cached_tail: Option<Vec<f64>>,
+    }
+    let mut grids: BTreeMap<Labels, Slot> = BTreeMap::new();
     for grid in base {
         let CachedGrid {
             labels,
@@ -268,43 +303,58 @@ fn merge(query: &RangeQuery, fetch_start: f64, base: Vec<CachedGrid>, fresh: Vec
         let shift = (query.start - start) / step;
         if (grid_step - step).abs() < 1e-9 * step && shift >= 0.0 && (shift - shift.round()).abs() < 1e-6 {
             // The same grid, slid forward: moved in place, no second copy of a fleet's history.
-            values.drain(..(shift.round() as usize).min(values.len()));
+            let shift = shift.round() as usize;
+            let unmoved = shift == 0 && values.len() == points;
+            values.drain(..shift.min(values.len()));
             values.resize(points, f64::NAN);
-            let refetched = ((fetch_start - query.start) / step).round().max(0.0) as usize;
+            let cached_tail = unmoved.then(|| values.get(refetched..).unwrap_or_default().to_vec());
             for value in values.iter_mut().skip(refetched) {
                 *value = f64::NAN;
             }
-            grids.insert(labels, values);
+            grids.insert(labels, Slot { values, cached_tail });
             continue;
         }
-        let slots = grids.entry(labels).or_insert_with(|| vec![f64::NAN; points]);
+        let slot = grids.entry(labels).or_insert_with(|| Slot {
+            values: vec![f64::NAN; points],
+            cached_tail: None,
+        });
         for (i, value) in values.iter().enumerate() {
             let t = start + i as f64 * grid_step;
             if t < fetch_start - step / 2.0 {
-                if let Some(slot) = index(t) {
-                    slots[slot] = *value;
+                if let Some(at) = index(t) {
+                    slot.values[at] = *value;
                 }
             }
         }
     }
     for series in fresh {
-        let values = grids.entry(series.labels).or_insert_with(|| vec![f64::NAN; points]);
+        let slot = grids.entry(series.labels).or_insert_with(|| Slot {
+            values: vec![f64::NAN; points],
+            cached_tail: None,
+        });
         for sample in series.samples {
-            if let Some(slot) = index(sample.timestamp) {
-                values[slot] = sample.value;
+            if let Some(at) = index(sample.timestamp) {
+                slot.values[at] = sample.value;
             }
         }
     }
     grids
         .into_iter()
-        .filter(|(_, values)| values.iter().any(|v| v.is_finite()))
-        .map(|(labels, values)| CachedGrid {
-            labels,
-            start: query.start,
-            step,
-            values,
+        .filter(|(_, slot)| slot.values.iter().any(|v| v.is_finite()))
+        .map(|(labels, slot)| {
+            let tail = slot.values.get(refetched..).unwrap_or_default();
+            let changed = slot.cached_tail.is_none_or(|cached| {
+                cached.len() != tail.len() || cached.iter().zip(tail).any(|(a, b)| a.to_bits() != b.to_bits())
+            });
+            let grid = CachedGrid {
+                labels,
+                start: query.start,
+                step,
+                values: slot.values,
+            };
+            (grid, changed)
         })
-        .collect()
+        .unzip()
 }
 
 fn to_series(grid: CachedGrid) -> Series {
@@ -357,8 +407,9 @@ mod tests {
             series("a", &[(400.0, 4.5), (500.0, 5.0), (600.0, 6.0)]),
             series("b", &[(600.0, 60.0)]),
         ];
-        let merged = merge(&query, 400.0, base, fresh);
+        let (merged, changed) = merge(&query, 400.0, base, fresh);
         assert_eq!(merged.len(), 2);
+        assert_eq!(changed, [true, true], "slid, and new");
         assert_eq!(merged[0].start, 200.0);
         assert_eq!(merged[0].values, vec![2.0, 3.0, 4.5, 5.0, 6.0]);
         let b = &merged[1].values;
@@ -381,9 +432,37 @@ mod tests {
             step: 100.0,
             values: vec![1.0, 2.0, 3.0],
         }];
-        let merged = merge(&query, 200.0, base, Vec::new());
+        let (merged, changed) = merge(&query, 200.0, base, Vec::new());
         assert_eq!(merged[0].values[..2], [1.0, 2.0]);
         assert!(merged[0].values[2].is_nan() && merged[0].values[3].is_nan());
+        assert_eq!(changed, [true]);
+    }
+
+    #[test]
+    fn only_grids_that_differ_from_the_cache_are_marked_for_writing() {
+        let query = RangeQuery {
+            query: "q".into(),
+            start: 0.0,
+            end: 300.0,
+            step: 100.0,
+        };
+        let cached = |host: &str, last: f64| CachedGrid {
+            labels: Labels::new([("host", host)]),
+            start: 0.0,
+            step: 100.0,
+            values: vec![1.0, 2.0, f64::NAN, last],
+        };
+        // The same window re-read from 200: `same` answers what is cached (a gap included),
+        // `late` has a sample that arrived late, `gone` has been dropped from the window.
+        let base = vec![cached("gone", 4.0), cached("late", 4.0), cached("same", 4.0)];
+        let fresh = vec![
+            series("late", &[(200.0, 3.0), (300.0, 4.0)]),
+            series("same", &[(300.0, 4.0)]),
+        ];
+        let (merged, changed) = merge(&query, 200.0, base, fresh);
+        let hosts: Vec<_> = merged.iter().map(|g| g.labels.get("host").unwrap_or("")).collect();
+        assert_eq!(hosts, ["gone", "late", "same"]);
+        assert_eq!(changed, [true, true, false]);
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! only the samples since the last one (plus an overlap for late samples).
 //!
 //! One row per series holds its values as little-endian `f64` on a regular grid (`NaN` where
-//! there was no sample): compact, and rewritten whole when the window slides. `fetches` says
+//! there was no sample): compact, and rewritten only when it changed (the window slid, or new
+//! samples arrived). `fetches` says
 //! which range of a query the rows cover.
 
 use rusqlite::{OptionalExtension, params};
@@ -80,25 +81,48 @@ impl Store {
         })
     }
 
-    /// Replaces what the cache holds for `query_key`.
+    /// Makes the cache of `query_key` hold `grids` over `coverage`. Only the grids whose
+    /// `changed` flag is set are written, and rows of series no longer in `grids` are removed:
+    /// within one step the answer is mostly what is cached, and rewriting a fleet's history
+    /// every cycle would be most of the state file's writes.
     pub fn save_history(
         &self,
         query_key: &str,
         coverage: Coverage,
         grids: &[CachedGrid],
+        changed: &[bool],
         now: f64,
     ) -> Result<(), StoreError> {
+        let labels: Vec<String> = grids
+            .iter()
+            .map(|g| serde_json::to_string(&g.labels).unwrap_or_else(|_| "{}".into()))
+            .collect();
+        let everything = changed.len() < grids.len() || changed.iter().all(|c| *c);
         self.with(|c| {
             let transaction = c.transaction()?;
-            transaction.execute("DELETE FROM history WHERE query_key = ?1", [query_key])?;
-            {
-                let mut insert = transaction.prepare_cached(
-                    "INSERT INTO history (query_key, labels, start, step, vals) VALUES (?1, ?2, ?3, ?4, ?5)",
+            if everything {
+                transaction.execute("DELETE FROM history WHERE query_key = ?1", [query_key])?;
+            } else {
+                // A list of strings always serialises.
+                let kept = serde_json::to_string(&labels).unwrap_or_else(|_| "[]".into());
+                transaction.execute(
+                    "DELETE FROM history WHERE query_key = ?1 AND labels NOT IN (SELECT value FROM json_each(?2))",
+                    params![query_key, kept],
                 )?;
-                for grid in grids {
-                    let labels = serde_json::to_string(&grid.labels).unwrap_or_else(|_| "{}".into());
+            }
+            {
+                let mut upsert = transaction.prepare_cached(
+                    "INSERT INTO history (query_key, labels, start, step, vals) VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (query_key, labels) DO UPDATE SET start = ?3, step = ?4, vals = ?5",
+                )?;
+                for ((grid, labels), _) in grids
+                    .iter()
+                    .zip(&labels)
+                    .zip(changed.iter().chain(std::iter::repeat(&true)))
+                    .filter(|(_, changed)| everything || **changed)
+                {
                     let bytes: Vec<u8> = grid.values.iter().flat_map(|v| v.to_le_bytes()).collect();
-                    insert.execute(params![query_key, labels, grid.start, grid.step, bytes])?;
+                    upsert.execute(params![query_key, labels, grid.start, grid.step, bytes])?;
                 }
             }
             transaction.execute(
@@ -144,14 +168,36 @@ mod tests {
             from: 600.0,
             to: 1200.0,
         };
+        let other = CachedGrid {
+            labels: Labels::new([("instance", "b")]),
+            ..grid.clone()
+        };
         store
-            .save_history("q", coverage, std::slice::from_ref(&grid), 10.0)
+            .save_history("q", coverage, &[grid.clone(), other.clone()], &[true, true], 10.0)
             .expect("save");
         let (read_coverage, grids) = store.cached_history("q").expect("read").expect("cached");
         assert_eq!(read_coverage, coverage);
+        assert_eq!(grids.len(), 2);
         assert_eq!(grids[0].labels, grid.labels);
         assert_eq!(grids[0].values[0], 1.0);
         assert!(grids[0].values[1].is_nan());
+        // Unchanged grids are not rewritten (the stale value shows it), and series no longer
+        // answered are forgotten.
+        let stale = CachedGrid {
+            values: vec![9.0],
+            ..grid.clone()
+        };
+        store
+            .save_history("q", coverage, std::slice::from_ref(&stale), &[false], 10.0)
+            .expect("save");
+        let (_, grids) = store.cached_history("q").expect("read").expect("cached");
+        assert_eq!(grids.len(), 1);
+        assert_eq!(grids[0].values.len(), 3);
+        store
+            .save_history("q", coverage, std::slice::from_ref(&stale), &[true], 10.0)
+            .expect("save");
+        let (_, grids) = store.cached_history("q").expect("read").expect("cached");
+        assert_eq!(grids[0].values, [9.0]);
         assert_eq!(store.prune_history(11.0).expect("prune"), 1);
         assert!(store.cached_history("q").expect("read").is_none());
     }
