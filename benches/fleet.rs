@@ -1,17 +1,20 @@
 //! The fleet benchmark: a synthetic fleet of disks loaded into a real VictoriaMetrics on
 //! loopback, and full Headroom cycles (fetch, fit, recommend, expose) timed end to end.
 //!
-//!     cargo bench --bench fleet                              # 1,000 and 10,000 series
-//!     cargo bench --bench fleet -- --series 100000 --shards 4
-//!     cargo bench --bench fleet -- --series 2000 --days 7    # a quick look
+//!     cargo bench --bench fleet                          # 1,000 and 10,000 series, 100,000 over 4 replicas
+//!     cargo bench --bench fleet -- --series 1000,10000   # the quick part (a few minutes)
+//!     cargo bench --bench fleet -- --series 100000/4     # 100,000 series over 4 replicas
+//!     cargo bench --bench fleet -- --series 2000 --days 7
 //!
-//! Each size gets a fresh VictoriaMetrics (Debian's `victoria-metrics`) holding `--days` of
-//! 5-minute history per series. Headroom runs as its own process (`headroom run`, the binary of
-//! this build) with hourly steps downsampled on the server (`max_over_time`), a state file, and
-//! one replica per shard, one after the other so each has the machine to itself. For every
-//! replica it prints: the first cycle's time to readiness and cycle duration, the second
-//! (incremental) cycle's duration, samples fetched by each, peak memory (VmHWM), CPU seconds,
-//! and the time and size of a `/metrics` scrape. Results are recorded in `docs/benchmarks.md`.
+//! `--series` takes sizes separated by commas, each as `N` or `N/REPLICAS`. Each size gets a
+//! fresh VictoriaMetrics (Debian's `victoria-metrics`) holding `--days` of 5-minute history per
+//! series. Headroom runs as its own process (`headroom run`, the binary of this build) with
+//! hourly steps downsampled on the server (`max_over_time`), a state file, and one replica per
+//! shard, one after the other so each has the machine to itself. For every replica it prints:
+//! the first cycle's time to readiness and cycle duration, the second (incremental) cycle's
+//! duration, samples fetched by each, peak memory (VmHWM), CPU seconds, and the time of a
+//! `/metrics` scrape. It ends with the fleet targets, met or missed. Results are recorded in
+//! `docs/benchmarks.md`.
 
 use std::io::{BufRead, Write};
 use std::process::{Child, Command, Stdio};
@@ -28,17 +31,24 @@ fn main() {
             .and_then(|i| args.get(i + 1))
             .cloned()
     };
-    let sizes: Vec<usize> = value("--series")
-        .map(|s| {
-            s.split(',')
-                .map(|n| n.trim().parse().expect("--series N[,N...]"))
-                .collect()
+    let default_shards: u32 = value("--shards").map_or(1, |s| s.parse().expect("--shards N"));
+    let runs: Vec<(usize, u32)> = value("--series")
+        .unwrap_or_else(|| "1000,10000,100000/4".into())
+        .split(',')
+        .map(|spec| {
+            let (series, shards) = spec.trim().split_once('/').unwrap_or((spec.trim(), ""));
+            let series = series.parse().expect("--series N[/REPLICAS][,...]");
+            let shards = if shards.is_empty() {
+                default_shards
+            } else {
+                shards.parse().expect("--series N/REPLICAS: REPLICAS is a whole number")
+            };
+            (series, shards.max(1))
         })
-        .unwrap_or_else(|| vec![1_000, 10_000]);
-    let shards: u32 = value("--shards").map_or(1, |s| s.parse().expect("--shards N"));
+        .collect();
     let days: u64 = value("--days").map_or(28, |s| s.parse().expect("--days N"));
     println!(
-        "headroom fleet benchmark: {} cores, {days} days of 5-minute history per series, {shards} shard(s)",
+        "headroom fleet benchmark: {} cores, {days} days of 5-minute history per series",
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
     println!(
@@ -60,7 +70,8 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    for series in sizes {
+    let mut results = Vec::new();
+    for (series, shards) in runs {
         let dir = tempfile::tempdir().expect("temp dir");
         let victoria = Victoria::start(dir.path());
         let loaded = Instant::now();
@@ -86,8 +97,35 @@ fn main() {
                 result.scrape_ms
             );
             let _ = std::io::stdout().flush();
+            results.push((series, shard, shards, result));
         }
     }
+    println!("{}", verdict(&results));
+}
+
+/// The fleet issue's targets, each met or missed, from what was measured.
+fn verdict(results: &[(usize, u32, u32, Replica)]) -> String {
+    let mut lines = vec!["targets:".to_string()];
+    let mut check = |met: bool, what: String| lines.push(format!("  {} {what}", if met { "met   " } else { "MISSED" }));
+    for (series, shard, shards, r) in results {
+        let who = format!("{series} series, replica {} of {shards}", shard + 1);
+        check(
+            r.peak_mib < 1024.0,
+            format!("{who}: peak memory {:.0} MiB under 1 GiB", r.peak_mib),
+        );
+        let speedup = r.cycle1_s / r.cycle2_s.max(1e-3);
+        check(
+            speedup >= 5.0,
+            format!("{who}: second cycle {speedup:.1}x faster than the first (at least 5x)"),
+        );
+        if *series >= 10_000 && *shards == 1 {
+            check(
+                r.cycle1_s < 60.0,
+                format!("{who}: first cycle end to end {:.1} s (under 60 s)", r.cycle1_s),
+            );
+        }
+    }
+    lines.join("\n")
 }
 
 /// A VictoriaMetrics server on a free loopback port, stopped on drop.
