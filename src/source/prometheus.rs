@@ -216,11 +216,16 @@ impl PrometheusSource {
             .map_err(|e| unreachable(error_chain(&e)))?;
         let status = response.status().as_u16();
         if !(200..300).contains(&status) {
-            // Error answers are small, and may not be JSON (a proxy's HTML page).
-            let body = response
-                .bytes()
-                .await
-                .map_err(|e| unreachable(format!("reading the response: {}", error_chain(&e))))?;
+            // An error answer is read whole up to a bound: a server's JSON error is small, and
+            // a proxy's page (not JSON) is only quoted.
+            let mut body = Vec::new();
+            while body.len() < ERROR_BODY_LIMIT {
+                match response.chunk().await {
+                    Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+                    Ok(None) => break,
+                    Err(e) => return Err(unreachable(format!("reading the response: {}", error_chain(&e)))),
+                }
+            }
             return parse_response_keeping(&base, &query.query, status, &body, &**keep);
         }
         // The body goes to a parser on the blocking pool chunk by chunk; a full channel holds
@@ -264,6 +269,9 @@ impl PrometheusSource {
         }
     }
 }
+
+/// How much of an error answer is read.
+const ERROR_BODY_LIMIT: usize = 64 * 1024;
 
 /// Chunks of a body in flight from the download to the parser.
 const CHUNKS_IN_FLIGHT: usize = 16;
