@@ -1,6 +1,7 @@
 //! Forecast accuracy over time, with a known future: a forecast "made" eight days before the
 //! end of the backfilled history is scored by a running Headroom against what Prometheus
-//! holds, and the scores match the hand calculation from the history's own generator.
+//! holds, and the scores match the hand calculation from the history's own generator. A model
+//! larger than one forecasting batch is scored in every batch.
 
 use std::time::Duration;
 
@@ -111,4 +112,103 @@ fn past_forecasts_are_scored_against_what_happened() {
     );
     let justification = fill["recommendation"]["justification"].to_string();
     assert!(justification.contains("Past accuracy"), "{justification}");
+}
+
+#[test]
+fn past_forecasts_are_scored_in_every_batch_of_a_large_model() {
+    // More entities than one forecasting batch (2,048): the past forecasts of the last disks
+    // are read, scored and replaced in a later batch than those of the first ones. In-process,
+    // on a dump-file source: what is under test is the cycle's batching, not a backend.
+    const DISKS: usize = 2_100;
+    const HOUR: f64 = 3_600.0;
+    let end = (1_800_000_000.0 / HOUR).floor() * HOUR;
+    let value = |disk: usize, t: f64| 100.0 + (disk % 7) as f64 + (t - end) / HOUR * 0.5;
+    let mut dump = String::new();
+    for disk in 0..DISKS {
+        for k in 0..=72 {
+            let t = end - f64::from(72 - k) * HOUR;
+            dump.push_str(&format!(
+                "disk_used_bytes{{host=\"h-{disk:04}\"}} {} {}\n",
+                value(disk, t),
+                t as u64 * 1000
+            ));
+        }
+    }
+    let source =
+        headroom::source::Source::File(headroom::source::file::FileSource::from_text("fleet", &dump).expect("dump"));
+    let models = headroom::model::load_texts(&[(
+        "fleet.toml",
+        "name = \"fleet\"\nusage = 'disk_used_bytes'\ncapacity = 1000\nthreshold = \"90%\"\nunit = \"bytes\"\nhistory = \"3d\"\nstep = \"1h\"\nhorizon = \"7d\"\n",
+    )])
+    .expect("model");
+    // Forecasts made two days ago for the first and the last disk, 1 above what happened
+    // every hour of the next day; with a scale of 2 their 1-day MASE is exactly 0.5.
+    let made_at = end - 2.0 * 86_400.0;
+    let store = Store::in_memory().expect("store");
+    let entity = |disk: usize| Labels::new([("host", format!("h-{disk:04}"))]).to_string();
+    let snapshots: Vec<Snapshot> = [0, DISKS - 1]
+        .into_iter()
+        .map(|disk| Snapshot {
+            entity: entity(disk),
+            made_at,
+            scale: 2.0,
+            path: (1..=24)
+                .map(|i| {
+                    let t = made_at + f64::from(i) * HOUR;
+                    let mean = value(disk, t) + 1.0;
+                    PathPoint {
+                        timestamp: t,
+                        mean,
+                        lower_80: mean - 0.5,
+                        upper_80: mean + 0.5,
+                        lower_95: mean - 2.0,
+                        upper_95: mean + 2.0,
+                    }
+                })
+                .collect(),
+        })
+        .collect();
+    store.save_snapshots("fleet", &snapshots).expect("seed past forecasts");
+
+    let fetcher = headroom::fetch::Fetcher::new(&source, Some(&store));
+    let pool = headroom::cycle::build_pool(0).expect("pool");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let report = runtime.block_on(headroom::cycle::run(
+        &fetcher,
+        &models,
+        &headroom::forecast::Settings::default(),
+        &[],
+        &pool,
+        end + 60.0,
+        None,
+    ));
+    let entities = &report.models[0].entities;
+    assert_eq!(entities.len(), DISKS, "{:?}", report.models[0].error);
+    for disk in [0, DISKS - 1] {
+        let result = entities
+            .iter()
+            .find(|e| e.labels.to_string() == entity(disk))
+            .expect("the disk");
+        let one_day = result
+            .accuracy
+            .iter()
+            .find(|s| s.checkpoint == "1d")
+            .unwrap_or_else(|| panic!("disk {disk} was not scored: {:?}", result.accuracy));
+        assert!((one_day.mase - 0.5).abs() < 1e-9, "disk {disk}: MASE {}", one_day.mase);
+        assert_eq!((one_day.coverage_80, one_day.coverage_95), (0.0, 1.0), "disk {disk}");
+    }
+    // Every batch saved its scores and its new snapshots.
+    let latest = store.latest_scores("fleet").expect("scores");
+    assert!(latest.contains_key(&entity(0)) && latest.contains_key(&entity(DISKS - 1)));
+    let snapshots = store.last_snapshots("fleet").expect("snapshots");
+    assert_eq!(snapshots.len(), DISKS);
+    assert!(
+        snapshots.values().all(|made| *made == end),
+        "{:?}",
+        snapshots.values().next()
+    );
 }
