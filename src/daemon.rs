@@ -278,7 +278,11 @@ impl Daemon {
             let configured: Vec<&str> = self.models.iter().map(|m| m.name.as_str()).collect();
             report.carry_over_models_not_run(&previous, &configured);
         }
-        state.publish(report);
+        // Rendering a fleet's results takes a while: off the threads that serve HTTP.
+        let publishing = Arc::clone(state);
+        if let Err(error) = tokio::task::spawn_blocking(move || publishing.publish(report)).await {
+            tracing::error!(%error, "publishing the cycle's results failed");
+        }
         let retry = if source_up {
             *failures_in_a_row = 0;
             None
