@@ -146,7 +146,7 @@ pub fn justification(scores: &[Score], unit: &str) -> Option<(String, bool)> {
         .find_map(|(name, _)| scores.iter().find(|s| s.checkpoint == *name))?;
     let sentence = format!(
         "Past accuracy: the forecast made {} for {} ahead said {:.4} {unit}, and it was {:.4} (MASE {:.2}, {:.0} % of actual values inside the 95 % interval).",
-        crate::report::format_time(score.made_at),
+        crate::format::time(score.made_at),
         score.checkpoint,
         score.predicted,
         score.actual,

@@ -10,9 +10,10 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 
+use crate::clock::Clock;
 use crate::config::{Config, SourceConfig};
 use crate::cycle;
-use crate::daemon::{Clock, Daemon};
+use crate::daemon::Daemon;
 use crate::forecast;
 use crate::model;
 use crate::report;
@@ -179,7 +180,7 @@ const EXIT_CONFIG: u8 = 2;
 /// Runs the parsed command line.
 pub fn main(cli: Cli) -> ExitCode {
     init_logging(&cli.log_level, cli.log_format);
-    crate::tls::install_crypto_provider();
+    crate::net::install_crypto_provider();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("headroom-io")
@@ -376,7 +377,7 @@ fn build_source(config: &Config) -> anyhow::Result<(Source, Clock)> {
     let source = Source::from_config(&config.source).context("cannot set up the history source")?;
     let clock = match (&config.source, &source) {
         (SourceConfig::File { .. }, Source::File(file)) => {
-            Clock::Fixed(file.last_timestamp().unwrap_or_else(cycle::unix_now))
+            Clock::Fixed(file.last_timestamp().unwrap_or_else(crate::clock::unix_now))
         }
         _ => Clock::Wall,
     };
@@ -427,12 +428,12 @@ async fn one_cycle(
     let (source, clock) = build_source(config)?;
     let now = match (at, clock) {
         (Some(t), _) | (None, Clock::Fixed(t)) => t,
-        (None, Clock::Wall) => cycle::unix_now(),
+        (None, Clock::Wall) => crate::clock::unix_now(),
     };
     let pool = cycle::build_pool(config.forecast.threads).context("cannot start the forecasting threads")?;
     if let Source::Scrape(scrape) = &source {
         // One round now, on top of what a running daemon has scraped before.
-        let round = scrape.scrape_all(cycle::unix_now()).await;
+        let round = scrape.scrape_all(crate::clock::unix_now()).await;
         tracing::info!(
             targets_ok = round.succeeded,
             targets_failed = round.failed,
@@ -595,7 +596,7 @@ async fn run(
 }
 
 async fn demo(listen: SocketAddr, dump: Option<PathBuf>) -> anyhow::Result<ExitCode> {
-    let now = cycle::unix_now();
+    let now = crate::clock::unix_now();
     let started = std::time::Instant::now();
     if let Some(path) = &dump {
         std::fs::write(path, crate::demo::history(now)).with_context(|| format!("cannot write {}", path.display()))?;
@@ -638,9 +639,7 @@ async fn demo(listen: SocketAddr, dump: Option<PathBuf>) -> anyhow::Result<ExitC
 }
 
 fn parse_time(text: &str) -> Result<f64, String> {
-    crate::offline::parse_timestamp(text)
-        .map(|(t, _)| t)
-        .ok_or_else(|| format!("{text:?} is neither Unix seconds nor RFC 3339 (e.g. 2026-11-26T10:00:00Z)"))
+    crate::clock::parse_instant(text)
 }
 
 fn init_logging(level: &str, format: LogFormat) {

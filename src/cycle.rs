@@ -887,11 +887,3 @@ pub fn build_pool(threads: usize) -> Result<Arc<rayon::ThreadPool>, rayon::Threa
         .or_else(|_| rayon::ThreadPoolBuilder::new().num_threads(1).build())
         .map(Arc::new)
 }
-
-/// Seconds since the Unix epoch, now.
-pub fn unix_now() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
-}

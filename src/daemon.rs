@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 
+use crate::clock::Clock;
 use crate::config::delivery::ReportConfig;
 use crate::cycle;
 use crate::delivery::{Channels, Deliverer};
@@ -22,24 +23,6 @@ use crate::server::{AppState, ReloadRequest, router};
 use crate::source::Source;
 use crate::store::Store;
 use crate::timing::Timing;
-
-/// Where "now" comes from for each cycle.
-#[derive(Clone, Copy, Debug)]
-pub enum Clock {
-    /// The wall clock (live sources).
-    Wall,
-    /// A fixed instant (a dump file: plan from its last sample).
-    Fixed(f64),
-}
-
-impl Clock {
-    fn now(self) -> f64 {
-        match self {
-            Clock::Wall => cycle::unix_now(),
-            Clock::Fixed(t) => t,
-        }
-    }
-}
 
 /// Everything a daemon needs.
 pub struct Daemon {
@@ -149,7 +132,7 @@ impl Daemon {
         let mut timing = Timing::default();
         let mut fresh_config = true;
         loop {
-            let started = cycle::unix_now();
+            let started = crate::clock::unix_now();
             let due: Vec<CapacityModel> = timing.due(&self.models, started).into_iter().cloned().collect();
             if !due.is_empty() {
                 self.plan(&due, &state, &pool, &mut timing, &mut failures_in_a_row, fresh_config)
@@ -163,7 +146,7 @@ impl Daemon {
             let next_due = timing
                 .next(&self.models)
                 .unwrap_or(started + self.interval.as_secs_f64());
-            let delay = Duration::from_secs_f64((next_due - cycle::unix_now()).clamp(0.0, 86_400.0));
+            let delay = Duration::from_secs_f64((next_due - crate::clock::unix_now()).clamp(0.0, 86_400.0));
             let next_cycle = tokio::time::Instant::now() + delay;
             let stopping = loop {
                 tokio::select! {
@@ -241,7 +224,7 @@ impl Daemon {
         failures_in_a_row: &mut u32,
         fresh_config: bool,
     ) {
-        let started = cycle::unix_now();
+        let started = crate::clock::unix_now();
         let now = self.clock.now();
         tracing::info!(
             models = due.len(),
@@ -303,7 +286,7 @@ impl Daemon {
                 .and_then(|r| r.models.iter().find(|m| m.model == model.name))
                 .is_some_and(|m| m.error.is_some());
             match retry {
-                Some(retry) if failed => timing.retry(model, retry, cycle::unix_now()),
+                Some(retry) if failed => timing.retry(model, retry, crate::clock::unix_now()),
                 _ => timing.ran(model, self.interval, started),
             }
         }
@@ -324,7 +307,7 @@ impl Daemon {
             tracing::warn!(configured = %config.server.listen, serving = %self.listen, "server.listen changes need a restart");
         }
         self.clock = match &source {
-            Source::File(file) => Clock::Fixed(file.last_timestamp().unwrap_or_else(cycle::unix_now)),
+            Source::File(file) => Clock::Fixed(file.last_timestamp().unwrap_or_else(crate::clock::unix_now)),
             Source::Prometheus(_) | Source::Scrape(_) => Clock::Wall,
         };
         self.source = source;

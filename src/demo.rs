@@ -43,7 +43,7 @@ pub fn models() -> Result<Vec<CapacityModel>, Problems> {
 /// from a week on, and compound growth of 10 % a month everywhere.
 pub fn scenarios() -> Vec<crate::scenario::Scenario> {
     use crate::scenario::{Change, ChangeKind, Effect, Scenario};
-    let launch = (crate::cycle::unix_now() / 86_400.0).floor() * 86_400.0 + 7.0 * 86_400.0;
+    let launch = (crate::clock::unix_now() / 86_400.0).floor() * 86_400.0 + 7.0 * 86_400.0;
     vec![
         Scenario {
             name: "launch".into(),

@@ -7,6 +7,7 @@
 
 pub mod accuracy;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod cycle;
 pub mod daemon;
@@ -18,8 +19,11 @@ pub mod exhaustion;
 pub mod expose;
 pub mod fetch;
 pub mod forecast;
+pub mod format;
 pub mod model;
+pub mod net;
 pub mod offline;
+pub mod percent;
 pub mod recommend;
 pub mod report;
 pub mod scenario;
@@ -29,5 +33,4 @@ pub mod shard;
 pub mod source;
 pub mod store;
 pub mod timing;
-pub mod tls;
 pub mod weekly;

@@ -13,6 +13,7 @@ use std::str::FromStr;
 use crate::config::problems::{Document, Problem, Problems};
 use crate::duration::PromDuration;
 use crate::exhaustion::Direction;
+use crate::percent::Percent;
 
 /// Most grid points a model may ask the engine to handle per series.
 const MAX_POINTS: f64 = 200_000.0;
@@ -121,15 +122,15 @@ impl FromStr for Threshold {
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let valid = "a percentage of capacity such as \"90%\", or a number in the model's unit";
-        if let Some(percent) = text.trim().strip_suffix('%') {
-            let value: f64 = percent
-                .trim()
-                .parse()
-                .map_err(|_| format!("invalid threshold {text:?}; expected {valid}"))?;
-            if !(value > 0.0 && value <= 1000.0) {
+        if text.trim().ends_with('%') {
+            let value = text
+                .parse::<Percent>()
+                .map_err(|_| format!("invalid threshold {text:?}; expected {valid}"))?
+                .fraction();
+            if !(value > 0.0 && value <= 10.0) {
                 return Err(format!("threshold {text:?} must be above 0% (and at most 1000%)"));
             }
-            return Ok(Threshold::Fraction(value / 100.0));
+            return Ok(Threshold::Fraction(value));
         }
         text.trim()
             .parse::<f64>()
@@ -387,8 +388,8 @@ fn scaling_section(mut table: crate::config::problems::Table<'_>) -> Option<Scal
         .unwrap_or(PromDuration::from_secs(0));
     let target_utilization = match table.optional::<String>("target_utilization", "a percentage such as \"75%\"") {
         None => 1.0,
-        Some(text) => match text.parse::<Threshold>() {
-            Ok(Threshold::Fraction(f)) if f > 0.0 && f <= 1.0 => f,
+        Some(text) => match text.parse::<Percent>().map(Percent::fraction) {
+            Ok(f) if f > 0.0 && f <= 1.0 => f,
             _ => {
                 table.report(
                     "target_utilization",

@@ -12,6 +12,7 @@ use std::fmt::Write;
 use chrono::{DateTime, SecondsFormat, Utc};
 use rayon::prelude::*;
 
+use crate::clock::{TimeForm, parse_timestamp};
 use crate::forecast::{self, Forecast, Grid, NoForecast};
 use crate::series::Sample;
 
@@ -75,7 +76,7 @@ pub fn read(text: &str) -> Result<Vec<InputSeries>, CsvError> {
                 message: "empty series_id".into(),
             });
         }
-        let (timestamp, rfc3339) = parse_timestamp(fields[ts_col].trim()).ok_or_else(|| CsvError {
+        let (timestamp, form) = parse_timestamp(fields[ts_col].trim()).ok_or_else(|| CsvError {
             line,
             message: format!(
                 "timestamp {:?} is neither Unix seconds nor RFC 3339 (e.g. 2026-11-26T10:00:00Z)",
@@ -96,7 +97,7 @@ pub fn read(text: &str) -> Result<Vec<InputSeries>, CsvError> {
             series.push(InputSeries {
                 id: id.to_string(),
                 samples: Vec::new(),
-                rfc3339,
+                rfc3339: matches!(form, TimeForm::Rfc3339 { .. }),
             });
             series.len() - 1
         });
@@ -153,18 +154,6 @@ pub fn forecast_all(series: &[InputSeries], horizon: usize, settings: &forecast:
         }
     }
     (out, skipped)
-}
-
-/// Parses Unix seconds or RFC 3339; the flag says which form it was.
-pub fn parse_timestamp(text: &str) -> Option<(f64, bool)> {
-    if let Ok(seconds) = text.parse::<f64>() {
-        return seconds.is_finite().then_some((seconds, false));
-    }
-    let parsed = DateTime::parse_from_rfc3339(text).ok()?;
-    Some((
-        parsed.timestamp() as f64 + f64::from(parsed.timestamp_subsec_nanos()) / 1e9,
-        true,
-    ))
 }
 
 fn format_timestamp(seconds: f64, rfc3339: bool) -> String {

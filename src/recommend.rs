@@ -9,6 +9,7 @@ use chrono::{DateTime, Datelike, Months, TimeZone, Utc};
 
 use crate::exhaustion::{Direction, Exhaustion};
 use crate::forecast::ForecastSummary;
+use crate::format;
 use crate::model::Scaling;
 
 /// Seconds in a day.
@@ -213,7 +214,7 @@ pub fn recommend(situation: &Situation<'_>) -> Recommendation {
     };
 
     let mut justification = Vec::new();
-    let rate = format_number(trend_usage_per_day.abs());
+    let rate = format::number(trend_usage_per_day.abs());
     let growth = if trend_usage_per_day > 0.0 {
         "grows"
     } else if trend_usage_per_day < 0.0 {
@@ -223,41 +224,41 @@ pub fn recommend(situation: &Situation<'_>) -> Recommendation {
     };
     let since = diagnostics
         .regime_start
-        .map_or(String::new(), |t| format!(" since a change on {}", format_date(t)));
+        .map_or(String::new(), |t| format!(" since a change on {}", format::date(t)));
     justification.push(format!("Usage {growth} {rate} {unit} per day{since} (trend_per_day)."));
     if !diagnostics.periods_secs.is_empty() {
         let cycles: Vec<&str> = diagnostics.periods_secs.iter().map(|p| period_name(*p)).collect();
         justification.push(format!(
             "It follows a {} cycle of {} {unit} peak to trough (seasonal_amplitude).",
             cycles.join(" and "),
-            format_number(diagnostics.seasonal_amplitude)
+            format::number(diagnostics.seasonal_amplitude)
         ));
     }
     match (exhaustion, threshold) {
         (Some(x), Some(limit)) if x.exceeded_now => justification.push(format!(
             "The last value is already past the threshold of {} {unit}.",
-            format_number(limit)
+            format::number(limit)
         )),
         (Some(Exhaustion { likely: Some(likely), earliest: Some(earliest), .. }), Some(limit)) => {
             justification.push(format!(
                 "The expected path crosses the threshold of {} {unit} on {} ({:.1} days, runway_days); the pessimistic 95 % bound on {} ({:.1} days, earliest_runway_days).",
-                format_number(limit),
-                format_date(likely),
+                format::number(limit),
+                format::date(likely),
                 days_until(likely),
-                format_date(earliest),
+                format::date(earliest),
                 days_until(earliest)
             ));
         }
         (Some(Exhaustion { likely: None, earliest: Some(earliest), .. }), Some(limit)) => justification.push(format!(
             "The expected path stays under the threshold of {} {unit} through the horizon, but the pessimistic 95 % bound crosses on {} ({:.1} days, earliest_runway_days).",
-            format_number(limit),
-            format_date(earliest),
+            format::number(limit),
+            format::date(earliest),
             days_until(earliest)
         )),
         (_, Some(limit)) => justification.push(format!(
             "Neither the expected path nor the pessimistic 95 % bound crosses the threshold of {} {unit} before {} (horizon_end).",
-            format_number(limit),
-            format_date(forecast.horizon_end)
+            format::number(limit),
+            format::date(forecast.horizon_end)
         )),
         (_, None) => {}
     }
@@ -265,7 +266,7 @@ pub fn recommend(situation: &Situation<'_>) -> Recommendation {
         let passed = if t <= now { ", which has passed" } else { "" };
         justification.push(format!(
             "With a lead time of {lead_time_days:.0} days (lead_time_days), capacity must be ordered by {}{passed} (order_by): {}.",
-            format_date(t),
+            format::date(t),
             urgency.name()
         ));
     }
@@ -277,9 +278,9 @@ pub fn recommend(situation: &Situation<'_>) -> Recommendation {
         };
         justification.push(format!(
             "Keeping the pessimistic peak of {} {unit} (peak_pessimistic) under {:.0} % of capacity (target_utilization) needs {} {unit} (capacity_needed): {} {} instead of {:.1} (units), so {action}.",
-            format_number(peak_pessimistic),
+            format::number(peak_pessimistic),
             target_utilization * 100.0,
-            format_number(needed),
+            format::number(needed),
             u.needed,
             plural(&u.unit_name, i64::from(u.needed)),
             u.current,
@@ -288,9 +289,9 @@ pub fn recommend(situation: &Situation<'_>) -> Recommendation {
     if let Some(c) = &cost {
         justification.push(format!(
             "Monthly cost: {} {} now, {} {} as recommended (cost).",
-            format_money(c.monthly_current),
+            format::money(c.monthly_current),
             c.currency,
-            format_money(c.monthly_recommended),
+            format::money(c.monthly_recommended),
             c.currency
         ));
     }
@@ -309,8 +310,8 @@ pub fn recommend(situation: &Situation<'_>) -> Recommendation {
         justification.push(format!(
             "It follows {}: {unit} = {} + {} × {} (R² {:.2} over {} points, driver); the forecast of {} is carried through.",
             fit.name,
-            format_number(fit.intercept),
-            format_number(fit.slope),
+            format::number(fit.intercept),
+            format::number(fit.slope),
             fit.name,
             fit.r_squared,
             fit.points,
@@ -458,36 +459,6 @@ fn plural(name: &str, count: i64) -> String {
     } else {
         format!("{name}s")
     }
-}
-
-/// `2026-12-01`.
-fn format_date(unix: f64) -> String {
-    DateTime::<Utc>::from_timestamp(unix as i64, 0)
-        .map(|t| t.format("%Y-%m-%d").to_string())
-        .unwrap_or_default()
-}
-
-/// Up to four significant digits, SI suffix above ten thousand.
-fn format_number(value: f64) -> String {
-    let abs = value.abs();
-    let (scaled, suffix) = match abs {
-        a if a >= 1e12 => (value / 1e12, "T"),
-        a if a >= 1e9 => (value / 1e9, "G"),
-        a if a >= 1e6 => (value / 1e6, "M"),
-        a if a >= 1e4 => (value / 1e3, "k"),
-        _ => (value, ""),
-    };
-    let decimals = match scaled.abs() {
-        a if a >= 100.0 => 1,
-        a if a >= 10.0 => 2,
-        a if a >= 1.0 => 3,
-        _ => 4,
-    };
-    format!("{scaled:.decimals$}{suffix}")
-}
-
-fn format_money(value: f64) -> String {
-    format!("{value:.2}")
 }
 
 #[cfg(test)]

@@ -2,9 +2,8 @@
 
 use std::fmt::Write;
 
-use chrono::{DateTime, Utc};
-
 use crate::cycle::{CycleReport, EntityStatus};
+use crate::format;
 
 /// The JSON document `headroom once --format json` prints (schema version 1).
 pub fn to_json(report: &CycleReport) -> serde_json::Value {
@@ -250,7 +249,7 @@ pub struct RecommendationFilter {
 pub fn to_table(report: &CycleReport) -> String {
     let mut out = String::new();
     let now = report.evaluated_at;
-    let _ = writeln!(out, "Headroom forecast at {} from {}", format_time(now), report.source);
+    let _ = writeln!(out, "Headroom forecast at {} from {}", format::time(now), report.source);
     for model in &report.models {
         let _ = writeln!(out);
         if let Some(error) = &model.error {
@@ -284,7 +283,7 @@ pub fn to_table(report: &CycleReport) -> String {
         for e in rows {
             let (likely, earliest) = match e.exhaustion {
                 Some(x) if x.exceeded_now => ("exceeded now".to_string(), "exceeded now".to_string()),
-                Some(x) => (relative(x.likely, now), relative(x.earliest, now)),
+                Some(x) => (format::relative(x.likely, now), format::relative(x.earliest, now)),
                 None => ("-".into(), "-".into()),
             };
             let status = match e.status {
@@ -295,7 +294,7 @@ pub fn to_table(report: &CycleReport) -> String {
             let urgency = recommendation.map_or("-", |r| r.urgency.name()).to_string();
             let order_by = recommendation
                 .and_then(|r| r.order_by)
-                .map_or("-".to_string(), |t| relative(Some(t), now));
+                .map_or("-".to_string(), |t| format::relative(Some(t), now));
             let units = recommendation
                 .and_then(|r| r.units.as_ref())
                 .map_or("-".to_string(), |u| match u.change {
@@ -306,8 +305,8 @@ pub fn to_table(report: &CycleReport) -> String {
                 entity_name(&e.labels),
                 status,
                 urgency,
-                e.current.map(number).unwrap_or_else(|| "-".into()),
-                e.threshold.map(number).unwrap_or_else(|| "-".into()),
+                e.current.map(format::number).unwrap_or_else(|| "-".into()),
+                e.threshold.map(format::number).unwrap_or_else(|| "-".into()),
                 likely,
                 earliest,
                 order_by,
@@ -352,48 +351,4 @@ fn entity_name(labels: &crate::series::Labels) -> String {
         .map(|(k, v)| format!("{k}={v}"))
         .collect::<Vec<_>>()
         .join(",")
-}
-
-fn relative(at: Option<f64>, now: f64) -> String {
-    match at {
-        None => "-".into(),
-        Some(at) if at >= now => format!("{} (in {:.1} d)", format_time(at), (at - now) / 86_400.0),
-        Some(at) => format!("{} ({:.1} d ago)", format_time(at), (now - at) / 86_400.0),
-    }
-}
-
-/// Unix seconds as `2026-12-01 14:05 UTC`.
-pub fn format_time(unix: f64) -> String {
-    DateTime::<Utc>::from_timestamp(unix as i64, 0)
-        .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
-        .unwrap_or_else(|| format!("{unix}"))
-}
-
-/// A number in 4 significant digits with an SI suffix for large values.
-pub(crate) fn number(value: f64) -> String {
-    let abs = value.abs();
-    let (scaled, suffix) = if abs >= 1e12 {
-        (value / 1e12, "T")
-    } else if abs >= 1e9 {
-        (value / 1e9, "G")
-    } else if abs >= 1e6 {
-        (value / 1e6, "M")
-    } else if abs >= 1e4 {
-        (value / 1e3, "k")
-    } else {
-        (value, "")
-    };
-    format!("{}{suffix}", format_significant(scaled))
-}
-
-fn format_significant(value: f64) -> String {
-    let abs = value.abs();
-    let decimals = if abs >= 100.0 {
-        1
-    } else if abs >= 10.0 {
-        2
-    } else {
-        3
-    };
-    format!("{value:.decimals$}")
 }

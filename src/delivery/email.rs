@@ -84,11 +84,7 @@ impl Mailer {
                 Attempt::Permanent(format!("SMTP relay {} refused the message: {error}", self.relay))
             }
             Err(error) => Attempt::Retry {
-                error: format!(
-                    "SMTP relay {}: {}",
-                    self.relay,
-                    crate::source::prometheus::error_chain(&error)
-                ),
+                error: format!("SMTP relay {}: {}", self.relay, crate::net::error_chain(&error)),
                 retry_after: None,
             },
         }

@@ -132,13 +132,13 @@ impl Deliverer {
     /// Delivers until `stop`; `wake` is notified when new messages are queued.
     pub async fn run(self, mut stop: tokio::sync::watch::Receiver<bool>, wake: Arc<tokio::sync::Notify>) {
         loop {
-            let now = crate::cycle::unix_now();
+            let now = crate::clock::unix_now();
             self.ensure_state_file().await;
             self.deliver_due(now).await;
             self.record_depth(now).await;
             let next_due = self.blocking(|store| store.next_due()).await.ok().flatten();
             let wait = next_due
-                .map(|at| (at - crate::cycle::unix_now()).clamp(0.05, 30.0))
+                .map(|at| (at - crate::clock::unix_now()).clamp(0.05, 30.0))
                 .unwrap_or(30.0);
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_secs_f64(wait)) => {}
@@ -196,7 +196,7 @@ impl Deliverer {
             .strip_prefix("webhook:")
             .unwrap_or(&message.channel)
             .to_string();
-        let now = crate::cycle::unix_now();
+        let now = crate::clock::unix_now();
         let id = message.id;
         let result = match attempt {
             Attempt::Delivered => {
@@ -274,14 +274,8 @@ impl Deliverer {
 pub fn retry_delay(policy: &DeliveryConfig, attempt: u32, retry_after: Option<Duration>) -> Duration {
     let initial = policy.retry_initial.as_std();
     let max = policy.retry_max.as_std();
-    let step = initial
-        .saturating_mul(1u32 << attempt.saturating_sub(1).min(20))
-        .min(max);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    let jittered = step.mul_f64(0.5 + f64::from(nanos % 1000) / 2000.0);
+    let step = crate::net::exponential_backoff(initial, attempt, max);
+    let jittered = step.mul_f64(0.5 + crate::net::jitter_fraction() / 2.0);
     retry_after.map_or(jittered, |asked| asked.min(max).max(jittered))
 }
 

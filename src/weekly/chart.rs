@@ -12,7 +12,7 @@ use plotters::prelude::*;
 use plotters::style::FontStyle;
 
 use super::ChartData;
-use crate::report::number;
+use crate::format::number;
 
 /// Chart size in pixels.
 pub const WIDTH: u32 = 720;

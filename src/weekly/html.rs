@@ -5,8 +5,8 @@
 use std::fmt::Write;
 
 use super::{RiskRow, WeeklyReport};
+use crate::format::{self, number};
 use crate::recommend::Urgency;
-use crate::report::{format_time, number};
 
 /// Renders `report`; `image_src(index)` gives each chart's `src`.
 pub fn render(report: &WeeklyReport, subject: &str, image_src: &dyn Fn(usize) -> String) -> String {
@@ -22,7 +22,7 @@ pub fn render(report: &WeeklyReport, subject: &str, image_src: &dyn Fn(usize) ->
         out,
         "<h1 style=\"font-size:22px;margin:0 0 4px 0;\">{}</h1>\n<p style=\"margin:0 0 16px 0;color:#5b6475;font-size:13px;\">Generated {} from {}. {} entities planned: {} at risk, {} fine.</p>",
         escape(subject),
-        escape(&format_time(report.generated_at)),
+        escape(&format::time(report.generated_at)),
         escape(&report.source),
         report.planned,
         report.risks.len(),
@@ -93,12 +93,8 @@ fn badge(urgency: Urgency) -> String {
     )
 }
 
-fn days(value: Option<f64>) -> String {
-    value.map_or_else(|| "-".into(), |d| format!("{d:.1} d"))
-}
-
 fn date(value: Option<f64>) -> String {
-    value.map_or_else(|| "-".into(), |t| format_time(t).replace(" UTC", ""))
+    value.map_or_else(|| "-".into(), |t| format::time(t).replace(" UTC", ""))
 }
 
 fn risk_table(out: &mut String, risks: &[RiskRow]) {
@@ -121,8 +117,8 @@ fn risk_table(out: &mut String, risks: &[RiskRow]) {
             escape(&risk.model),
             escape(risk.team.as_deref().unwrap_or("no team")),
             escape(&risk.entity),
-            days(risk.runway_days),
-            days(risk.earliest_runway_days),
+            format::days(risk.runway_days),
+            format::days(risk.earliest_runway_days),
             date(risk.order_by),
             escape(&risk.action),
         );
@@ -144,7 +140,7 @@ fn teams(out: &mut String, report: &WeeklyReport) {
             escape(&team.team),
             team.critical,
             team.warning,
-            days(team.shortest_runway_days),
+            format::days(team.shortest_runway_days),
             escape(team.shortest.as_deref().unwrap_or("-")),
         );
     }
@@ -311,9 +307,9 @@ fn accuracy(out: &mut String, report: &WeeklyReport) {
             format!(
                 "{}: on {} we said {} {unit} for {}, it was {}",
                 escape(name),
-                escape(&format_time(s.made_at)),
+                escape(&format::time(s.made_at)),
                 number(s.predicted),
-                escape(&format_time(s.at)),
+                escape(&format::time(s.at)),
                 number(s.actual),
                 unit = escape(&row.unit)
             )

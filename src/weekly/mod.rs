@@ -224,7 +224,7 @@ fn risk_row(model: &ModelOutcome, entity: &EntityResult, with_chart: bool) -> Op
         Some(units) if units.change < 0 => format!("remove {} × {}", -units.change, units.unit_name),
         Some(_) => "keep the current units; watch the trend".into(),
         None => match recommendation.capacity_needed {
-            Some(needed) => format!("grow capacity to {} {}", crate::report::number(needed), model.unit),
+            Some(needed) => format!("grow capacity to {} {}", crate::format::number(needed), model.unit),
             None => "plan more capacity".into(),
         },
     };

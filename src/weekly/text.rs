@@ -4,7 +4,7 @@
 use std::fmt::Write;
 
 use super::WeeklyReport;
-use crate::report::{format_time, number};
+use crate::format::{self, number};
 
 /// Renders `report` as plain text.
 pub fn render(report: &WeeklyReport, subject: &str) -> String {
@@ -13,7 +13,7 @@ pub fn render(report: &WeeklyReport, subject: &str) -> String {
     let _ = writeln!(
         out,
         "Generated {} from {}. {} entities planned: {} at risk, {} fine.",
-        format_time(report.generated_at),
+        format::time(report.generated_at),
         report.source,
         report.planned,
         report.risks.len(),
@@ -60,8 +60,8 @@ pub fn render(report: &WeeklyReport, subject: &str) -> String {
         let _ = writeln!(
             out,
             "    runway {}, earliest {}, order by {}; {}{}",
-            days(risk.runway_days),
-            days(risk.earliest_runway_days),
+            format::days(risk.runway_days),
+            format::days(risk.earliest_runway_days),
             date(risk.order_by),
             risk.action,
             risk.monthly_cost_change
@@ -82,7 +82,7 @@ pub fn render(report: &WeeklyReport, subject: &str) -> String {
             team.team,
             team.critical,
             team.warning,
-            days(team.shortest_runway_days),
+            format::days(team.shortest_runway_days),
             team.shortest.as_ref().map(|s| format!(" ({s})")).unwrap_or_default()
         );
     }
@@ -141,10 +141,10 @@ pub fn render(report: &WeeklyReport, subject: &str) -> String {
             let _ = writeln!(
                 out,
                 "  largest miss {name}: on {} we said {} {} for {}, it was {}",
-                format_time(s.made_at),
+                format::time(s.made_at),
                 number(s.predicted),
                 row.unit,
-                format_time(s.at),
+                format::time(s.at),
                 number(s.actual)
             );
         }
@@ -159,10 +159,6 @@ fn heading(out: &mut String, title: &str) {
     let _ = writeln!(out, "\n{title}\n{}", "-".repeat(title.chars().count()));
 }
 
-fn days(value: Option<f64>) -> String {
-    value.map_or_else(|| "-".into(), |d| format!("{d:.1} d"))
-}
-
 fn date(value: Option<f64>) -> String {
-    value.map_or_else(|| "-".into(), format_time)
+    value.map_or_else(|| "-".into(), format::time)
 }

@@ -1,0 +1,90 @@
+//! Where "now" comes from, and how people write instants.
+//!
+//! A planning cycle plans "as of" one instant. Live sources plan as of the wall clock; a dump
+//! file plans as of its last sample (its history ends there); `--at` and replay plan as of a
+//! moment the user names. Every command and the daemon read that instant from one [`Clock`],
+//! once per cycle, and it travels with the cycle's outcome (`evaluated_at`) from then on.
+
+use chrono::DateTime;
+
+/// Seconds since the Unix epoch, as the forecasting maths and the query API use them.
+pub type UnixSeconds = f64;
+
+/// Where the instant a cycle plans from comes from.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Clock {
+    /// The wall clock (live sources).
+    Wall,
+    /// A fixed instant: the last sample of a dump file, `--at`, or a replayed moment.
+    Fixed(UnixSeconds),
+}
+
+impl Clock {
+    /// The instant to plan from.
+    pub fn now(self) -> UnixSeconds {
+        match self {
+            Clock::Wall => unix_now(),
+            Clock::Fixed(t) => t,
+        }
+    }
+
+    /// This clock, or a fixed one at `at` when the user named an instant.
+    pub fn or_at(self, at: Option<UnixSeconds>) -> Clock {
+        at.map_or(self, Clock::Fixed)
+    }
+}
+
+/// Seconds since the Unix epoch, now, from the wall clock.
+pub fn unix_now() -> UnixSeconds {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// How an instant was written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimeForm {
+    /// A number of Unix seconds.
+    UnixSeconds,
+    /// RFC 3339, with its UTC offset in seconds.
+    Rfc3339 { offset_secs: i32 },
+}
+
+/// Parses Unix seconds or RFC 3339 (`2026-11-26T10:00:00Z`, `2026-03-29T09:00:00+02:00`).
+pub fn parse_timestamp(text: &str) -> Option<(UnixSeconds, TimeForm)> {
+    if let Ok(seconds) = text.parse::<f64>() {
+        return seconds.is_finite().then_some((seconds, TimeForm::UnixSeconds));
+    }
+    let parsed = DateTime::parse_from_rfc3339(text).ok()?;
+    Some((
+        parsed.timestamp() as f64 + f64::from(parsed.timestamp_subsec_nanos()) / 1e9,
+        TimeForm::Rfc3339 {
+            offset_secs: parsed.offset().local_minus_utc(),
+        },
+    ))
+}
+
+/// Parses an instant a person gave on the command line or in a config file.
+pub fn parse_instant(text: &str) -> Result<UnixSeconds, String> {
+    parse_timestamp(text.trim())
+        .map(|(t, _)| t)
+        .ok_or_else(|| format!("{text:?} is neither Unix seconds nor RFC 3339 (e.g. 2026-11-26T10:00:00Z)"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instants_parse_in_both_forms() {
+        assert_eq!(parse_timestamp("1700000000"), Some((1.7e9, TimeForm::UnixSeconds)));
+        assert_eq!(
+            parse_timestamp("2026-03-29T09:00:00+02:00"),
+            Some((1_774_767_600.0, TimeForm::Rfc3339 { offset_secs: 7200 }))
+        );
+        assert!(parse_instant("yesterday").is_err());
+        assert_eq!(Clock::Wall.or_at(Some(5.0)).now(), 5.0);
+        assert_eq!(Clock::Fixed(3.0).or_at(None).now(), 3.0);
+    }
+}
