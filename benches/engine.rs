@@ -12,8 +12,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use headroom::exhaustion::{Direction, exhaustion};
+use headroom::exhaustion::exhaustion;
 use headroom::forecast::{self, Grid, Settings};
+use headroom::model::Direction;
 use rayon::prelude::*;
 
 const STEP: f64 = 300.0;

@@ -310,7 +310,7 @@ fn load_all(path: &Path) -> Option<(Config, Vec<model::CapacityModel>)> {
         );
         return None;
     }
-    match model::load_config_and_models(path, &environment()) {
+    match crate::config::models::load_config_and_models(path, &environment()) {
         Ok(loaded) => Some(loaded),
         Err(problems) => {
             eprintln!("{problems}");
@@ -335,7 +335,7 @@ fn check(path: &Path) -> ExitCode {
     let models_dir = models_dir.or_else(|| models_dir_fallback(path));
     let mut model_count = 0;
     if let Some(dir) = &models_dir {
-        match model::load_dir(dir) {
+        match crate::config::models::load_dir(dir) {
             Ok(models) => model_count = models.len(),
             Err(found) => problems.extend(found.0),
         }

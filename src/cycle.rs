@@ -14,10 +14,10 @@ use rayon::prelude::*;
 
 use crate::accuracy;
 use crate::driver;
-use crate::exhaustion::Direction;
 use crate::exhaustion::{Exhaustion, exhaustion};
 use crate::fetch::{FetchStats, Fetcher, History};
 use crate::forecast::{self, Forecast, ForecastSummary, Grid, NoForecast};
+use crate::model::Direction;
 use crate::model::{Capacity, CapacityModel};
 use crate::recommend::{Recommendation, Situation, recommend};
 use crate::scenario::{self, Scenario};

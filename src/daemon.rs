@@ -300,7 +300,7 @@ impl Daemon {
         };
         let env: std::collections::BTreeMap<String, String> = std::env::vars().collect();
         let (config, models) =
-            crate::model::load_config_and_models(path, &env).map_err(|problems| problems.to_string())?;
+            crate::config::models::load_config_and_models(path, &env).map_err(|problems| problems.to_string())?;
         let source = Source::from_config(&config.source).map_err(|error| error.to_string())?;
         let channels = Channels::from_config(&config)?;
         if config.server.listen != self.listen {

@@ -12,8 +12,9 @@
 
 use std::fmt::Write;
 
+use crate::config::models::load_texts;
 use crate::config::problems::Problems;
-use crate::model::{CapacityModel, load_texts};
+use crate::model::CapacityModel;
 use crate::source::SourceError;
 use crate::source::file::FileSource;
 

@@ -6,16 +6,7 @@
 //! exhausted "now" (the last sample's time), which alerting treats as overdue.
 
 use crate::forecast::Forecast;
-
-/// Which side of the threshold is bad.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Direction {
-    /// Usage grows toward a ceiling (used bytes, CPU, request rate).
-    Above,
-    /// A remaining quantity falls toward a floor (available bytes, free inodes).
-    Below,
-}
+use crate::model::Direction;
 
 /// Exhaustion estimates for one entity, as Unix seconds.
 #[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize)]

@@ -7,9 +7,10 @@
 
 use chrono::{DateTime, Datelike, Months, TimeZone, Utc};
 
-use crate::exhaustion::{Direction, Exhaustion};
+use crate::exhaustion::Exhaustion;
 use crate::forecast::ForecastSummary;
 use crate::format;
+use crate::model::Direction;
 use crate::model::Scaling;
 
 /// Seconds in a day.

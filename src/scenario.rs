@@ -6,8 +6,8 @@
 //! as available bytes, usage is capacity minus the series). Exhaustion and recommendations are
 //! then computed on the transformed forecast with the same rules as the baseline. Pure: no IO.
 
-use crate::exhaustion::Direction;
 use crate::forecast::Forecast;
+use crate::model::Direction;
 use crate::series::Labels;
 
 /// A named set of changes.

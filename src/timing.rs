@@ -86,7 +86,7 @@ mod tests {
 
     fn model(name: &str, interval: Option<u64>) -> CapacityModel {
         let text = format!("name = \"{name}\"\nusage = \"x\"\nthreshold = 1\n");
-        let mut model = crate::model::load_texts(&[("m.toml", text.as_str())])
+        let mut model = crate::config::models::load_texts(&[("m.toml", text.as_str())])
             .expect("model")
             .remove(0);
         model.interval = interval.map(PromDuration::from_secs);

@@ -2,7 +2,8 @@
 //! stated tolerance.
 
 use super::*;
-use crate::exhaustion::{Direction, exhaustion};
+use crate::exhaustion::exhaustion;
+use crate::model::Direction;
 use crate::series::Sample;
 
 const STEP: f64 = 300.0;

@@ -136,7 +136,7 @@ fn past_forecasts_are_scored_in_every_batch_of_a_large_model() {
     }
     let source =
         headroom::source::Source::File(headroom::source::file::FileSource::from_text("fleet", &dump).expect("dump"));
-    let models = headroom::model::load_texts(&[(
+    let models = headroom::config::models::load_texts(&[(
         "fleet.toml",
         "name = \"fleet\"\nusage = 'disk_used_bytes'\ncapacity = 1000\nthreshold = \"90%\"\nunit = \"bytes\"\nhistory = \"3d\"\nstep = \"1h\"\nhorizon = \"7d\"\n",
     )])

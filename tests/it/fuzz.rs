@@ -126,7 +126,7 @@ proptest! {
     ) {
         let files = ["node-filesystem", "node-memory", "node-cpu", "http-requests", "service-cpu"];
         let text = mutate(&shipped(&format!("models/{}.toml", files[which])), &mutations);
-        let _ = headroom::model::load_texts(&[("fuzz.toml", text.as_str())]);
+        let _ = headroom::config::models::load_texts(&[("fuzz.toml", text.as_str())]);
     }
 
     #[test]
