@@ -12,14 +12,14 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 
-use crate::accuracy;
-use crate::driver;
-use crate::exhaustion::{Exhaustion, exhaustion};
 use crate::fetch::{FetchStats, Fetcher, History};
+use crate::forecast::accuracy;
 use crate::forecast::{self, Forecast, ForecastSummary, Grid, NoForecast};
 use crate::model::Direction;
 use crate::model::{Capacity, CapacityModel};
+use crate::recommend::exhaustion::{Exhaustion, exhaustion};
 use crate::recommend::{Recommendation, Situation, recommend};
+use crate::scenario::driver;
 use crate::scenario::{self, Scenario};
 use crate::series::{Labels, Series};
 use crate::source::{RangeQuery, SourceError};

@@ -5,7 +5,6 @@
 //! [`exhaustion`] finds when it crosses its limit; [`cycle`] runs all of that for every
 //! model; [`expose`] and [`server`] publish the results; [`daemon`] repeats it on a schedule.
 
-pub mod accuracy;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -13,9 +12,7 @@ pub mod cycle;
 pub mod daemon;
 pub mod delivery;
 pub mod demo;
-pub mod driver;
 pub mod duration;
-pub mod exhaustion;
 pub mod expose;
 pub mod fetch;
 pub mod forecast;

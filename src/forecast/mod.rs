@@ -10,6 +10,7 @@
 //! ([`backtest`], [`methods`]); size the 80 % and 95 % bands from that method's own backtest
 //! errors.
 
+pub mod accuracy;
 pub mod backtest;
 pub mod grid;
 pub mod methods;

@@ -2,8 +2,8 @@
 //! stated tolerance.
 
 use super::*;
-use crate::exhaustion::exhaustion;
 use crate::model::Direction;
+use crate::recommend::exhaustion::exhaustion;
 use crate::series::Sample;
 
 const STEP: f64 = 300.0;

@@ -5,8 +5,8 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::duration::PromDuration;
-use crate::exhaustion::exhaustion;
 use crate::forecast::Forecast;
+use crate::recommend::exhaustion::exhaustion;
 
 const NOW: f64 = 1_790_000_000.0; // 2026-09-21T14:13:20Z
 const STEP: f64 = 3600.0;

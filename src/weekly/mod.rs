@@ -59,7 +59,7 @@ pub struct AccuracyRow {
     pub median_mase: f64,
     pub coverage_95: f64,
     /// The entity whose forecast missed most: "we said X, it was Y".
-    pub worst: Option<(String, crate::accuracy::Score)>,
+    pub worst: Option<(String, crate::forecast::accuracy::Score)>,
 }
 
 /// One at-risk entity.
@@ -313,7 +313,7 @@ fn accuracy(cycle: &CycleReport) -> Vec<AccuracyRow> {
     let mut rows = Vec::new();
     for model in &cycle.models {
         // The longest checkpoint any entity has been scored at.
-        let Some(checkpoint) = crate::accuracy::CHECKPOINTS
+        let Some(checkpoint) = crate::forecast::accuracy::CHECKPOINTS
             .iter()
             .rev()
             .map(|(name, _)| *name)
@@ -326,7 +326,7 @@ fn accuracy(cycle: &CycleReport) -> Vec<AccuracyRow> {
         else {
             continue;
         };
-        let scored: Vec<(&EntityResult, &crate::accuracy::Score)> = model
+        let scored: Vec<(&EntityResult, &crate::forecast::accuracy::Score)> = model
             .entities
             .iter()
             .filter_map(|e| e.accuracy.iter().find(|s| s.checkpoint == checkpoint).map(|s| (e, s)))

@@ -12,7 +12,7 @@ fn entity(host: &str, urgency: Urgency, runway: Option<f64>, change: i64) -> Ent
         capacity: Some(100.0),
         threshold: Some(90.0),
         current: Some(50.0),
-        exhaustion: Some(crate::exhaustion::Exhaustion {
+        exhaustion: Some(crate::recommend::exhaustion::Exhaustion {
             likely: runway.map(|d| now + d * 86_400.0),
             earliest: runway.map(|d| now + (d - 2.0) * 86_400.0),
             exceeded_now: false,

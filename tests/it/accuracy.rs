@@ -5,8 +5,8 @@
 
 use std::time::Duration;
 
-use headroom::accuracy::Snapshot;
 use headroom::forecast::PathPoint;
+use headroom::forecast::accuracy::Snapshot;
 use headroom::series::Labels;
 use headroom::store::Store;
 

@@ -6,6 +6,8 @@
 //! as available bytes, usage is capacity minus the series). Exhaustion and recommendations are
 //! then computed on the transformed forecast with the same rules as the baseline. Pure: no IO.
 
+pub mod driver;
+
 use crate::forecast::Forecast;
 use crate::model::Direction;
 use crate::series::Labels;
@@ -175,8 +177,8 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::exhaustion::exhaustion;
     use crate::forecast::testing::linear;
+    use crate::recommend::exhaustion::exhaustion;
 
     const NOW: f64 = 1_790_000_000.0;
 

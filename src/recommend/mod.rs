@@ -5,13 +5,15 @@
 //! no IO. Every sentence of a justification quotes a number that is also a field of the
 //! [`Recommendation`], so a reader (or a test) can check each claim against the data.
 
+pub mod exhaustion;
+
 use chrono::{DateTime, Datelike, Months, TimeZone, Utc};
 
-use crate::exhaustion::Exhaustion;
 use crate::forecast::ForecastSummary;
 use crate::format;
 use crate::model::Direction;
 use crate::model::Scaling;
+use crate::recommend::exhaustion::Exhaustion;
 
 /// Seconds in a day.
 const DAY: f64 = 86_400.0;
@@ -121,7 +123,7 @@ pub struct Situation<'a> {
     pub exhaustion: Option<Exhaustion>,
     pub scaling: Option<&'a Scaling>,
     /// The fit to the model's driver, and whether the forecast came through it.
-    pub driver: Option<&'a crate::driver::DriverFit>,
+    pub driver: Option<&'a crate::scenario::driver::DriverFit>,
     pub driver_used: bool,
 }
 
@@ -325,7 +327,7 @@ pub fn recommend(situation: &Situation<'_>) -> Recommendation {
             "{} explains only R² {:.2} of this resource (at least {:.1} is needed): it was forecast on its own, and scenarios on {} do not move it.",
             fit.name,
             fit.r_squared,
-            crate::driver::MIN_R_SQUARED,
+            crate::scenario::driver::MIN_R_SQUARED,
             fit.name
         ));
     }
