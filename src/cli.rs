@@ -10,12 +10,13 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 
+use crate::app::cycle::{self, Cycle};
 use crate::clock::Clock;
 use crate::config::{Config, SourceConfig};
-use crate::cycle;
 use crate::daemon::Daemon;
 use crate::forecast;
 use crate::model;
+use crate::outcome::CycleOutcome;
 use crate::report;
 use crate::source::Source;
 
@@ -404,7 +405,7 @@ async fn once(
     }
     let report = one_cycle(&config, &models, at, shard).await?;
     let report = match scenario {
-        Some(name) => report::under_scenario(&report, name),
+        Some(name) => crate::outcome::under_scenario(&report, name),
         None => report,
     };
     match format {
@@ -424,7 +425,7 @@ async fn one_cycle(
     models: &[model::CapacityModel],
     at: Option<f64>,
     shard: crate::shard::Shard,
-) -> anyhow::Result<cycle::CycleReport> {
+) -> anyhow::Result<CycleOutcome> {
     let (source, clock) = build_source(config)?;
     let now = match (at, clock) {
         (Some(t), _) | (None, Clock::Fixed(t)) => t,
@@ -441,11 +442,19 @@ async fn one_cycle(
             "scraped"
         );
     }
-    let fetcher = crate::fetch::Fetcher::new(&source, None).with_shard(shard);
-    Ok(cycle::run(&fetcher, models, &settings(config), &config.scenarios, &pool, now, None).await)
+    let fetcher = crate::source::cache::Fetcher::new(&source, None).with_shard(shard);
+    let settings = settings(config);
+    let cycle = Cycle {
+        fetcher: &fetcher,
+        store: None,
+        settings: &settings,
+        scenarios: &config.scenarios,
+        pool: &pool,
+    };
+    Ok(cycle.run(models, now, None).await)
 }
 
-fn print_model_failures(report: &cycle::CycleReport) {
+fn print_model_failures(report: &CycleOutcome) {
     for model in report.models.iter().filter(|m| m.error.is_some()) {
         eprintln!(
             "error: model {}: {}",
@@ -534,7 +543,7 @@ async fn budget(
 ) -> anyhow::Result<ExitCode> {
     let cycle = one_cycle(&config, &models, at, shard).await?;
     print_model_failures(&cycle);
-    let lines = report::budget(&cycle);
+    let lines = crate::outcome::budget(&cycle);
     match format {
         BudgetFormat::Json => println!(
             "{}",

@@ -13,9 +13,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 
+use crate::app::cycle::{self, Cycle};
 use crate::clock::Clock;
 use crate::config::delivery::ReportConfig;
-use crate::cycle;
 use crate::delivery::{Channels, Deliverer};
 use crate::forecast;
 use crate::model::CapacityModel;
@@ -232,10 +232,17 @@ impl Daemon {
             "planning cycle started"
         );
         let cache = self.outputs.as_ref().map(|o| &o.store);
-        let fetcher = crate::fetch::Fetcher::new(&self.source, cache).with_shard(self.shard);
+        let fetcher = crate::source::cache::Fetcher::new(&self.source, cache).with_shard(self.shard);
         // After a reload nothing is reused: models, scenarios or settings may have changed.
         let previous = if fresh_config { None } else { state.latest() };
-        let mut report = cycle::run(&fetcher, due, &self.settings, &self.scenarios, pool, now, previous).await;
+        let cycle = Cycle {
+            fetcher: &fetcher,
+            store: cache,
+            settings: &self.settings,
+            scenarios: &self.scenarios,
+            pool,
+        };
+        let mut report = cycle.run(due, now, previous).await;
         let source_up = report.source_up;
         tracing::info!(
             duration_ms = (report.duration_seconds * 1000.0) as u64,

@@ -19,7 +19,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
-use crate::cycle::{CycleReport, EntityStatus};
+use crate::outcome::{CycleOutcome, EntityStatus};
 
 /// Labels Headroom itself sets on result series; an entity label with one of these names is
 /// exported as `exported_<name>` instead.
@@ -304,7 +304,7 @@ impl SelfMetrics {
     }
 
     /// Records a finished cycle.
-    pub fn record_cycle(&self, report: &CycleReport) {
+    pub fn record_cycle(&self, report: &CycleOutcome) {
         let failed = report.has_failures();
         self.cycles
             .get_or_create(&vec![("result", if failed { "failure" } else { "success" })])
@@ -392,7 +392,7 @@ impl Scrape {
 
 impl Exposition {
     /// Replaces the result metrics with those of `report`.
-    pub fn publish(&self, report: &CycleReport) {
+    pub fn publish(&self, report: &CycleOutcome) {
         let mut text = String::new();
         // Writing into a String cannot fail.
         let _ = encode_registry(&mut text, &results_registry(report));
@@ -540,7 +540,7 @@ fn to_prometheus_text(openmetrics: &str) -> String {
 }
 
 /// The result metrics of one cycle.
-fn results_registry(report: &CycleReport) -> Registry {
+fn results_registry(report: &CycleOutcome) -> Registry {
     let mut registry = Registry::default();
     let exhaustion: Family<LabelPairs, GaugeF64> = Family::default();
     let status: Family<LabelPairs, Gauge> = Family::default();
@@ -722,7 +722,7 @@ fn results_registry(report: &CycleReport) -> Registry {
         "Scaling units to add (positive) or remove (negative) to keep the pessimistic peak under the target utilisation over the horizon",
         units_change,
     );
-    for line in crate::report::budget(report) {
+    for line in crate::outcome::budget(report) {
         for (month, cost) in &line.months {
             let labels = vec![
                 ("model".to_string(), line.model.clone()),

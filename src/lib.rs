@@ -5,22 +5,23 @@
 //! [`exhaustion`] finds when it crosses its limit; [`cycle`] runs all of that for every
 //! model; [`expose`] and [`server`] publish the results; [`daemon`] repeats it on a schedule.
 
+pub mod app;
 pub mod cli;
 pub mod clock;
 pub mod config;
-pub mod cycle;
 pub mod daemon;
 pub mod delivery;
 pub mod demo;
 pub mod duration;
 pub mod expose;
-pub mod fetch;
 pub mod forecast;
 pub mod format;
 pub mod model;
 pub mod net;
 pub mod offline;
+pub mod outcome;
 pub mod percent;
+pub mod plan;
 pub mod recommend;
 pub mod report;
 pub mod scenario;

@@ -2,11 +2,11 @@
 
 use std::fmt::Write;
 
-use crate::cycle::{CycleReport, EntityStatus};
 use crate::format;
+use crate::outcome::{BudgetLine, CycleOutcome, EntityStatus, budget, most_urgent_first};
 
 /// The JSON document `headroom once --format json` prints (schema version 1).
-pub fn to_json(report: &CycleReport) -> serde_json::Value {
+pub fn to_json(report: &CycleOutcome) -> serde_json::Value {
     let models: Vec<serde_json::Value> = report
         .models
         .iter()
@@ -79,8 +79,8 @@ pub fn to_json(report: &CycleReport) -> serde_json::Value {
 
 /// The recommendations of a cycle as `GET /api/v1/recommendations` serves them: one entry
 /// per planned entity, most urgent first, optionally filtered by model, team and urgency.
-pub fn recommendations_json(report: &CycleReport, filter: &RecommendationFilter) -> serde_json::Value {
-    let mut entries: Vec<(&crate::cycle::ModelOutcome, &crate::cycle::EntityResult)> = report
+pub fn recommendations_json(report: &CycleOutcome, filter: &RecommendationFilter) -> serde_json::Value {
+    let mut entries: Vec<(&crate::outcome::ModelOutcome, &crate::outcome::EntityResult)> = report
         .models
         .iter()
         .filter(|m| filter.model.as_deref().is_none_or(|name| name == m.model))
@@ -123,62 +123,6 @@ pub fn recommendations_json(report: &CycleReport, filter: &RecommendationFilter)
     })
 }
 
-/// One line of the budget: a model and team's projected monthly cost under one scenario.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
-pub struct BudgetLine {
-    pub scenario: String,
-    pub model: String,
-    pub team: Option<String>,
-    pub currency: String,
-    /// `(YYYY-MM, cost)` for the next 12 months: the sum of the entities' projections.
-    pub months: Vec<(String, f64)>,
-    /// The sum of `months`.
-    pub total: f64,
-}
-
-/// The 12-month budget: each model's entities' cost projections summed per scenario (the
-/// baseline first), team and currency.
-pub fn budget(report: &CycleReport) -> Vec<BudgetLine> {
-    let mut lines: Vec<BudgetLine> = Vec::new();
-    for model in &report.models {
-        for entity in &model.entities {
-            for (scenario, recommendation) in entity.recommendations_by_scenario() {
-                let Some(cost) = recommendation.and_then(|r| r.cost.as_ref()) else {
-                    continue;
-                };
-                let position = lines.iter().position(|l| {
-                    l.scenario == scenario
-                        && l.model == model.model
-                        && l.team == entity.team
-                        && l.currency == cost.currency
-                });
-                let line = match position {
-                    Some(i) => &mut lines[i],
-                    None => {
-                        lines.push(BudgetLine {
-                            scenario: scenario.to_string(),
-                            model: model.model.clone(),
-                            team: entity.team.clone(),
-                            currency: cost.currency.clone(),
-                            months: cost.projection.iter().map(|m| (m.month.clone(), 0.0)).collect(),
-                            total: 0.0,
-                        });
-                        let last = lines.len() - 1;
-                        &mut lines[last]
-                    }
-                };
-                for month in &cost.projection {
-                    if let Some(slot) = line.months.iter_mut().find(|(name, _)| *name == month.month) {
-                        slot.1 += month.cost;
-                    }
-                }
-                line.total = line.months.iter().map(|(_, c)| c).sum();
-            }
-        }
-    }
-    lines
-}
-
 /// The budget as CSV, one row per month: `scenario,model,team,currency,month,cost`.
 pub fn budget_csv(lines: &[BudgetLine]) -> String {
     let mut out = String::from("scenario,model,team,currency,month,cost\n");
@@ -206,33 +150,6 @@ fn csv_field(text: &str) -> String {
     }
 }
 
-/// The cycle as seen under scenario `name`: every entity's exhaustion and recommendation are
-/// the scenario's ("baseline" or an unknown name leaves the report as it is).
-pub fn under_scenario(report: &CycleReport, name: &str) -> CycleReport {
-    let mut view = report.clone();
-    for entity in view.models.iter_mut().flat_map(|m| m.entities.iter_mut()) {
-        if let Some(outcome) = entity.scenarios.iter().find(|o| o.scenario == name) {
-            entity.exhaustion = outcome.exhaustion;
-            entity.recommendation = outcome.recommendation.clone();
-        }
-        entity.scenarios.retain(|o| o.scenario == name);
-    }
-    view.scenario = Some(name.to_string());
-    view
-}
-
-/// Most urgent first, then the soonest order-by date.
-pub(crate) fn most_urgent_first(a: &crate::cycle::EntityResult, b: &crate::cycle::EntityResult) -> std::cmp::Ordering {
-    let urgency = |e: &crate::cycle::EntityResult| e.recommendation.as_ref().map(|r| r.urgency);
-    let order_by = |e: &crate::cycle::EntityResult| {
-        e.recommendation
-            .as_ref()
-            .and_then(|r| r.order_by)
-            .unwrap_or(f64::INFINITY)
-    };
-    urgency(b).cmp(&urgency(a)).then(order_by(a).total_cmp(&order_by(b)))
-}
-
 /// Filters of `GET /api/v1/recommendations`; unknown query keys are refused.
 #[derive(Clone, Debug, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -246,7 +163,7 @@ pub struct RecommendationFilter {
 }
 
 /// A plain-text table, one block per model, entities sorted by earliest exhaustion.
-pub fn to_table(report: &CycleReport) -> String {
+pub fn to_table(report: &CycleOutcome) -> String {
     let mut out = String::new();
     let now = report.evaluated_at;
     let _ = writeln!(out, "Headroom forecast at {} from {}", format::time(now), report.source);

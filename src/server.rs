@@ -14,14 +14,14 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
-use crate::cycle::CycleReport;
 use crate::expose::{Exposition, TextFormat};
+use crate::outcome::CycleOutcome;
 
 /// State shared by the daemon loop (writer) and the handlers (readers).
 #[derive(Debug, Default)]
 pub struct AppState {
     pub exposition: Exposition,
-    latest: RwLock<Option<Arc<CycleReport>>>,
+    latest: RwLock<Option<Arc<CycleOutcome>>>,
     ready: AtomicBool,
     /// Where reload requests go (set by the daemon when it can reload).
     pub reload: OnceLock<tokio::sync::mpsc::Sender<ReloadRequest>>,
@@ -50,7 +50,7 @@ impl ReportSource {
     }
 
     /// The report of the latest cycle, rendered at most once per cycle.
-    async fn rendered(&self, cycle: Arc<CycleReport>) -> Result<Arc<crate::weekly::message::Rendered>, String> {
+    async fn rendered(&self, cycle: Arc<CycleOutcome>) -> Result<Arc<crate::weekly::message::Rendered>, String> {
         let mut cached = self.rendered.lock().await;
         if let Some((at, rendered)) = cached.as_ref() {
             if *at == cycle.evaluated_at {
@@ -85,7 +85,7 @@ pub struct ReloadRequest {
 impl AppState {
     /// Publishes a finished cycle: metrics, JSON, readiness. Models that failed keep their
     /// last good results.
-    pub fn publish(&self, mut report: CycleReport) {
+    pub fn publish(&self, mut report: CycleOutcome) {
         self.exposition.self_metrics.record_cycle(&report);
         if let Some(previous) = self.latest() {
             report.carry_over_failed_models(&previous);
@@ -100,7 +100,7 @@ impl AppState {
     }
 
     /// The last finished cycle, if any.
-    pub fn latest(&self) -> Option<Arc<CycleReport>> {
+    pub fn latest(&self) -> Option<Arc<CycleOutcome>> {
         match self.latest.read() {
             Ok(guard) => guard.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
@@ -265,7 +265,7 @@ async fn recommendations(
                 )
                     .into_response();
             }
-            crate::report::under_scenario(&report, name)
+            crate::outcome::under_scenario(&report, name)
         }
     };
     axum::Json(crate::report::recommendations_json(&report, &filter)).into_response()

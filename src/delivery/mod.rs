@@ -18,8 +18,8 @@ use std::time::Duration;
 
 use crate::config::Config;
 use crate::config::delivery::{DeliveryConfig, WebhookConfig};
-use crate::cycle::CycleReport;
 use crate::expose::SelfMetrics;
+use crate::outcome::CycleOutcome;
 use crate::store::outbox::{Message, NewMessage};
 use crate::store::{Store, StoreError};
 use email::{Mailer, StoredEnvelope};
@@ -70,7 +70,7 @@ impl Channels {
 /// webhook when something changed; returns the changes found.
 pub fn queue_changes(
     store: &Store,
-    report: &CycleReport,
+    report: &CycleOutcome,
     channels: &Channels,
     metrics: &SelfMetrics,
 ) -> Result<usize, StoreError> {

@@ -4,6 +4,7 @@
 //! here, and an enum keeps `async fn` simple. Both return [`Series`] keyed by labels without
 //! `__name__` (VictoriaMetrics keeps the name after functions, Prometheus drops it).
 
+pub mod cache;
 pub mod file;
 pub mod prometheus;
 pub mod response;

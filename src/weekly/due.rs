@@ -7,9 +7,9 @@
 
 use super::{SnapshotEntry, WeeklyReport, message};
 use crate::config::delivery::ReportConfig;
-use crate::cycle::CycleReport;
 use crate::delivery::EMAIL_CHANNEL;
 use crate::delivery::email::StoredEnvelope;
+use crate::outcome::CycleOutcome;
 use crate::store::Store;
 use crate::store::outbox::NewMessage;
 
@@ -28,7 +28,7 @@ pub enum Outcome {
 
 /// Builds and queues the report of the current period unless it exists. Synchronous and
 /// CPU-bound (charts): run it off the async threads.
-pub fn build_if_due(store: &Store, cycle: &CycleReport, config: &ReportConfig, now: f64) -> Result<Outcome, String> {
+pub fn build_if_due(store: &Store, cycle: &CycleOutcome, config: &ReportConfig, now: f64) -> Result<Outcome, String> {
     let period = config.schedule.current_period(now);
     if store.report_built(&period.name).map_err(|e| e.to_string())? {
         return Ok(Outcome::AlreadyBuilt);

@@ -15,11 +15,11 @@ pub mod text;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::cycle::{CycleReport, EntityResult, ModelOutcome};
 use crate::delivery::changes;
 use crate::forecast::PathPoint;
+use crate::outcome::{BudgetLine, budget};
+use crate::outcome::{CycleOutcome, EntityResult, ModelOutcome};
 use crate::recommend::Urgency;
-use crate::report::{BudgetLine, budget};
 use schedule::Period;
 
 /// Most at-risk entities drawn as charts (the rest are listed in the table).
@@ -146,7 +146,7 @@ pub struct SnapshotEntry {
 impl WeeklyReport {
     /// Builds the report of `period` from `cycle`; `previous` is last week's snapshot with its
     /// period name.
-    pub fn build(cycle: &CycleReport, period: Period, previous: Option<(String, Vec<SnapshotEntry>)>) -> WeeklyReport {
+    pub fn build(cycle: &CycleOutcome, period: Period, previous: Option<(String, Vec<SnapshotEntry>)>) -> WeeklyReport {
         let mut entries: Vec<(&ModelOutcome, &EntityResult)> = cycle
             .models
             .iter()
@@ -154,7 +154,7 @@ impl WeeklyReport {
             .collect();
         let planned = entries.iter().filter(|(_, e)| e.recommendation.is_some()).count();
         entries.retain(|(_, e)| e.recommendation.as_ref().is_some_and(|r| r.urgency != Urgency::Ok));
-        entries.sort_by(|(_, a), (_, b)| crate::report::most_urgent_first(a, b));
+        entries.sort_by(|(_, a), (_, b)| crate::outcome::most_urgent_first(a, b));
         let risks: Vec<RiskRow> = entries
             .iter()
             .enumerate()
@@ -262,7 +262,7 @@ fn risk_row(model: &ModelOutcome, entity: &EntityResult, with_chart: bool) -> Op
     })
 }
 
-fn teams(risks: &[RiskRow], cycle: &CycleReport) -> Vec<TeamRow> {
+fn teams(risks: &[RiskRow], cycle: &CycleOutcome) -> Vec<TeamRow> {
     let mut by_team: BTreeMap<String, TeamRow> = BTreeMap::new();
     let name = |team: &Option<String>| team.clone().unwrap_or_else(|| "(no team)".into());
     for entity in cycle.models.iter().flat_map(|m| &m.entities) {
@@ -309,7 +309,7 @@ fn teams(risks: &[RiskRow], cycle: &CycleReport) -> Vec<TeamRow> {
     rows
 }
 
-fn accuracy(cycle: &CycleReport) -> Vec<AccuracyRow> {
+fn accuracy(cycle: &CycleOutcome) -> Vec<AccuracyRow> {
     let mut rows = Vec::new();
     for model in &cycle.models {
         // The longest checkpoint any entity has been scored at.
@@ -350,7 +350,7 @@ fn accuracy(cycle: &CycleReport) -> Vec<AccuracyRow> {
     rows
 }
 
-fn savings(cycle: &CycleReport) -> Vec<SavingRow> {
+fn savings(cycle: &CycleOutcome) -> Vec<SavingRow> {
     let mut rows: Vec<SavingRow> = cycle
         .models
         .iter()

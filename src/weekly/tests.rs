@@ -1,5 +1,5 @@
 use super::*;
-use crate::cycle::{EntityStatus, ModelOutcome};
+use crate::outcome::{EntityStatus, ModelOutcome};
 use crate::recommend::{Recommendation, Units};
 use crate::series::Labels;
 
@@ -52,13 +52,11 @@ fn entity(host: &str, urgency: Urgency, runway: Option<f64>, change: i64) -> Ent
         driver_problem: None,
         history: Arc::default(),
         accuracy: Vec::new(),
-        new_scores: Vec::new(),
-        new_snapshot: None,
     }
 }
 
-pub(crate) fn cycle() -> CycleReport {
-    CycleReport {
+pub(crate) fn cycle() -> CycleOutcome {
+    CycleOutcome {
         evaluated_at: 1_800_000_000.0,
         duration_seconds: 1.0,
         source: "test".into(),

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use crate::outcome::FetchStats;
 use crate::series::{Labels, Sample, Series};
 use crate::shard::Shard;
 use crate::source::{RangeQuery, SeriesFilter, Source, SourceError, keep_all};
@@ -19,23 +20,6 @@ use crate::store::history::{CachedGrid, Coverage};
 
 /// Samples re-read before the end of the cache, at least: late scrapes and remote-write lag.
 const OVERLAP_SECS: f64 = 600.0;
-
-/// What a cycle asked of its source.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct FetchStats {
-    /// Range queries sent, whole window.
-    pub full_queries: u64,
-    /// Range queries sent for the new part only.
-    pub incremental_queries: u64,
-    /// Short range queries for the latest value (capacities), never cached.
-    pub latest_queries: u64,
-    /// Samples received from the source.
-    pub samples: u64,
-    /// Wall time of each range query (all its requests), in seconds.
-    pub query_seconds: Vec<f64>,
-    /// Failed reads or writes of the cache (the cycle went on without it).
-    pub cache_errors: u64,
-}
 
 /// One series of history as fetched: samples from the source, or a grid from the cache (handed
 /// on as it is, so a large fleet's history is not copied back into samples).
