@@ -11,9 +11,9 @@ use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::app::cycle::{self, Cycle};
+use crate::app::daemon::Daemon;
 use crate::clock::Clock;
 use crate::config::{Config, SourceConfig};
-use crate::daemon::Daemon;
 use crate::forecast;
 use crate::model;
 use crate::outcome::CycleOutcome;
@@ -262,7 +262,7 @@ fn forecast_csv(input: &Path, horizon: usize, output: Option<&Path>, min_points:
     } else {
         std::fs::read_to_string(input).with_context(|| format!("cannot read {}", input.display()))?
     };
-    let series = match crate::offline::read(&text) {
+    let series = match crate::app::forecast_csv::read(&text) {
         Ok(series) => series,
         Err(error) => {
             eprintln!("error: {}: {error}", input.display());
@@ -275,7 +275,7 @@ fn forecast_csv(input: &Path, horizon: usize, output: Option<&Path>, min_points:
         min_points: min_points.max(2),
         ..forecast::Settings::default()
     };
-    let (csv, skipped) = crate::offline::forecast_all(&series, horizon, &settings);
+    let (csv, skipped) = crate::app::forecast_csv::forecast_all(&series, horizon, &settings);
     tracing::info!(
         series = series.len(),
         skipped = skipped.len(),
@@ -409,8 +409,8 @@ async fn once(
         None => report,
     };
     match format {
-        Format::Table => print!("{}", report::to_table(&report)),
-        Format::Json => println!("{}", serde_json::to_string_pretty(&report::to_json(&report))?),
+        Format::Table => print!("{}", report::table::to_table(&report)),
+        Format::Json => println!("{}", serde_json::to_string_pretty(&report::json::to_json(&report))?),
     }
     if report.has_failures() {
         print_model_failures(&report);
@@ -484,22 +484,16 @@ async fn weekly_report(
     let store_path = config.store.path.clone();
     let evaluated_at = cycle.evaluated_at;
     let rendered = tokio::task::spawn_blocking(move || {
-        let period = report_config.schedule.current_period(evaluated_at);
-        let previous = if store_path.exists() {
-            crate::store::Store::open(&store_path)
-                .ok()
-                .and_then(|store| crate::weekly::due::previous_snapshot(&store, &period.name))
-        } else {
-            None
-        };
-        let report = crate::weekly::WeeklyReport::build(&cycle, period, previous);
-        crate::weekly::message::render(&report, &report_config.subject)
+        let store = store_path
+            .exists()
+            .then(|| crate::store::Store::open(&store_path).ok())
+            .flatten();
+        crate::delivery::weekly::build(store.as_ref(), &cycle, &report_config).1
     })
     .await
     .context("rendering the report failed")?;
-    let written = rendered
-        .write_to(out)
-        .with_context(|| format!("cannot write the report into {}", out.display()))?;
+    let written =
+        write_report(&rendered, out).with_context(|| format!("cannot write the report into {}", out.display()))?;
     tracing::info!(
         files = written.len(),
         charts = rendered.charts.len(),
@@ -510,13 +504,13 @@ async fn weekly_report(
     if send {
         let smtp = config.smtp.as_ref().context("no [smtp] section")?;
         let mailer = crate::delivery::email::Mailer::new(smtp).map_err(anyhow::Error::msg)?;
-        let body = rendered
-            .email(
-                &config.report.from,
-                &config.report.to,
-                &format!("report-manual-{}", evaluated_at as i64),
-            )
-            .map_err(anyhow::Error::msg)?;
+        let body = crate::delivery::email::weekly_report(
+            &rendered,
+            &config.report.from,
+            &config.report.to,
+            &format!("report-manual-{}", evaluated_at as i64),
+        )
+        .map_err(anyhow::Error::msg)?;
         let envelope = crate::delivery::email::StoredEnvelope {
             from: config.report.from.clone(),
             to: config.report.to.clone(),
@@ -553,7 +547,7 @@ async fn budget(
                 "budget": lines,
             }))?
         ),
-        BudgetFormat::Csv => print!("{}", report::budget_csv(&lines)),
+        BudgetFormat::Csv => print!("{}", report::table::budget_csv(&lines)),
     }
     if lines.is_empty() {
         eprintln!("warning: no model has [scaling] unit_cost, so the budget is empty");
@@ -587,7 +581,7 @@ async fn run(
         shard,
         threads: config.forecast.threads,
         clock,
-        outputs: Some(crate::daemon::Outputs {
+        outputs: Some(crate::app::daemon::Outputs {
             store,
             report: {
                 // Each replica reports on its share of the fleet, and says so.
@@ -608,10 +602,11 @@ async fn demo(listen: SocketAddr, dump: Option<PathBuf>) -> anyhow::Result<ExitC
     let now = crate::clock::unix_now();
     let started = std::time::Instant::now();
     if let Some(path) = &dump {
-        std::fs::write(path, crate::demo::history(now)).with_context(|| format!("cannot write {}", path.display()))?;
+        std::fs::write(path, crate::app::demo::history(now))
+            .with_context(|| format!("cannot write {}", path.display()))?;
         tracing::info!(path = %path.display(), "demo history written");
     }
-    let source = crate::demo::source(now).context("the embedded demo history is unreadable")?;
+    let source = crate::app::demo::source(now).context("the embedded demo history is unreadable")?;
     tracing::info!(
         elapsed_ms = started.elapsed().as_millis() as u64,
         "demo fleet generated: 4 disks, 3 hosts' CPU, 1 API tier, 28 days of 5-minute history"
@@ -622,10 +617,10 @@ async fn demo(listen: SocketAddr, dump: Option<PathBuf>) -> anyhow::Result<ExitC
     let daemon = Daemon {
         source: Source::File(source),
         reload_from: None,
-        models: crate::demo::models()
+        models: crate::app::demo::models()
             .map_err(|problems| anyhow::anyhow!("the embedded demo models are invalid:\n{problems}"))?,
         settings: forecast::Settings::default(),
-        scenarios: crate::demo::scenarios(),
+        scenarios: crate::app::demo::scenarios(),
         interval: Duration::from_secs(300),
         listen,
         bearer_token: None,
@@ -633,7 +628,7 @@ async fn demo(listen: SocketAddr, dump: Option<PathBuf>) -> anyhow::Result<ExitC
         threads: 0,
         clock: Clock::Wall,
         // The report at /report; nothing is mailed or posted, and nothing kept on disk.
-        outputs: Some(crate::daemon::Outputs {
+        outputs: Some(crate::app::daemon::Outputs {
             store: crate::store::Store::in_memory().context("cannot create the in-memory state")?,
             report: crate::config::delivery::ReportConfig::default(),
             channels: crate::delivery::Channels {
@@ -666,4 +661,27 @@ fn init_logging(level: &str, format: LogFormat) {
         // Colours for a person at a terminal; plain text for files, journald and pipes.
         LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).try_init(),
     };
+}
+
+/// Writes `report.html`, `report.txt` and the charts into `dir`; returns the files written.
+fn write_report(
+    rendered: &crate::report::weekly::message::Rendered,
+    dir: &Path,
+) -> std::io::Result<Vec<std::path::PathBuf>> {
+    std::fs::create_dir_all(dir)?;
+    let mut written = Vec::new();
+    for (name, bytes) in [
+        ("report.html", rendered.html_for_files.as_bytes()),
+        ("report.txt", rendered.text.as_bytes()),
+    ] {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes)?;
+        written.push(path);
+    }
+    for (index, png) in &rendered.charts {
+        let path = dir.join(crate::report::weekly::message::file_name(*index));
+        std::fs::write(&path, png)?;
+        written.push(path);
+    }
+    Ok(written)
 }

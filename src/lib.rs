@@ -5,20 +5,17 @@
 //! [`exhaustion`] finds when it crosses its limit; [`cycle`] runs all of that for every
 //! model; [`expose`] and [`server`] publish the results; [`daemon`] repeats it on a schedule.
 
+pub mod api;
 pub mod app;
 pub mod cli;
 pub mod clock;
 pub mod config;
-pub mod daemon;
 pub mod delivery;
-pub mod demo;
 pub mod duration;
-pub mod expose;
 pub mod forecast;
 pub mod format;
 pub mod model;
 pub mod net;
-pub mod offline;
 pub mod outcome;
 pub mod percent;
 pub mod plan;
@@ -26,9 +23,7 @@ pub mod recommend;
 pub mod report;
 pub mod scenario;
 pub mod series;
-pub mod server;
 pub mod shard;
 pub mod source;
 pub mod store;
-pub mod timing;
-pub mod weekly;
+pub mod telemetry;

@@ -87,6 +87,11 @@ pub struct EntityResult {
     pub accuracy: Vec<accuracy::Score>,
 }
 
+/// The identity of an entity across cycles: its model's name and its labels.
+pub fn entity_key(model: &str, labels: &Labels) -> String {
+    format!("{model}{labels}")
+}
+
 impl EntityResult {
     /// An entity with `labels` before planning: status ok, nothing known yet.
     pub fn new(labels: Labels, team: Option<String>) -> EntityResult {

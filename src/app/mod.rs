@@ -2,3 +2,7 @@
 //! core. Commands and the daemon build what they need here.
 
 pub mod cycle;
+pub mod daemon;
+pub mod demo;
+pub mod forecast_csv;
+pub mod timing;

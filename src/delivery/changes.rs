@@ -58,7 +58,7 @@ pub struct Diff<'a> {
 
 /// The stable key of an entity of `model`.
 pub fn key(model: &str, entity: &EntityResult) -> String {
-    format!("{model}{}", entity.labels)
+    crate::outcome::entity_key(model, &entity.labels)
 }
 
 /// The state of an entity's baseline recommendation, if it has one.

@@ -3,14 +3,16 @@
 //! The outbox holds each email fully formatted (RFC 5322 bytes) with its envelope, so a retry
 //! after a restart sends byte for byte what was built, and the report of a period is built once.
 
-use lettre::AsyncTransport;
 use lettre::address::{Address, Envelope};
+use lettre::message::header::ContentType;
+use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
-use lettre::{AsyncSmtpTransport, Tokio1Executor};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use super::Attempt;
 use crate::config::delivery::{SmtpConfig, SmtpTls};
+use crate::report::weekly::message::{Rendered, content_id};
 
 /// Sender and recipients, as stored next to the message.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -89,4 +91,31 @@ impl Mailer {
             },
         }
     }
+}
+
+/// The weekly report as one MIME email, formatted (RFC 5322 bytes), ready for the outbox:
+/// `multipart/alternative` of the text part and a `multipart/related` HTML part whose charts
+/// are inline PNG parts referenced by Content-ID.
+pub fn weekly_report(rendered: &Rendered, from: &str, to: &[String], message_id_seed: &str) -> Result<Vec<u8>, String> {
+    let from: Mailbox = from.parse().map_err(|e| format!("report.from {from:?}: {e}"))?;
+    let mut builder = Message::builder()
+        .from(from.clone())
+        .subject(rendered.subject.clone())
+        .message_id(Some(format!("<{message_id_seed}@headroom>")));
+    for address in to {
+        let mailbox: Mailbox = address.parse().map_err(|e| format!("report.to {address:?}: {e}"))?;
+        builder = builder.to(mailbox);
+    }
+    let mut related = MultiPart::related().singlepart(SinglePart::html(rendered.html_for_mail.clone()));
+    let png = ContentType::parse("image/png").map_err(|e| e.to_string())?;
+    for (index, bytes) in &rendered.charts {
+        related = related.singlepart(Attachment::new_inline(content_id(*index)).body(bytes.clone(), png.clone()));
+    }
+    let body = MultiPart::alternative()
+        .singlepart(SinglePart::plain(rendered.text.clone()))
+        .multipart(related);
+    let message = builder
+        .multipart(body)
+        .map_err(|e| format!("building the report email: {e}"))?;
+    Ok(message.formatted())
 }

@@ -33,9 +33,9 @@ fn the_forecasting_core_knows_nothing_of_io_or_delivery() {
         "std::net",
         "std::process",
         "crate::source",
-        "crate::server",
-        "crate::expose",
-        "crate::daemon",
+        "crate::api",
+        "crate::api::metrics",
+        "crate::app::daemon",
         "crate::cycle",
         "crate::config",
         "crate::cli",
@@ -76,11 +76,11 @@ fn library_code_never_exits_the_process() {
 fn report_content_and_change_detection_do_no_io() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let files = [
-        src.join("weekly/mod.rs"),
-        src.join("weekly/html.rs"),
-        src.join("weekly/text.rs"),
-        src.join("weekly/chart.rs"),
-        src.join("weekly/schedule.rs"),
+        src.join("report/weekly/mod.rs"),
+        src.join("report/weekly/html.rs"),
+        src.join("report/weekly/text.rs"),
+        src.join("report/weekly/chart.rs"),
+        src.join("report/weekly/schedule.rs"),
         src.join("delivery/changes.rs"),
     ];
     let forbidden = [
@@ -91,8 +91,8 @@ fn report_content_and_change_detection_do_no_io() {
         "rusqlite",
         "std::fs",
         "std::net",
-        "crate::server",
-        "crate::daemon",
+        "crate::api",
+        "crate::app::daemon",
         "crate::source",
         "crate::store::Store",
     ];

@@ -22,12 +22,15 @@ use crate::source::file::FileSource;
 pub const MODELS: [(&str, &str); 3] = [
     (
         "demo/models/disk-space.toml",
-        include_str!("../config/demo/models/disk-space.toml"),
+        include_str!("../../config/demo/models/disk-space.toml"),
     ),
-    ("demo/models/cpu.toml", include_str!("../config/demo/models/cpu.toml")),
+    (
+        "demo/models/cpu.toml",
+        include_str!("../../config/demo/models/cpu.toml"),
+    ),
     (
         "demo/models/api-requests.toml",
-        include_str!("../config/demo/models/api-requests.toml"),
+        include_str!("../../config/demo/models/api-requests.toml"),
     ),
 ];
 

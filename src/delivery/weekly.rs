@@ -5,11 +5,11 @@
 //! emails are committed in one transaction keyed by the period. A restart before the commit
 //! builds it again; after the commit the outbox delivers it, so it is sent once.
 
-use super::{SnapshotEntry, WeeklyReport, message};
 use crate::config::delivery::ReportConfig;
 use crate::delivery::EMAIL_CHANNEL;
 use crate::delivery::email::StoredEnvelope;
 use crate::outcome::CycleOutcome;
+use crate::report::weekly::{SnapshotEntry, WeeklyReport, message};
 use crate::store::Store;
 use crate::store::outbox::NewMessage;
 
@@ -28,17 +28,17 @@ pub enum Outcome {
 
 /// Builds and queues the report of the current period unless it exists. Synchronous and
 /// CPU-bound (charts): run it off the async threads.
-pub fn build_if_due(store: &Store, cycle: &CycleOutcome, config: &ReportConfig, now: f64) -> Result<Outcome, String> {
+pub fn build_if_due(store: &Store, cycle: &CycleOutcome, config: &ReportConfig) -> Result<Outcome, String> {
+    let now = cycle.evaluated_at;
     let period = config.schedule.current_period(now);
     if store.report_built(&period.name).map_err(|e| e.to_string())? {
         return Ok(Outcome::AlreadyBuilt);
     }
-    let previous = previous_snapshot(store, &period.name);
-    let report = WeeklyReport::build(cycle, period.clone(), previous);
-    let rendered = message::render(&report, &config.subject);
+    let (report, rendered) = build(Some(store), cycle, config);
     let mut messages = Vec::new();
     if !config.to.is_empty() {
-        let body = rendered.email(
+        let body = super::email::weekly_report(
+            &rendered,
             &config.from,
             &config.to,
             &format!("report-{}-{}", period.name, now as i64),
@@ -66,6 +66,17 @@ pub fn build_if_due(store: &Store, cycle: &CycleOutcome, config: &ReportConfig, 
         emails: messages.len(),
         risks: report.risks.len(),
     })
+}
+
+/// The weekly report of `cycle` (the period its instant falls in), compared with the last
+/// report built before that period when the state file has one, and rendered. The scheduled
+/// report, `headroom report` and `/report` are all built here.
+pub fn build(store: Option<&Store>, cycle: &CycleOutcome, config: &ReportConfig) -> (WeeklyReport, message::Rendered) {
+    let period = config.schedule.current_period(cycle.evaluated_at);
+    let previous = store.and_then(|store| previous_snapshot(store, &period.name));
+    let report = WeeklyReport::build(cycle, period, previous);
+    let rendered = message::render(&report, &config.subject);
+    (report, rendered)
 }
 
 /// Last week's snapshot, if a report was built before `period` (an unreadable one is ignored).

@@ -19,7 +19,7 @@ pub const WIDTH: u32 = 720;
 pub const HEIGHT: u32 = 300;
 
 const FONT: &str = "sans-serif";
-const FONT_BYTES: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
+const FONT_BYTES: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans.ttf");
 
 fn font_ready() -> bool {
     static REGISTERED: OnceLock<bool> = OnceLock::new();

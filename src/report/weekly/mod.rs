@@ -6,7 +6,6 @@
 //! [`html`], [`text`] and [`message`] render it; [`due`] decides when it is built and queued.
 
 pub mod chart;
-pub mod due;
 pub mod html;
 pub mod message;
 pub mod schedule;
@@ -15,7 +14,6 @@ pub mod text;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::delivery::changes;
 use crate::forecast::PathPoint;
 use crate::outcome::{BudgetLine, budget};
 use crate::outcome::{CycleOutcome, EntityResult, ModelOutcome};
@@ -238,7 +236,7 @@ fn risk_row(model: &ModelOutcome, entity: &EntityResult, with_chart: bool) -> Op
         earliest: exhaustion.earliest,
     });
     Some(RiskRow {
-        key: changes::key(&model.model, entity),
+        key: crate::outcome::entity_key(&model.model, &entity.labels),
         model: model.model.clone(),
         unit: model.unit.clone(),
         entity: entity_name,

@@ -4,6 +4,8 @@
 //! Handlers only read shared state; they never start work, so a slow cycle cannot make a
 //! scrape slow.
 
+pub mod metrics;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
@@ -14,7 +16,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
-use crate::expose::{Exposition, TextFormat};
+use crate::api::metrics::{Exposition, TextFormat};
 use crate::outcome::CycleOutcome;
 
 /// State shared by the daemon loop (writer) and the handlers (readers).
@@ -37,7 +39,7 @@ pub struct AppState {
 pub struct ReportSource {
     pub store: crate::store::Store,
     pub config: RwLock<crate::config::delivery::ReportConfig>,
-    rendered: tokio::sync::Mutex<Option<(f64, Arc<crate::weekly::message::Rendered>)>>,
+    rendered: tokio::sync::Mutex<Option<(f64, Arc<crate::report::weekly::message::Rendered>)>>,
 }
 
 impl ReportSource {
@@ -50,7 +52,10 @@ impl ReportSource {
     }
 
     /// The report of the latest cycle, rendered at most once per cycle.
-    async fn rendered(&self, cycle: Arc<CycleOutcome>) -> Result<Arc<crate::weekly::message::Rendered>, String> {
+    async fn rendered(
+        &self,
+        cycle: Arc<CycleOutcome>,
+    ) -> Result<Arc<crate::report::weekly::message::Rendered>, String> {
         let mut cached = self.rendered.lock().await;
         if let Some((at, rendered)) = cached.as_ref() {
             if *at == cycle.evaluated_at {
@@ -64,10 +69,8 @@ impl ReportSource {
         let store = self.store.clone();
         let at = cycle.evaluated_at;
         let rendered = tokio::task::spawn_blocking(move || {
-            let period = config.schedule.current_period(cycle.evaluated_at);
-            let previous = crate::weekly::due::previous_snapshot(&store, &period.name);
-            let report = crate::weekly::WeeklyReport::build(&cycle, period, previous);
-            Arc::new(crate::weekly::message::render(&report, &config.subject))
+            let (_, rendered) = crate::delivery::weekly::build(Some(&store), &cycle, &config);
+            Arc::new(rendered)
         })
         .await
         .map_err(|e| format!("rendering the report failed: {e}"))?;
@@ -225,7 +228,10 @@ async fn cycle(State(state): State<Arc<AppState>>) -> Response {
 
 async fn recommendations(
     State(state): State<Arc<AppState>>,
-    query: Result<axum::extract::Query<crate::report::RecommendationFilter>, axum::extract::rejection::QueryRejection>,
+    query: Result<
+        axum::extract::Query<crate::report::json::RecommendationFilter>,
+        axum::extract::rejection::QueryRejection,
+    >,
 ) -> Response {
     let filter = match query {
         Ok(axum::extract::Query(filter)) => filter,
@@ -268,7 +274,7 @@ async fn recommendations(
             crate::outcome::under_scenario(&report, name)
         }
     };
-    axum::Json(crate::report::recommendations_json(&report, &filter)).into_response()
+    axum::Json(crate::report::json::recommendations_json(&report, &filter)).into_response()
 }
 
 async fn reload(State(state): State<Arc<AppState>>) -> Response {
@@ -294,7 +300,7 @@ async fn reload(State(state): State<Arc<AppState>>) -> Response {
     }
 }
 
-async fn latest_rendered(state: &AppState) -> Result<Arc<crate::weekly::message::Rendered>, Response> {
+async fn latest_rendered(state: &AppState) -> Result<Arc<crate::report::weekly::message::Rendered>, Response> {
     let Some(source) = state.report.get() else {
         return Err((
             StatusCode::NOT_FOUND,
@@ -340,7 +346,7 @@ async fn weekly_report_file(
     let chart = rendered
         .charts
         .iter()
-        .find(|(index, _)| crate::weekly::message::file_name(*index) == file);
+        .find(|(index, _)| crate::report::weekly::message::file_name(*index) == file);
     match chart {
         Some((_, png)) => ([(header::CONTENT_TYPE, "image/png")], png.clone()).into_response(),
         None => (StatusCode::NOT_FOUND, "no such chart in the latest report\n").into_response(),

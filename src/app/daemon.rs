@@ -13,16 +13,17 @@ use std::time::Duration;
 
 use anyhow::Context;
 
+use crate::api::{AppState, ReloadRequest, router};
 use crate::app::cycle::{self, Cycle};
+use crate::app::timing::Timing;
 use crate::clock::Clock;
 use crate::config::delivery::ReportConfig;
-use crate::delivery::{Channels, Deliverer};
+use crate::delivery::Channels;
+use crate::delivery::worker::Deliverer;
 use crate::forecast;
 use crate::model::CapacityModel;
-use crate::server::{AppState, ReloadRequest, router};
 use crate::source::Source;
 use crate::store::Store;
-use crate::timing::Timing;
 
 /// Everything a daemon needs.
 pub struct Daemon {
@@ -104,14 +105,14 @@ impl Daemon {
         let mut channels_tx = None;
         let deliverer = match &self.outputs {
             Some(outputs) => {
-                let _ = state.report.set(crate::server::ReportSource::new(
+                let _ = state.report.set(crate::api::ReportSource::new(
                     outputs.store.clone(),
                     outputs.report.clone(),
                 ));
                 let (tx, rx) = tokio::sync::watch::channel(Arc::new(outputs.channels.clone()));
                 channels_tx = Some(tx);
-                let deliverer =
-                    Deliverer::new(outputs.store.clone(), rx, Arc::clone(&state)).map_err(anyhow::Error::msg)?;
+                let deliverer = Deliverer::new(outputs.store.clone(), rx, Arc::clone(&state.exposition.self_metrics))
+                    .map_err(anyhow::Error::msg)?;
                 tracing::info!(
                     store = %outputs.store.path().display(),
                     webhooks = outputs.channels.webhooks.len(),
@@ -139,7 +140,7 @@ impl Daemon {
                     .await;
                 fresh_config = false;
                 if let Some(outputs) = &self.outputs {
-                    after_cycle(outputs, &state, self.clock.now()).await;
+                    after_cycle(outputs, &state).await;
                     wake.notify_one();
                 }
             }
@@ -254,7 +255,7 @@ impl Daemon {
         );
         let shortest = due
             .iter()
-            .map(|m| crate::timing::interval_of(m, self.interval))
+            .map(|m| crate::app::timing::interval_of(m, self.interval))
             .fold(f64::INFINITY, f64::min);
         if report.duration_seconds > shortest {
             state.exposition.self_metrics.record_overrun();
@@ -359,7 +360,7 @@ fn start_scraper(
 }
 
 /// Queues webhook notices for what changed, and the weekly report when it is due.
-async fn after_cycle(outputs: &Outputs, state: &Arc<AppState>, now: f64) {
+async fn after_cycle(outputs: &Outputs, state: &Arc<AppState>) {
     let Some(latest) = state.latest() else {
         return;
     };
@@ -379,14 +380,15 @@ async fn after_cycle(outputs: &Outputs, state: &Arc<AppState>, now: f64) {
                 tracing::error!(%error, "cannot queue recommendation changes; they will be found again next cycle");
             }
         }
+        let now = latest.evaluated_at;
         let period = outputs.report.schedule.current_period(now);
         if latest.has_failures() && now - period.due_at < REPORT_PATIENCE_SECS {
             return;
         }
         let started = std::time::Instant::now();
-        match crate::weekly::due::build_if_due(&outputs.store, &latest, &outputs.report, now) {
-            Ok(crate::weekly::due::Outcome::AlreadyBuilt) => {}
-            Ok(crate::weekly::due::Outcome::Built { period, emails, risks }) => {
+        match crate::delivery::weekly::build_if_due(&outputs.store, &latest, &outputs.report) {
+            Ok(crate::delivery::weekly::Outcome::AlreadyBuilt) => {}
+            Ok(crate::delivery::weekly::Outcome::Built { period, emails, risks }) => {
                 metrics.record_report_built();
                 tracing::info!(
                     period,
