@@ -5,20 +5,16 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::app::cycle::{self, Cycle};
 use crate::app::daemon::Daemon;
-use crate::clock::Clock;
-use crate::config::{Config, SourceConfig};
+use crate::config::Config;
 use crate::forecast;
 use crate::model;
 use crate::outcome::CycleOutcome;
 use crate::report;
-use crate::source::Source;
 
 /// Headroom forecasts when your resources run out.
 ///
@@ -365,26 +361,6 @@ fn models_dir_fallback(path: &Path) -> Option<PathBuf> {
     Some(path.parent().unwrap_or(Path::new(".")).join(dir))
 }
 
-/// The engine settings a config asks for.
-pub fn settings(config: &Config) -> forecast::Settings {
-    forecast::Settings {
-        min_history_secs: config.forecast.min_history.as_secs_f64(),
-        min_points: config.forecast.min_points,
-        backtest_origins: config.forecast.backtest_origins,
-    }
-}
-
-fn build_source(config: &Config) -> anyhow::Result<(Source, Clock)> {
-    let source = Source::from_config(&config.source).context("cannot set up the history source")?;
-    let clock = match (&config.source, &source) {
-        (SourceConfig::File { .. }, Source::File(file)) => {
-            Clock::Fixed(file.last_timestamp().unwrap_or_else(crate::clock::unix_now))
-        }
-        _ => Clock::Wall,
-    };
-    Ok((source, clock))
-}
-
 async fn once(
     config: Config,
     models: Vec<model::CapacityModel>,
@@ -403,7 +379,7 @@ async fn once(
             return Ok(ExitCode::from(EXIT_CONFIG));
         }
     }
-    let report = one_cycle(&config, &models, at, shard).await?;
+    let report = crate::app::plan_once(&config, &models, at, shard).await?;
     let report = match scenario {
         Some(name) => crate::outcome::under_scenario(&report, name),
         None => report,
@@ -417,41 +393,6 @@ async fn once(
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// One planning cycle as of `at` (default: now, or the end of a file source).
-async fn one_cycle(
-    config: &Config,
-    models: &[model::CapacityModel],
-    at: Option<f64>,
-    shard: crate::shard::Shard,
-) -> anyhow::Result<CycleOutcome> {
-    let (source, clock) = build_source(config)?;
-    let now = match (at, clock) {
-        (Some(t), _) | (None, Clock::Fixed(t)) => t,
-        (None, Clock::Wall) => crate::clock::unix_now(),
-    };
-    let pool = cycle::build_pool(config.forecast.threads).context("cannot start the forecasting threads")?;
-    if let Source::Scrape(scrape) = &source {
-        // One round now, on top of what a running daemon has scraped before.
-        let round = scrape.scrape_all(crate::clock::unix_now()).await;
-        tracing::info!(
-            targets_ok = round.succeeded,
-            targets_failed = round.failed,
-            samples = round.samples,
-            "scraped"
-        );
-    }
-    let fetcher = crate::source::cache::Fetcher::new(&source, None).with_shard(shard);
-    let settings = settings(config);
-    let cycle = Cycle {
-        fetcher: &fetcher,
-        store: None,
-        settings: &settings,
-        scenarios: &config.scenarios,
-        pool: &pool,
-    };
-    Ok(cycle.run(models, now, None).await)
 }
 
 fn print_model_failures(report: &CycleOutcome) {
@@ -477,7 +418,7 @@ async fn weekly_report(
         return Ok(ExitCode::from(EXIT_CONFIG));
     }
     let started = std::time::Instant::now();
-    let cycle = one_cycle(&config, &models, at, shard).await?;
+    let cycle = crate::app::plan_once(&config, &models, at, shard).await?;
     print_model_failures(&cycle);
     // Last week's snapshot, from the daemon's state file if there is one (never created here).
     let report_config = config.report.clone();
@@ -535,7 +476,7 @@ async fn budget(
     at: Option<f64>,
     shard: crate::shard::Shard,
 ) -> anyhow::Result<ExitCode> {
-    let cycle = one_cycle(&config, &models, at, shard).await?;
+    let cycle = crate::app::plan_once(&config, &models, at, shard).await?;
     print_model_failures(&cycle);
     let lines = crate::outcome::budget(&cycle);
     match format {
@@ -566,79 +507,20 @@ async fn run(
     listen: Option<SocketAddr>,
     shard: crate::shard::Shard,
 ) -> anyhow::Result<ExitCode> {
-    let (source, clock) = build_source(&config)?;
-    let store = crate::store::Store::open(&config.store.path).context("cannot open the state file")?;
-    let channels = crate::delivery::Channels::from_config(&config).map_err(anyhow::Error::msg)?;
-    let daemon = Daemon {
-        source,
-        models,
-        reload_from: Some(config_path.to_path_buf()),
-        settings: settings(&config),
-        scenarios: config.scenarios.clone(),
-        interval: config.schedule.interval.as_std(),
-        listen: listen.unwrap_or(config.server.listen),
-        bearer_token: config.server.bearer_token.clone(),
-        shard,
-        threads: config.forecast.threads,
-        clock,
-        outputs: Some(crate::app::daemon::Outputs {
-            store,
-            report: {
-                // Each replica reports on its share of the fleet, and says so.
-                let mut report = config.report.clone();
-                if shard.is_split() {
-                    report.subject = format!("{} (shard {} of {})", report.subject, shard.index + 1, shard.count);
-                }
-                report
-            },
-            channels,
-        }),
-    };
-    daemon.run().await?;
+    Daemon::from_config(config_path, &config, models, listen, shard)?
+        .run()
+        .await?;
     Ok(ExitCode::SUCCESS)
 }
 
 async fn demo(listen: SocketAddr, dump: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     let now = crate::clock::unix_now();
-    let started = std::time::Instant::now();
     if let Some(path) = &dump {
         std::fs::write(path, crate::app::demo::history(now))
             .with_context(|| format!("cannot write {}", path.display()))?;
         tracing::info!(path = %path.display(), "demo history written");
     }
-    let source = crate::app::demo::source(now).context("the embedded demo history is unreadable")?;
-    tracing::info!(
-        elapsed_ms = started.elapsed().as_millis() as u64,
-        "demo fleet generated: 4 disks, 3 hosts' CPU, 1 API tier, 28 days of 5-minute history"
-    );
-    tracing::info!(
-        "open http://{listen}/metrics for the forecasts, or http://{listen}/api/v1/recommendations for what to do"
-    );
-    let daemon = Daemon {
-        source: Source::File(source),
-        reload_from: None,
-        models: crate::app::demo::models()
-            .map_err(|problems| anyhow::anyhow!("the embedded demo models are invalid:\n{problems}"))?,
-        settings: forecast::Settings::default(),
-        scenarios: crate::app::demo::scenarios(),
-        interval: Duration::from_secs(300),
-        listen,
-        bearer_token: None,
-        shard: crate::shard::Shard::default(),
-        threads: 0,
-        clock: Clock::Wall,
-        // The report at /report; nothing is mailed or posted, and nothing kept on disk.
-        outputs: Some(crate::app::daemon::Outputs {
-            store: crate::store::Store::in_memory().context("cannot create the in-memory state")?,
-            report: crate::config::delivery::ReportConfig::default(),
-            channels: crate::delivery::Channels {
-                webhooks: Vec::new(),
-                mailer: None,
-                policy: crate::config::delivery::DeliveryConfig::default(),
-            },
-        }),
-    };
-    daemon.run().await?;
+    crate::app::demo::daemon(listen, now)?.run().await?;
     Ok(ExitCode::SUCCESS)
 }
 

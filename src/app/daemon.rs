@@ -11,10 +11,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
-
+use super::AppError;
+use super::cycle::{self, Cycle};
 use crate::api::{AppState, ReloadRequest, router};
-use crate::app::cycle::{self, Cycle};
 use crate::app::timing::Timing;
 use crate::clock::Clock;
 use crate::config::delivery::ReportConfig;
@@ -58,20 +57,57 @@ pub struct Outputs {
 const REPORT_PATIENCE_SECS: f64 = 6.0 * 3600.0;
 
 impl Daemon {
+    /// The daemon a config file describes: its source and clock, the state file, the
+    /// receivers, and the weekly report (whose subject names the shard when the fleet is
+    /// split). `listen` overrides `server.listen`.
+    pub fn from_config(
+        config_path: &std::path::Path,
+        config: &crate::config::Config,
+        models: Vec<CapacityModel>,
+        listen: Option<SocketAddr>,
+        shard: crate::shard::Shard,
+    ) -> Result<Daemon, AppError> {
+        let (source, clock) = super::source_and_clock(config)?;
+        let store = Store::open(&config.store.path)?;
+        let channels = Channels::from_config(config).map_err(AppError::Delivery)?;
+        let mut report = config.report.clone();
+        if shard.is_split() {
+            report.subject = format!("{} (shard {} of {})", report.subject, shard.index + 1, shard.count);
+        }
+        Ok(Daemon {
+            source,
+            models,
+            reload_from: Some(config_path.to_path_buf()),
+            settings: super::engine_settings(config),
+            scenarios: config.scenarios.clone(),
+            interval: config.schedule.interval.as_std(),
+            listen: listen.unwrap_or(config.server.listen),
+            bearer_token: config.server.bearer_token.clone(),
+            shard,
+            threads: config.forecast.threads,
+            clock,
+            outputs: Some(Outputs {
+                store,
+                report,
+                channels,
+            }),
+        })
+    }
+
     /// Serves HTTP and runs cycles until a stop signal.
-    pub async fn run(mut self) -> anyhow::Result<()> {
+    pub async fn run(mut self) -> Result<(), AppError> {
         let state = Arc::new(AppState::default());
         if let Some(token) = self.bearer_token.clone() {
             let _ = state.bearer_token.set(token);
         }
         state.exposition.self_metrics.set_models_configured(self.models.len());
         state.exposition.self_metrics.set_shard(self.shard);
-        let listener = tokio::net::TcpListener::bind(self.listen).await.with_context(|| {
-            format!(
-                "cannot listen on {}; is another process using it? choose another with --listen",
-                self.listen
-            )
-        })?;
+        let listener = tokio::net::TcpListener::bind(self.listen)
+            .await
+            .map_err(|source| AppError::Listen {
+                address: self.listen,
+                source,
+            })?;
         let address = listener.local_addr().unwrap_or(self.listen);
         tracing::info!(url = %format!("http://{address}/metrics"), models = self.models.len(), source = %self.source.describe(), shard = self.shard.index, shards = self.shard.count, "headroom is serving");
 
@@ -112,7 +148,7 @@ impl Daemon {
                 let (tx, rx) = tokio::sync::watch::channel(Arc::new(outputs.channels.clone()));
                 channels_tx = Some(tx);
                 let deliverer = Deliverer::new(outputs.store.clone(), rx, Arc::clone(&state.exposition.self_metrics))
-                    .map_err(anyhow::Error::msg)?;
+                    .map_err(AppError::Delivery)?;
                 tracing::info!(
                     store = %outputs.store.path().display(),
                     webhooks = outputs.channels.webhooks.len(),
@@ -127,7 +163,7 @@ impl Daemon {
         let scraper_stop = stop_rx.clone();
         let mut scraper = start_scraper(&self.source, &scraper_stop, &state);
 
-        let pool = cycle::build_pool(self.threads).context("cannot start the forecasting threads")?;
+        let pool = cycle::build_pool(self.threads)?;
         let mut stop = stop_rx;
         let mut failures_in_a_row: u32 = 0;
         let mut timing = Timing::default();
@@ -206,8 +242,8 @@ impl Daemon {
             hangups.abort();
         }
         match server.await {
-            Ok(result) => result.context("HTTP server failed")?,
-            Err(error) => return Err(anyhow::anyhow!("HTTP server task failed: {error}")),
+            Ok(result) => result.map_err(|error| AppError::Server(error.to_string()))?,
+            Err(error) => return Err(AppError::Server(format!("the server task failed: {error}"))),
         }
         Ok(())
     }
@@ -309,17 +345,14 @@ impl Daemon {
         let env: std::collections::BTreeMap<String, String> = std::env::vars().collect();
         let (config, models) =
             crate::config::models::load_config_and_models(path, &env).map_err(|problems| problems.to_string())?;
-        let source = Source::from_config(&config.source).map_err(|error| error.to_string())?;
+        let (source, clock) = super::source_and_clock(&config).map_err(|error| error.to_string())?;
         let channels = Channels::from_config(&config)?;
         if config.server.listen != self.listen {
             tracing::warn!(configured = %config.server.listen, serving = %self.listen, "server.listen changes need a restart");
         }
-        self.clock = match &source {
-            Source::File(file) => Clock::Fixed(file.last_timestamp().unwrap_or_else(crate::clock::unix_now)),
-            Source::Prometheus(_) | Source::Scrape(_) => Clock::Wall,
-        };
+        self.clock = clock;
         self.source = source;
-        self.settings = crate::cli::settings(&config);
+        self.settings = super::engine_settings(&config);
         self.scenarios = config.scenarios.clone();
         self.interval = config.schedule.interval.as_std();
         self.models = models;

@@ -15,8 +15,8 @@ use std::fmt::Write;
 use crate::config::models::load_texts;
 use crate::config::problems::Problems;
 use crate::model::CapacityModel;
-use crate::source::SourceError;
 use crate::source::file::FileSource;
+use crate::source::{Source, SourceError};
 
 /// The demo's capacity models, embedded in the binary.
 pub const MODELS: [(&str, &str); 3] = [
@@ -252,4 +252,45 @@ mod tests {
         assert_eq!(avail[0].samples.len(), 28 * 288);
         assert_eq!(models().expect("valid embedded models").len(), 3);
     }
+}
+
+/// The demo daemon: the generated fleet as of `now`, served on `listen`, with the weekly
+/// report at `/report`; nothing is mailed or posted, and nothing kept on disk.
+pub fn daemon(listen: std::net::SocketAddr, now: f64) -> Result<super::daemon::Daemon, super::AppError> {
+    let started = std::time::Instant::now();
+    let source = source(now)?;
+    tracing::info!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "demo fleet generated: 4 disks, 3 hosts' CPU, 1 API tier, 28 days of 5-minute history"
+    );
+    tracing::info!(
+        "open http://{listen}/metrics for the forecasts, or http://{listen}/api/v1/recommendations for what to do"
+    );
+    let models = models().map_err(|problems| {
+        super::AppError::Source(SourceError::Setup(format!(
+            "the embedded demo models are invalid:\n{problems}"
+        )))
+    })?;
+    Ok(super::daemon::Daemon {
+        source: Source::File(source),
+        reload_from: None,
+        models,
+        settings: crate::forecast::Settings::default(),
+        scenarios: scenarios(),
+        interval: std::time::Duration::from_secs(300),
+        listen,
+        bearer_token: None,
+        shard: crate::shard::Shard::default(),
+        threads: 0,
+        clock: crate::clock::Clock::Wall,
+        outputs: Some(super::daemon::Outputs {
+            store: crate::store::Store::in_memory()?,
+            report: crate::config::delivery::ReportConfig::default(),
+            channels: crate::delivery::Channels {
+                webhooks: Vec::new(),
+                mailer: None,
+                policy: crate::config::delivery::DeliveryConfig::default(),
+            },
+        }),
+    })
 }
