@@ -68,7 +68,7 @@ pub enum Command {
         format: Format,
         /// Plan as of this time instead of now (Unix seconds or RFC 3339), to replay what
         /// Headroom would have said then.
-        #[arg(long, value_parser = parse_time)]
+        #[arg(long, value_parser = crate::clock::parse_instant)]
         at: Option<f64>,
         /// Show one scenario from the config (its dates, units and costs) instead of the
         /// baseline.
@@ -92,7 +92,7 @@ pub enum Command {
         #[arg(long)]
         send: bool,
         /// Plan as of this time instead of now (Unix seconds or RFC 3339).
-        #[arg(long, value_parser = parse_time)]
+        #[arg(long, value_parser = crate::clock::parse_instant)]
         at: Option<f64>,
     },
     /// Print the 12-month cost projection per scenario, model and team, for finance.
@@ -105,7 +105,7 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = BudgetFormat::Csv)]
         format: BudgetFormat,
         /// Plan as of this time instead of now (Unix seconds or RFC 3339).
-        #[arg(long, value_parser = parse_time)]
+        #[arg(long, value_parser = crate::clock::parse_instant)]
         at: Option<f64>,
     },
     /// Validate the config and every model file; print every problem (exit 2 if any).
@@ -522,10 +522,6 @@ async fn demo(listen: SocketAddr, dump: Option<PathBuf>) -> anyhow::Result<ExitC
     }
     crate::app::demo::daemon(listen, now)?.run().await?;
     Ok(ExitCode::SUCCESS)
-}
-
-fn parse_time(text: &str) -> Result<f64, String> {
-    crate::clock::parse_instant(text)
 }
 
 fn init_logging(level: &str, format: LogFormat) {

@@ -65,11 +65,16 @@ pub fn parse_timestamp(text: &str) -> Option<(UnixSeconds, TimeForm)> {
     ))
 }
 
+/// Why a text is not an instant.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is neither Unix seconds nor RFC 3339 (e.g. 2026-11-26T10:00:00Z)")]
+pub struct InstantError(String);
+
 /// Parses an instant a person gave on the command line or in a config file.
-pub fn parse_instant(text: &str) -> Result<UnixSeconds, String> {
+pub fn parse_instant(text: &str) -> Result<UnixSeconds, InstantError> {
     parse_timestamp(text.trim())
         .map(|(t, _)| t)
-        .ok_or_else(|| format!("{text:?} is neither Unix seconds nor RFC 3339 (e.g. 2026-11-26T10:00:00Z)"))
+        .ok_or_else(|| InstantError(text.to_string()))
 }
 
 #[cfg(test)]

@@ -51,6 +51,26 @@ impl ModelContext {
     }
 }
 
+/// Why an entity's capacity cannot be used (the entity is then an error, never planned).
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum CapacityProblem {
+    #[error("no capacity series matches the labels {0}")]
+    NoMatchingSeries(Labels),
+    #[error("the capacity series {0} has no recent finite sample")]
+    NoRecentSample(Labels),
+}
+
+/// Why a model's driver cannot be used for an entity (it is then forecast on its own).
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum DriverProblem {
+    #[error("none of the {series} series of driver {driver} matches its labels")]
+    NoMatchingSeries { driver: String, series: usize },
+    #[error("driver {0} has no finite sample")]
+    NoSample(String),
+    #[error("driver {driver} cannot be fitted ({points} shared points, or it never varies)")]
+    CannotFit { driver: String, points: usize },
+}
+
 /// Where each entity's capacity comes from.
 pub enum CapacityLookup {
     None,
@@ -61,14 +81,14 @@ pub enum CapacityLookup {
 impl CapacityLookup {
     /// The capacity for `labels`: the series with exactly these labels, else the one whose
     /// labels are the largest subset of them (a cluster's capacity for each of its nodes).
-    fn for_entity(&self, labels: &Labels) -> Result<Option<f64>, String> {
+    fn for_entity(&self, labels: &Labels) -> Result<Option<f64>, CapacityProblem> {
         match self {
             CapacityLookup::None => Ok(None),
             CapacityLookup::Constant(value) => Ok(Some(*value)),
             CapacityLookup::Series(series) => {
                 let candidate = matching_series(series, labels);
                 let Some(candidate) = candidate else {
-                    return Err(format!("no capacity series matches the labels {labels}"));
+                    return Err(CapacityProblem::NoMatchingSeries(labels.clone()));
                 };
                 candidate
                     .samples
@@ -76,7 +96,7 @@ impl CapacityLookup {
                     .rev()
                     .find(|s| s.value.is_finite())
                     .map(|s| Some(s.value))
-                    .ok_or_else(|| format!("the capacity series {} has no recent finite sample", candidate.labels))
+                    .ok_or_else(|| CapacityProblem::NoRecentSample(candidate.labels.clone()))
             }
         }
     }
@@ -158,7 +178,7 @@ pub fn entity(context: &ModelContext, due: &accuracy::DueSnapshots, labels: Labe
         Ok(capacity) => result.capacity = capacity,
         Err(reason) => {
             result.status = EntityStatus::Error;
-            result.reason = Some(reason);
+            result.reason = Some(reason.to_string());
             return unplanned(result);
         }
     }
@@ -183,7 +203,7 @@ pub fn entity(context: &ModelContext, due: &accuracy::DueSnapshots, labels: Labe
         Some(d) => match fit_driver(context, &d.name, &result.labels, &grid, keep) {
             Ok(plan) => Some(plan),
             Err(why) => {
-                result.driver_problem = Some(why);
+                result.driver_problem = Some(why.to_string());
                 None
             }
         },
@@ -214,23 +234,19 @@ fn fit_driver(
     labels: &Labels,
     grid: &Grid,
     keep: usize,
-) -> Result<(DriverFit, Grid), String> {
+) -> Result<(DriverFit, Grid), DriverProblem> {
     let drivers = &context.drivers;
-    let series = matching_series(drivers, labels).ok_or_else(|| {
-        format!(
-            "none of the {} series of driver {name} matches its labels",
-            drivers.len()
-        )
+    let series = matching_series(drivers, labels).ok_or_else(|| DriverProblem::NoMatchingSeries {
+        driver: name.to_string(),
+        series: drivers.len(),
     })?;
     let mut driver_grid = Grid::from_samples(&series.samples, Some(context.step()))
-        .ok_or_else(|| format!("driver {name} has no finite sample"))?;
+        .ok_or_else(|| DriverProblem::NoSample(name.to_string()))?;
     driver_grid.keep_last(keep);
     let (resource, driver) = aligned(grid, &driver_grid);
-    let fit = driver::fit(name, &resource, &driver).ok_or_else(|| {
-        format!(
-            "driver {name} cannot be fitted ({} shared points, or it never varies)",
-            resource.len()
-        )
+    let fit = driver::fit(name, &resource, &driver).ok_or_else(|| DriverProblem::CannotFit {
+        driver: name.to_string(),
+        points: resource.len(),
     })?;
     Ok((fit, driver_grid))
 }

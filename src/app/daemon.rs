@@ -69,7 +69,7 @@ impl Daemon {
     ) -> Result<Daemon, AppError> {
         let (source, clock) = super::source_and_clock(config)?;
         let store = Store::open(&config.store.path)?;
-        let channels = Channels::from_config(config).map_err(AppError::Delivery)?;
+        let channels = Channels::from_config(config)?;
         let mut report = config.report.clone();
         if shard.is_split() {
             report.subject = format!("{} (shard {} of {})", report.subject, shard.index + 1, shard.count);
@@ -147,8 +147,7 @@ impl Daemon {
                 ));
                 let (tx, rx) = tokio::sync::watch::channel(Arc::new(outputs.channels.clone()));
                 channels_tx = Some(tx);
-                let deliverer = Deliverer::new(outputs.store.clone(), rx, Arc::clone(&state.exposition.self_metrics))
-                    .map_err(AppError::Delivery)?;
+                let deliverer = Deliverer::new(outputs.store.clone(), rx, Arc::clone(&state.exposition.self_metrics))?;
                 tracing::info!(
                     store = %outputs.store.path().display(),
                     webhooks = outputs.channels.webhooks.len(),
@@ -209,7 +208,7 @@ impl Daemon {
                         }
                         let reloaded = outcome.is_ok();
                         if let Some(respond) = request.respond {
-                            let _ = respond.send(outcome);
+                            let _ = respond.send(outcome.map_err(|error| error.to_string()));
                         }
                         // A new configuration is planned with at once.
                         if reloaded {
@@ -338,14 +337,13 @@ impl Daemon {
 
     /// Re-reads the config and models; on any problem nothing changes and every problem is
     /// returned. The listen address and thread count stay as started.
-    fn reload(&mut self) -> Result<String, String> {
+    fn reload(&mut self) -> Result<String, ReloadError> {
         let Some(path) = &self.reload_from else {
-            return Err("this instance has no config file to reload".into());
+            return Err(ReloadError::NothingToReload);
         };
         let env: std::collections::BTreeMap<String, String> = std::env::vars().collect();
-        let (config, models) =
-            crate::config::models::load_config_and_models(path, &env).map_err(|problems| problems.to_string())?;
-        let (source, clock) = super::source_and_clock(&config).map_err(|error| error.to_string())?;
+        let (config, models) = crate::config::models::load_config_and_models(path, &env)?;
+        let (source, clock) = super::source_and_clock(&config)?;
         let channels = Channels::from_config(&config)?;
         if config.server.listen != self.listen {
             tracing::warn!(configured = %config.server.listen, serving = %self.listen, "server.listen changes need a restart");
@@ -370,6 +368,19 @@ impl Daemon {
             self.scenarios.len()
         ))
     }
+}
+
+/// Why a reload was refused (the running configuration keeps running).
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    #[error("this instance has no config file to reload")]
+    NothingToReload,
+    #[error("{0}")]
+    Config(#[from] crate::config::problems::Problems),
+    #[error("cannot set up the history source: {0}")]
+    Source(#[from] crate::source::SourceError),
+    #[error("cannot set up delivery: {0}")]
+    Delivery(#[from] crate::delivery::DeliveryError),
 }
 
 /// Starts scraping exporters in the background when the source is the scrape source.

@@ -28,7 +28,7 @@ pub enum AppError {
     #[error("cannot open the state file: {0}")]
     Store(#[from] StoreError),
     #[error("cannot set up delivery: {0}")]
-    Delivery(String),
+    Delivery(#[from] crate::delivery::DeliveryError),
     #[error("cannot listen on {address}: {source}; is another process using it? choose another with --listen")]
     Listen {
         address: std::net::SocketAddr,

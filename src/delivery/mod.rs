@@ -25,6 +25,32 @@ use crate::store::{Store, StoreError};
 use crate::telemetry::SelfMetrics;
 use email::Mailer;
 
+/// Why a delivery component could not be set up, or a message not be built or queued.
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryError {
+    #[error("smtp.ca_file {path}: {reason}")]
+    CaFile { path: std::path::PathBuf, reason: String },
+    #[error("smtp TLS setup: {0}")]
+    Tls(String),
+    #[error("{key} {address:?} is not a mail address: {reason}")]
+    Address {
+        key: &'static str,
+        address: String,
+        reason: String,
+    },
+    #[error("building the report email: {0}")]
+    Email(String),
+    #[error("cannot build the webhook HTTP client: {0}")]
+    HttpClient(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot encode the {what}: {source}")]
+    Encode {
+        what: &'static str,
+        source: serde_json::Error,
+    },
+}
+
 /// The result of one delivery attempt.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Attempt {
@@ -57,7 +83,7 @@ pub struct Channels {
 
 impl Channels {
     /// Builds the receivers of `config` (the mail transport needs its CA file readable).
-    pub fn from_config(config: &Config) -> Result<Channels, String> {
+    pub fn from_config(config: &Config) -> Result<Channels, DeliveryError> {
         let mailer = config.smtp.as_ref().map(Mailer::new).transpose()?;
         Ok(Channels {
             webhooks: config.webhooks.clone(),

@@ -6,8 +6,8 @@
 //! builds it again; after the commit the outbox delivers it, so it is sent once.
 
 use crate::config::delivery::ReportConfig;
-use crate::delivery::EMAIL_CHANNEL;
 use crate::delivery::email::StoredEnvelope;
+use crate::delivery::{DeliveryError, EMAIL_CHANNEL};
 use crate::outcome::CycleOutcome;
 use crate::report::weekly::{SnapshotEntry, WeeklyReport, message};
 use crate::store::Store;
@@ -28,10 +28,10 @@ pub enum Outcome {
 
 /// Builds and queues the report of the current period unless it exists. Synchronous and
 /// CPU-bound (charts): run it off the async threads.
-pub fn build_if_due(store: &Store, cycle: &CycleOutcome, config: &ReportConfig) -> Result<Outcome, String> {
+pub fn build_if_due(store: &Store, cycle: &CycleOutcome, config: &ReportConfig) -> Result<Outcome, DeliveryError> {
     let now = cycle.evaluated_at;
     let period = config.schedule.current_period(now);
-    if store.report_built(&period.name).map_err(|e| e.to_string())? {
+    if store.report_built(&period.name)? {
         return Ok(Outcome::AlreadyBuilt);
     }
     let (report, rendered) = build(Some(store), cycle, config);
@@ -50,14 +50,18 @@ pub fn build_if_due(store: &Store, cycle: &CycleOutcome, config: &ReportConfig) 
         messages.push(NewMessage {
             channel: EMAIL_CHANNEL.into(),
             dedupe_key: format!("report-{}", period.name),
-            envelope: serde_json::to_string(&envelope).map_err(|e| e.to_string())?,
+            envelope: serde_json::to_string(&envelope).map_err(|source| DeliveryError::Encode {
+                what: "email envelope",
+                source,
+            })?,
             body,
         });
     }
-    let snapshot = serde_json::to_string(&report.snapshot()).map_err(|e| e.to_string())?;
-    let committed = store
-        .commit_report(&period.name, &snapshot, &messages, now)
-        .map_err(|e| e.to_string())?;
+    let snapshot = serde_json::to_string(&report.snapshot()).map_err(|source| DeliveryError::Encode {
+        what: "report snapshot",
+        source,
+    })?;
+    let committed = store.commit_report(&period.name, &snapshot, &messages, now)?;
     if !committed {
         return Ok(Outcome::AlreadyBuilt);
     }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::email::StoredEnvelope;
-use super::{Attempt, Channels, EMAIL_CHANNEL, webhook};
+use super::{Attempt, Channels, DeliveryError, EMAIL_CHANNEL, webhook};
 use crate::config::delivery::DeliveryConfig;
 use crate::store::outbox::Message;
 use crate::store::{Store, StoreError};
@@ -28,12 +28,12 @@ impl Deliverer {
         store: Store,
         channels: tokio::sync::watch::Receiver<Arc<Channels>>,
         metrics: Arc<SelfMetrics>,
-    ) -> Result<Deliverer, String> {
+    ) -> Result<Deliverer, DeliveryError> {
         let client = reqwest::Client::builder()
             .user_agent(concat!("headroom/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(10))
             .build()
-            .map_err(|e| format!("cannot build the webhook HTTP client: {e}"))?;
+            .map_err(|e| DeliveryError::HttpClient(e.to_string()))?;
         Ok(Deliverer {
             store,
             channels,

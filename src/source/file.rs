@@ -97,9 +97,9 @@ impl FileSource {
 
     /// Answers a range query whose PromQL is a plain selector.
     pub fn query_range(&self, query: &RangeQuery) -> Result<Vec<Series>, SourceError> {
-        let selector = Selector::parse(&query.query).map_err(|message| SourceError::File {
+        let selector = Selector::parse(&query.query).map_err(|error| SourceError::File {
             origin: self.origin.clone(),
-            message,
+            message: error.to_string(),
         })?;
         let mut out = Vec::new();
         for (name, by_labels) in &self.series {

@@ -131,7 +131,7 @@ impl ScrapeSource {
     pub async fn query_range(&self, query: &RangeQuery) -> Result<Vec<Series>, SourceError> {
         let selector = Selector::parse(&query.query).map_err(|message| SourceError::File {
             origin: self.describe(),
-            message: message.replace("a file source", "the scrape source"),
+            message: message.to_string(),
         })?;
         let store = self.inner.store.clone();
         let (name, start, end) = (selector.name.clone(), query.start, query.end);

@@ -22,16 +22,23 @@ pub struct Selector {
     pub matchers: Vec<Matcher>,
 }
 
+/// Why a query is not a selector the file and scrape sources can evaluate.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SelectorError {
+    #[error(
+        "`{0}` is not a plain series selector; this source can only evaluate selectors such as \
+         metric{{label=\"value\"}} (write the query against a recording-rule series, or use a Prometheus source)"
+    )]
+    NotASelector(String),
+    #[error("bad regex in `{query}`: {reason}")]
+    BadRegex { query: String, reason: String },
+}
+
 impl Selector {
     /// Parses a selector; the error says what is expected.
-    pub fn parse(text: &str) -> Result<Selector, String> {
+    pub fn parse(text: &str) -> Result<Selector, SelectorError> {
         let text = text.trim();
-        let unsupported = || {
-            format!(
-                "`{text}` is not a plain series selector; a file source can only evaluate selectors such as \
-                 metric{{label=\"value\"}} (write the query against a recording-rule series, or use a Prometheus source)"
-            )
-        };
+        let unsupported = || SelectorError::NotASelector(text.to_string());
         let (name_part, rest) = match text.find('{') {
             Some(i) => (&text[..i], &text[i..]),
             None => (text, ""),
@@ -58,7 +65,12 @@ impl Selector {
                     selector.name = Some(value);
                     continue;
                 }
-                let regex = || Regex::new(&format!("^(?:{value})$")).map_err(|e| format!("bad regex in `{text}`: {e}"));
+                let regex = || {
+                    Regex::new(&format!("^(?:{value})$")).map_err(|e| SelectorError::BadRegex {
+                        query: text.to_string(),
+                        reason: e.to_string(),
+                    })
+                };
                 selector.matchers.push(match op.as_str() {
                     "=" => Matcher::Equal(label, value),
                     "!=" => Matcher::NotEqual(label, value),
@@ -169,7 +181,7 @@ mod tests {
     #[test]
     fn expressions_are_refused_with_advice() {
         let err = Selector::parse("rate(http_requests_total[5m])").expect_err("not a selector");
-        assert!(err.contains("not a plain series selector"), "{err}");
+        assert!(err.to_string().contains("not a plain series selector"), "{err}");
         assert!(Selector::parse("a - b").is_err());
         assert!(Selector::parse(r#"x{a="unterminated}"#).is_err());
     }

@@ -26,13 +26,27 @@ fn font_ready() -> bool {
     *REGISTERED.get_or_init(|| plotters::style::register_font(FONT, FontStyle::Normal, FONT_BYTES).is_ok())
 }
 
+/// Why a chart could not be drawn.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ChartError {
+    #[error("the embedded chart font could not be loaded")]
+    Font,
+    #[error("drawing the chart of {title}: {reason}")]
+    Draw { title: String, reason: String },
+    #[error("encoding the chart as PNG: {0}")]
+    Encode(String),
+}
+
 /// Renders `chart` as a PNG file's bytes.
-pub fn render_png(chart: &ChartData) -> Result<Vec<u8>, String> {
+pub fn render_png(chart: &ChartData) -> Result<Vec<u8>, ChartError> {
     if !font_ready() {
-        return Err("the embedded chart font could not be loaded".into());
+        return Err(ChartError::Font);
     }
     let mut rgb = vec![0u8; (WIDTH * HEIGHT * 3) as usize];
-    draw(chart, &mut rgb).map_err(|e| format!("drawing the chart of {}: {e}", chart.title))?;
+    draw(chart, &mut rgb).map_err(|e| ChartError::Draw {
+        title: chart.title.clone(),
+        reason: e.to_string(),
+    })?;
     encode(&rgb)
 }
 
@@ -213,14 +227,16 @@ fn day(at: f64) -> String {
 }
 
 /// RGB pixels to PNG.
-fn encode(rgb: &[u8]) -> Result<Vec<u8>, String> {
+fn encode(rgb: &[u8]) -> Result<Vec<u8>, ChartError> {
     let mut out = Vec::new();
     {
         let mut encoder = png::Encoder::new(&mut out, WIDTH, HEIGHT);
         encoder.set_color(png::ColorType::Rgb);
         encoder.set_depth(png::BitDepth::Eight);
-        let mut writer = encoder.write_header().map_err(|e| e.to_string())?;
-        writer.write_image_data(rgb).map_err(|e| e.to_string())?;
+        let mut writer = encoder.write_header().map_err(|e| ChartError::Encode(e.to_string()))?;
+        writer
+            .write_image_data(rgb)
+            .map_err(|e| ChartError::Encode(e.to_string()))?;
     }
     Ok(out)
 }
