@@ -386,7 +386,7 @@ async fn once(
     };
     match format {
         Format::Table => print!("{}", report::table::to_table(&report)),
-        Format::Json => println!("{}", serde_json::to_string_pretty(&report::json::to_json(&report))?),
+        Format::Json => println!("{}", serde_json::to_string_pretty(&report::json::cycle(&report))?),
     }
     if report.has_failures() {
         print_model_failures(&report);
@@ -482,11 +482,7 @@ async fn budget(
     match format {
         BudgetFormat::Json => println!(
             "{}",
-            serde_json::to_string_pretty(&serde_json::json!({
-                "schema_version": 1,
-                "evaluated_at": cycle.evaluated_at,
-                "budget": lines,
-            }))?
+            serde_json::to_string_pretty(&report::json::budget_document(&cycle))?
         ),
         BudgetFormat::Csv => print!("{}", report::table::budget_csv(&lines)),
     }

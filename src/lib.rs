@@ -27,3 +27,5 @@ pub mod shard;
 pub mod source;
 pub mod store;
 pub mod telemetry;
+#[cfg(test)]
+pub(crate) mod test_util;

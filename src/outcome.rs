@@ -16,8 +16,7 @@ use crate::scenario::driver;
 use crate::series::Labels;
 
 /// What happened to one entity.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum EntityStatus {
     Ok,
     InsufficientHistory,
@@ -46,12 +45,11 @@ impl EntityStatus {
 }
 
 /// The result for one entity of one model.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug)]
 pub struct EntityResult {
     pub labels: Labels,
     pub status: EntityStatus,
     /// Why the status is not `ok`.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     pub capacity: Option<f64>,
     /// The threshold in the model's unit.
@@ -61,29 +59,23 @@ pub struct EntityResult {
     pub exhaustion: Option<Exhaustion>,
     /// The forecast's summary; for entities not at risk its path is trimmed to the horizon's
     /// point once the cycle has used it.
-    #[serde(skip)]
     pub forecast: Option<Arc<ForecastSummary>>,
     /// What to do about it (when a forecast was made).
     pub recommendation: Option<Recommendation>,
     /// The model's team, for filtering and reports.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub team: Option<String>,
     /// The same entity under each configured scenario.
     pub scenarios: Vec<ScenarioOutcome>,
     /// The fit to the model's driver, when it has one.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub driver: Option<driver::DriverFit>,
     /// Whether the forecast came through the driver (the fit held).
     pub driver_used: bool,
     /// Why the model's driver could not be used for this entity, when it could not.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub driver_problem: Option<String>,
     /// The recent history, averaged down to at most `plan::CHART_POINTS` points, kept only for
     /// entities at risk (it draws their chart in the weekly report).
-    #[serde(skip)]
     pub history: Arc<Vec<(f64, f64)>>,
     /// The latest score of this entity's past forecasts at each checkpoint.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub accuracy: Vec<accuracy::Score>,
 }
 
@@ -126,7 +118,7 @@ impl EntityResult {
 }
 
 /// One entity under one scenario.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug)]
 pub struct ScenarioOutcome {
     pub scenario: String,
     pub exhaustion: Option<Exhaustion>,
@@ -134,12 +126,11 @@ pub struct ScenarioOutcome {
 }
 
 /// The result of one model.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug)]
 pub struct ModelOutcome {
     pub model: String,
     pub unit: String,
     /// Set when the whole model failed (its query was rejected, the source was down).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub entities: Vec<EntityResult>,
     pub duration_seconds: f64,
@@ -149,7 +140,7 @@ pub struct ModelOutcome {
 }
 
 /// The result of a whole cycle.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug)]
 pub struct CycleOutcome {
     /// Unix seconds the cycle planned from ("now").
     pub evaluated_at: f64,
@@ -159,13 +150,10 @@ pub struct CycleOutcome {
     pub source_up: bool,
     pub models: Vec<ModelOutcome>,
     /// Source errors by kind, for self-metrics.
-    #[serde(skip)]
     pub source_errors: BTreeMap<&'static str, u64>,
     /// Set on a view of the report under one scenario ([`under_scenario`]).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub scenario: Option<String>,
     /// What the cycle asked of its source.
-    #[serde(skip)]
     pub fetch: FetchStats,
 }
 
@@ -207,7 +195,7 @@ impl CycleOutcome {
 }
 
 /// One line of the budget: a model and team's projected monthly cost under one scenario.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct BudgetLine {
     pub scenario: String,
     pub model: String,

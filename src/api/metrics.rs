@@ -413,7 +413,7 @@ mod tests {
     #[test]
     fn published_results_are_served_alike_in_both_formats() {
         let exposition = Exposition::default();
-        exposition.publish(&crate::report::weekly::tests::cycle());
+        exposition.publish(&crate::test_util::cycle());
         let openmetrics = exposition.scrape(TextFormat::OpenMetrics);
         let results = String::from_utf8(openmetrics.results.to_vec()).expect("utf-8");
         assert!(results.contains("headroom_runway_seconds{"), "{results}");
@@ -424,7 +424,7 @@ mod tests {
         let classic = exposition.render(TextFormat::Prometheus);
         assert!(classic.contains(&results) && !classic.contains("# EOF"));
         // A new cycle replaces the results whole.
-        let mut empty = crate::report::weekly::tests::cycle();
+        let mut empty = crate::test_util::cycle();
         empty.models.clear();
         exposition.publish(&empty);
         assert!(

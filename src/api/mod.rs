@@ -221,7 +221,7 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
 
 async fn cycle(State(state): State<Arc<AppState>>) -> Response {
     match state.latest() {
-        Some(report) => axum::Json(report.as_ref().clone()).into_response(),
+        Some(report) => axum::Json(crate::report::json::cycle(&report)).into_response(),
         None => (StatusCode::SERVICE_UNAVAILABLE, "no cycle has finished yet\n").into_response(),
     }
 }
@@ -274,7 +274,7 @@ async fn recommendations(
             crate::outcome::under_scenario(&report, name)
         }
     };
-    axum::Json(crate::report::json::recommendations_json(&report, &filter)).into_response()
+    axum::Json(crate::report::json::recommendations(&report, &filter)).into_response()
 }
 
 async fn reload(State(state): State<Arc<AppState>>) -> Response {

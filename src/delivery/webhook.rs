@@ -64,7 +64,7 @@ pub fn json_payload(id: &str, generated_at: f64, source: &str, changes: &[Change
                 "capacity": entity.and_then(|e| e.capacity),
                 "threshold": entity.and_then(|e| e.threshold),
                 "summary": summary(change),
-                "recommendation": recommendation,
+                "recommendation": recommendation.map(crate::report::json::recommendation),
             })
         })
         .collect();

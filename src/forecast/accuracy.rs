@@ -42,7 +42,7 @@ pub struct Snapshot {
 pub type DueSnapshots = std::collections::HashMap<String, Vec<(Snapshot, &'static str, f64)>>;
 
 /// How one snapshot did at one checkpoint.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Score {
     pub entity: String,
     pub made_at: f64,

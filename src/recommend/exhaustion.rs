@@ -9,7 +9,7 @@ use crate::forecast::Forecast;
 use crate::model::Direction;
 
 /// Exhaustion estimates for one entity, as Unix seconds.
-#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Exhaustion {
     /// First crossing of the expected forecast within the horizon.
     pub likely: Option<f64>,

@@ -24,8 +24,7 @@ pub const CRITICAL_WINDOW_SECS: f64 = 7.0 * DAY;
 pub const WARNING_WINDOW_SECS: f64 = 30.0 * DAY;
 
 /// How soon someone must act.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Urgency {
     /// No crossing soon, or the order-by date is more than 30 days away.
     Ok,
@@ -47,7 +46,7 @@ impl Urgency {
 }
 
 /// What one entity needs, in units.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Units {
     /// Units the current capacity amounts to (may be fractional: a 450 GB disk in 100 GB steps).
     pub current: f64,
@@ -60,7 +59,7 @@ pub struct Units {
 }
 
 /// What capacity costs per month.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Cost {
     pub currency: String,
     /// The current units' monthly cost.
@@ -73,7 +72,7 @@ pub struct Cost {
 }
 
 /// One month of a cost projection.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct MonthCost {
     /// `YYYY-MM`.
     pub month: String,
@@ -82,7 +81,7 @@ pub struct MonthCost {
 }
 
 /// The recommendation for one entity.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Recommendation {
     pub urgency: Urgency,
     /// Days until the expected path crosses the threshold (0 when already past it); `None`

@@ -111,7 +111,7 @@ fn every_number_a_sentence_quotes_is_a_field() {
     ];
     for forecast in &cases {
         let r = recommend_for(forecast, 160.0, 136.0, &pool_scaling());
-        let json = serde_json::to_value(&r).expect("json");
+        let json = serde_json::to_value(crate::report::json::recommendation(&r)).expect("json");
         for sentence in &r.justification {
             // Each sentence names the field it rests on, in parentheses.
             let named: Vec<&str> = sentence

@@ -3,6 +3,8 @@
 use std::fmt::Write;
 
 use crate::format;
+#[cfg(test)]
+use crate::outcome::budget;
 use crate::outcome::{BudgetLine, CycleOutcome, EntityStatus, most_urgent_first};
 
 /// The budget as CSV, one row per month: `scenario,model,team,currency,month,cost`.
@@ -138,4 +140,20 @@ fn entity_name(labels: &crate::series::Labels) -> String {
         .map(|(k, v)| format!("{k}={v}"))
         .collect::<Vec<_>>()
         .join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_util::{check_golden, rich_cycle};
+
+    #[test]
+    fn the_once_table_is_as_documented() {
+        check_golden("once-table.txt", &to_table(&rich_cycle()));
+    }
+
+    #[test]
+    fn the_budget_csv_is_as_documented() {
+        check_golden("budget.csv", &budget_csv(&budget(&rich_cycle())));
+    }
 }

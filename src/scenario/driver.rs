@@ -15,7 +15,7 @@ use crate::forecast::{Band, Forecast};
 pub const MIN_R_SQUARED: f64 = 0.6;
 
 /// A fitted relationship resource ≈ intercept + slope × driver.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct DriverFit {
     /// The driver's name from the model file.
     pub name: String,
@@ -28,7 +28,6 @@ pub struct DriverFit {
     /// Pairs of samples the fit used.
     pub points: usize,
     /// Residual quantiles for the 80 % and 95 % bands (half-widths).
-    #[serde(skip)]
     pub residual_half_widths: [f64; 2],
 }
 

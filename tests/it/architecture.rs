@@ -557,3 +557,15 @@ fn no_source_file_over_600_lines() {
         assert!(lines <= 600, "{path} has {lines} lines; split it by job (at most 600)");
     }
 }
+
+/// The golden documents of the unit tests (every field of every public JSON document, from a
+/// fixture) validate against the schemas in `docs/schemas/`, so the schemas and the outputs
+/// cannot drift apart. The end-to-end tests validate real outputs against the same schemas.
+#[test]
+fn golden_documents_match_their_schemas() {
+    for name in ["cycle", "recommendations", "budget"] {
+        let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/data/golden/{name}.json"));
+        let document = std::fs::read_to_string(&golden).expect("golden document");
+        crate::harness::assert_matches_schema(&format!("docs/schemas/{name}.schema.json"), &document);
+    }
+}

@@ -408,4 +408,4 @@ fn week_changes(risks: &[RiskRow], previous: Option<(String, Vec<SnapshotEntry>)
 }
 
 #[cfg(test)]
-pub(crate) mod tests;
+mod tests;
