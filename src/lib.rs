@@ -1,31 +1,42 @@
 //! Headroom: a capacity-planning forecasting daemon.
 //!
-//! See `ARCHITECTURE.md` for the map. In short: [`config`] and [`model`] describe what to
-//! watch; a [`source`] reads history; [`forecast`] (pure, synchronous) predicts it;
-//! [`exhaustion`] finds when it crosses its limit; [`cycle`] runs all of that for every
-//! model; [`expose`] and [`server`] publish the results; [`daemon`] repeats it on a schedule.
+//! The modules are listed bottom to top, in the layers `ARCHITECTURE.md` draws and
+//! `tests/it/architecture.rs` enforces: a module imports only its own layer or lower ones.
+//! Start with [`plan::entity`] (one entity from history to recommendation), then
+//! [`app::cycle`] (a whole cycle) and [`app::daemon`] (the loop).
 
-pub mod api;
-pub mod app;
-pub mod cli;
+// Leaves: small values and helpers every layer may use.
 pub mod clock;
-pub mod config;
-pub mod delivery;
 pub mod duration;
-pub mod forecast;
 pub mod format;
-pub mod model;
 pub mod net;
-pub mod outcome;
 pub mod percent;
-pub mod plan;
-pub mod recommend;
-pub mod report;
-pub mod scenario;
 pub mod series;
 pub mod shard;
-pub mod source;
+
+// The pure core: no IO, no async, no logging (checked transitively).
+pub mod model;
+pub mod forecast;
+pub mod scenario;
+pub mod recommend;
+pub mod outcome;
+pub mod plan;
+
+// Text in: the config and capacity model files.
+pub mod config;
+
+// Edges: the state file, renderings of an outcome, history sources, self-metrics, delivery,
+// and the HTTP API.
 pub mod store;
+pub mod report;
+pub mod source;
 pub mod telemetry;
+pub mod delivery;
+pub mod api;
+
+// Wiring and the command line.
+pub mod app;
+pub mod cli;
+
 #[cfg(test)]
 pub(crate) mod test_util;

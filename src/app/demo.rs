@@ -229,31 +229,6 @@ impl Noise {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::source::RangeQuery;
-
-    #[test]
-    fn demo_history_is_deterministic_and_readable() {
-        let end = 1_790_000_000.0;
-        let text = history(end);
-        assert_eq!(text, history(end));
-        let source = source(end).expect("valid dump");
-        let avail = source
-            .query_range(&RangeQuery {
-                query: "node_filesystem_avail_bytes".into(),
-                start: 0.0,
-                end: 2e9,
-                step: 300.0,
-            })
-            .expect("query");
-        assert_eq!(avail.len(), 4);
-        assert_eq!(avail[0].samples.len(), 28 * 288);
-        assert_eq!(models().expect("valid embedded models").len(), 3);
-    }
-}
-
 /// The demo daemon: the generated fleet as of `now`, served on `listen`, with the weekly
 /// report at `/report`; nothing is mailed or posted, and nothing kept on disk.
 pub fn daemon(listen: std::net::SocketAddr, now: f64) -> Result<super::daemon::Daemon, super::AppError> {
@@ -293,4 +268,29 @@ pub fn daemon(listen: std::net::SocketAddr, now: f64) -> Result<super::daemon::D
             },
         }),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::RangeQuery;
+
+    #[test]
+    fn demo_history_is_deterministic_and_readable() {
+        let end = 1_790_000_000.0;
+        let text = history(end);
+        assert_eq!(text, history(end));
+        let source = source(end).expect("valid dump");
+        let avail = source
+            .query_range(&RangeQuery {
+                query: "node_filesystem_avail_bytes".into(),
+                start: 0.0,
+                end: 2e9,
+                step: 300.0,
+            })
+            .expect("query");
+        assert_eq!(avail.len(), 4);
+        assert_eq!(avail[0].samples.len(), 28 * 288);
+        assert_eq!(models().expect("valid embedded models").len(), 3);
+    }
 }

@@ -569,3 +569,50 @@ fn golden_documents_match_their_schemas() {
         crate::harness::assert_matches_schema(&format!("docs/schemas/{name}.schema.json"), &document);
     }
 }
+
+/// Forecasting never runs on the async runtime's threads: only the planner, the engine and
+/// the CSV command call the engine; the cycle calls the planner only from its batch function,
+/// and calls that only inside `spawn_blocking`. A slow fit then cannot stall `/metrics`.
+#[test]
+fn forecasting_stays_off_the_async_threads() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    for (path, text) in sources(&src) {
+        let Some(code) = code_of(&path, &text) else {
+            continue;
+        };
+        let engine_callers = ["plan.rs", "app/forecast_csv.rs"];
+        if !path.starts_with("forecast/") && !path.starts_with("scenario/") && !engine_callers.contains(&path.as_str())
+        {
+            assert!(
+                !code.contains("forecast::forecast("),
+                "{path} calls the engine directly; plan through plan::entity on the blocking pool"
+            );
+        }
+        if path != "app/cycle.rs" {
+            assert!(
+                !code.contains("plan::entity("),
+                "{path} plans entities outside the cycle"
+            );
+            continue;
+        }
+        let batch = code.find("fn plan_in_batches(").expect("the cycle's batch function");
+        let batch_end = matching_brace(&code, batch + code[batch..].find('{').expect("body")).expect("end");
+        for (at, _) in code.match_indices("plan::entity(") {
+            assert!(
+                (batch..batch_end).contains(&at),
+                "app/cycle.rs calls plan::entity outside plan_in_batches"
+            );
+        }
+        for (at, _) in code.match_indices("plan_in_batches(") {
+            if at == batch + "fn ".len() {
+                continue;
+            }
+            let before = &code[..at];
+            let blocking = before.rfind("spawn_blocking(").expect("called inside spawn_blocking");
+            assert!(
+                !before[blocking..].contains(';'),
+                "app/cycle.rs calls plan_in_batches outside spawn_blocking"
+            );
+        }
+    }
+}
