@@ -1,8 +1,10 @@
 //! Where history comes from: anything that answers a PromQL range query.
 //!
-//! [`Source`] is a closed enum rather than a trait object: there are two kinds, both known
-//! here, and an enum keeps `async fn` simple. Both return [`Series`] keyed by labels without
-//! `__name__` (VictoriaMetrics keeps the name after functions, Prometheus drops it).
+//! [`Source`] is a closed enum rather than a trait object: there are three kinds (the
+//! Prometheus HTTP API, a dump file, exporters scraped by Headroom itself), all known here, and
+//! an enum keeps `async fn` simple. All return [`Series`] keyed by labels without `__name__`
+//! (VictoriaMetrics keeps the name after functions, Prometheus drops it). [`cache`] puts the
+//! state file in front of any of them.
 
 pub mod cache;
 pub mod file;
