@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::outcome::{CycleOutcome, EntityResult, EntityStatus, ModelOutcome};
+use crate::outcome::{CycleOutcome, EntityResult, ModelOutcome};
 use crate::recommend::{Recommendation, Units, Urgency};
 use crate::series::Labels;
 
@@ -11,10 +11,8 @@ use crate::series::Labels;
 /// `runway` days and a change of `change` units.
 pub(crate) fn entity(host: &str, urgency: Urgency, runway: Option<f64>, change: i64) -> EntityResult {
     let now = 1_800_000_000.0;
+    let team = if host == "c" { "web" } else { "storage" };
     EntityResult {
-        labels: Labels::new([("host", host)]),
-        status: EntityStatus::Ok,
-        reason: None,
         capacity: Some(100.0),
         threshold: Some(90.0),
         current: Some(50.0),
@@ -23,7 +21,6 @@ pub(crate) fn entity(host: &str, urgency: Urgency, runway: Option<f64>, change: 
             earliest: runway.map(|d| now + (d - 2.0) * 86_400.0),
             exceeded_now: false,
         }),
-        forecast: None,
         recommendation: Some(Recommendation {
             urgency,
             runway_days: runway,
@@ -51,13 +48,7 @@ pub(crate) fn entity(host: &str, urgency: Urgency, runway: Option<f64>, change: 
             justification: vec!["usage grows 1 GB/day".into()],
             caveats: Vec::new(),
         }),
-        team: Some(if host == "c" { "web".into() } else { "storage".into() }),
-        scenarios: Vec::new(),
-        driver: None,
-        driver_used: false,
-        driver_problem: None,
-        history: Arc::default(),
-        accuracy: Vec::new(),
+        ..EntityResult::new(Labels::new([("host", host)]), Some(team.into()))
     }
 }
 
