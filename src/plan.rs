@@ -15,7 +15,7 @@ use crate::forecast::{self, Forecast, ForecastSummary, Grid, NoForecast};
 use crate::model::{CapacityModel, Direction};
 use crate::outcome::{CycleOutcome, EntityResult, EntityStatus, ScenarioOutcome};
 use crate::recommend::exhaustion::exhaustion;
-use crate::recommend::{Situation, Urgency, recommend};
+use crate::recommend::{Situation, Urgency, recommend, sizing};
 use crate::scenario::driver::{self, DriverFit};
 use crate::scenario::{self, Scenario};
 use crate::series::{Labels, Series};
@@ -286,6 +286,7 @@ fn plan_forecast(
         result.exhaustion = Some(exhaustion(&forecast, threshold, model.direction));
     }
     let summary = forecast.summary();
+    let peaks = sizing::peaks(&forecast, model.direction, result.capacity);
     let driver_fit = result.driver.clone();
     let situation = Situation {
         now: context.now,
@@ -294,6 +295,7 @@ fn plan_forecast(
         capacity: result.capacity,
         threshold: result.threshold,
         forecast: &summary,
+        peaks: peaks.as_ref(),
         exhaustion: result.exhaustion,
         scaling: model.scaling.as_ref(),
         driver: driver_fit.as_ref(),
@@ -336,8 +338,10 @@ fn plan_forecast(
             let changed = scenario::apply(&base, &changes, model.direction, result.capacity);
             let changed_exhaustion = result.threshold.map(|t| exhaustion(&changed, t, model.direction));
             let changed_summary = changed.summary();
+            let changed_peaks = sizing::peaks(&changed, model.direction, result.capacity);
             let recommendation = recommend(&Situation {
                 forecast: &changed_summary,
+                peaks: changed_peaks.as_ref(),
                 exhaustion: changed_exhaustion,
                 ..situation
             });

@@ -127,6 +127,11 @@ pub(crate) fn rich_cycle() -> CycleOutcome {
                     month: month.to_string(),
                     units,
                     cost: cost.monthly_recommended,
+                    basis: if *month == "2027-01" {
+                        crate::recommend::MonthBasis::Forecast
+                    } else {
+                        crate::recommend::MonthBasis::Trend
+                    },
                 })
                 .collect();
         }

@@ -6,8 +6,7 @@
 //! [`Recommendation`], so a reader (or a test) can check each claim against the data.
 
 pub mod exhaustion;
-
-use chrono::{DateTime, Datelike, Months, TimeZone, Utc};
+pub mod sizing;
 
 use crate::forecast::ForecastSummary;
 use crate::format;
@@ -78,6 +77,28 @@ pub struct MonthCost {
     pub month: String,
     pub units: u32,
     pub cost: f64,
+    /// Where the month's peak comes from.
+    pub basis: MonthBasis,
+}
+
+/// How a month of the projection was sized.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MonthBasis {
+    /// The forecast covers the whole month: its exact pessimistic peak in the month.
+    Forecast,
+    /// The month reaches past the forecast horizon: the horizon's pessimistic peak moved along
+    /// the fitted trend (never below what the forecast shows for the part it covers).
+    Trend,
+}
+
+impl MonthBasis {
+    /// The stable name used in JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            MonthBasis::Forecast => "forecast",
+            MonthBasis::Trend => "trend",
+        }
+    }
 }
 
 /// The recommendation for one entity.
@@ -119,6 +140,9 @@ pub struct Situation<'a> {
     pub capacity: Option<f64>,
     pub threshold: Option<f64>,
     pub forecast: &'a ForecastSummary,
+    /// The forecast's extremes at every step (see [`sizing::peaks`]); `None` when usage cannot
+    /// be known (a "below" model without a capacity).
+    pub peaks: Option<&'a sizing::Peaks>,
     pub exhaustion: Option<Exhaustion>,
     pub scaling: Option<&'a Scaling>,
     /// The fit to the model's driver, and whether the forecast came through it.
@@ -135,6 +159,7 @@ pub fn recommend(situation: &Situation<'_>) -> Recommendation {
         capacity,
         threshold,
         forecast,
+        peaks,
         exhaustion,
         scaling,
         driver,
@@ -145,21 +170,10 @@ pub fn recommend(situation: &Situation<'_>) -> Recommendation {
     let target_utilization = scaling.map_or(1.0, |s| s.target_utilization);
     let days_until = |t: f64| ((t - now) / DAY).max(0.0);
 
-    // Usage, whatever the model measures: a "below" model measures what is left of capacity.
-    let as_usage = |value: f64| match (direction, capacity) {
-        (Direction::Above, _) => Some(value),
-        (Direction::Below, Some(c)) => Some(c - value),
-        (Direction::Below, None) => None,
-    };
-    let expected_path = forecast.path.iter().map(|p| p.mean);
-    let pessimistic_path = forecast.path.iter().map(|p| match direction {
-        Direction::Above => p.upper_95,
-        Direction::Below => p.lower_95,
-    });
-    let peak = |values: &mut dyn Iterator<Item = f64>| values.filter_map(as_usage).fold(f64::NEG_INFINITY, f64::max);
-    let peak_expected =
-        peak(&mut expected_path.clone()).max(as_usage(forecast.last_value).unwrap_or(f64::NEG_INFINITY));
-    let peak_pessimistic = peak(&mut pessimistic_path.clone()).max(peak_expected);
+    // Sizing reads the forecast's extremes at every step (never a thinned path, which misses
+    // any peak shorter than its stride).
+    let peak_expected = peaks.map_or(f64::NEG_INFINITY, |p| p.expected);
+    let peak_pessimistic = peaks.map_or(f64::NEG_INFINITY, |p| p.pessimistic).max(peak_expected);
     let trend_usage_per_day = match direction {
         Direction::Above => diagnostics.trend_per_day,
         Direction::Below => -diagnostics.trend_per_day,
@@ -202,14 +216,13 @@ pub fn recommend(situation: &Situation<'_>) -> Recommendation {
             currency: s.currency.clone(),
             monthly_current: u.current.round() * s.unit_cost,
             monthly_recommended: f64::from(u.needed) * s.unit_cost,
-            projection: project_costs(
+            projection: sizing::project_costs(
                 now,
-                forecast,
+                forecast.horizon_end,
                 s,
+                peaks,
                 peak_pessimistic,
                 trend_usage_per_day,
-                &as_usage,
-                direction,
             ),
         }),
         _ => None,
@@ -296,6 +309,14 @@ pub fn recommend(situation: &Situation<'_>) -> Recommendation {
             format::money(c.monthly_recommended),
             c.currency
         ));
+        if let Some(first) = c.projection.iter().find(|m| m.basis == MonthBasis::Trend) {
+            justification.push(format!(
+                "From {} on, months lie past the forecast horizon ({}, horizon_end): their pessimistic peak is the horizon's, moved by the trend of {} {unit} per day (cost.projection).",
+                first.month,
+                format::date(forecast.horizon_end),
+                format::number(trend_usage_per_day),
+            ));
+        }
     }
     let history_days = diagnostics.history_points as f64 * forecast.step / DAY;
     let mase = diagnostics
@@ -380,69 +401,6 @@ pub fn recommend(situation: &Situation<'_>) -> Recommendation {
         justification,
         caveats,
     }
-}
-
-/// The next 12 calendar months' units and cost, from the pessimistic path within the horizon
-/// and the fitted trend beyond it.
-fn project_costs(
-    now: f64,
-    forecast: &ForecastSummary,
-    scaling: &Scaling,
-    peak_pessimistic: f64,
-    trend_usage_per_day: f64,
-    as_usage: &dyn Fn(f64) -> Option<f64>,
-    direction: Direction,
-) -> Vec<MonthCost> {
-    let Some(start) = DateTime::<Utc>::from_timestamp(now as i64, 0) else {
-        return Vec::new();
-    };
-    let Some(first) = Utc.with_ymd_and_hms(start.year(), start.month(), 1, 0, 0, 0).single() else {
-        return Vec::new();
-    };
-    let band_value = |p: &crate::forecast::PathPoint| match direction {
-        Direction::Above => p.upper_95,
-        Direction::Below => p.lower_95,
-    };
-    let horizon_peak = peak_pessimistic;
-    (1..=12u32)
-        .filter_map(|m| {
-            let month_start = first.checked_add_months(Months::new(m))?;
-            let month_end = first.checked_add_months(Months::new(m + 1))?;
-            let (from, to) = (month_start.timestamp() as f64, month_end.timestamp() as f64);
-            // The month's pessimistic peak: from the path where the forecast reaches, else the
-            // horizon's peak moved along the trend (never below what the horizon already shows).
-            let within: f64 = forecast
-                .path
-                .iter()
-                .filter(|p| p.timestamp >= from && p.timestamp < to)
-                .filter_map(|p| as_usage(band_value(p)))
-                .fold(f64::NEG_INFINITY, f64::max);
-            let peak = if within.is_finite() {
-                within
-            } else if to <= forecast.horizon_end {
-                horizon_peak
-            } else {
-                let days_past = (to - forecast.horizon_end) / DAY;
-                (horizon_peak + trend_usage_per_day * days_past).max(if trend_usage_per_day >= 0.0 {
-                    horizon_peak
-                } else {
-                    0.0
-                })
-            };
-            let mut units = (peak.max(0.0) / scaling.target_utilization / scaling.unit_size)
-                .ceil()
-                .max(f64::from(scaling.min_units));
-            if let Some(max) = scaling.max_units {
-                units = units.min(f64::from(max));
-            }
-            let units = units as u32;
-            Some(MonthCost {
-                month: format!("{:04}-{:02}", month_start.year(), month_start.month()),
-                units,
-                cost: f64::from(units) * scaling.unit_cost,
-            })
-        })
-        .collect()
 }
 
 fn period_name(seconds: f64) -> &'static str {

@@ -35,6 +35,7 @@ fn pool_scaling() -> Scaling {
 
 fn recommend_for(forecast: &Forecast, capacity: f64, threshold: f64, scaling: &Scaling) -> Recommendation {
     let summary = forecast.summary();
+    let peaks = sizing::peaks(forecast, Direction::Above, Some(capacity));
     recommend(&Situation {
         now: NOW,
         direction: Direction::Above,
@@ -42,6 +43,7 @@ fn recommend_for(forecast: &Forecast, capacity: f64, threshold: f64, scaling: &S
         capacity: Some(capacity),
         threshold: Some(threshold),
         forecast: &summary,
+        peaks: peaks.as_ref(),
         exhaustion: Some(exhaustion(forecast, threshold, Direction::Above)),
         scaling: Some(scaling),
         driver: None,
