@@ -45,6 +45,15 @@ pub fn date(unix: f64) -> String {
         .unwrap_or_default()
 }
 
+/// A span of seconds in the larger unit that reads well: `3.0 h`, `2.5 d`.
+pub fn days_or_hours(seconds: f64) -> String {
+    if seconds >= 2.0 * 86_400.0 {
+        format!("{:.1} d", seconds / 86_400.0)
+    } else {
+        format!("{:.1} h", seconds / 3600.0)
+    }
+}
+
 /// A number of days, `12.3 d`, or `-` when there is none.
 pub fn days(value: Option<f64>) -> String {
     value.map_or_else(|| "-".into(), |d| format!("{d:.1} d"))

@@ -46,6 +46,9 @@ pub struct CapacityModel {
     pub downsample: Option<Downsample>,
     /// How far ahead to forecast.
     pub horizon: PromDuration,
+    /// How long without a sample before an entity's series counts as ended (`stale_after`);
+    /// `None`: [`CapacityModel::stale_after_secs`]' default.
+    pub stale_after: Option<PromDuration>,
     /// How often the daemon plans this model (`interval`); `None`: `schedule.interval`.
     pub interval: Option<PromDuration>,
     /// The team or owner named in reports (`team`).
@@ -155,6 +158,16 @@ pub struct Downsample {
 }
 
 impl CapacityModel {
+    /// Seconds without a sample after which an entity's series has ended: `stale_after`, or
+    /// by default three steps and at least an hour (a few missed scrapes are not an end; a
+    /// remount or a removed node is).
+    pub fn stale_after_secs(&self) -> f64 {
+        self.stale_after.map_or_else(
+            || (3.0 * self.step.as_secs_f64()).max(3600.0),
+            PromDuration::as_secs_f64,
+        )
+    }
+
     /// The usage query as sent: wrapped in a subquery that downsamples on the server when the
     /// model asks for it, so a 1-hour step still sees the 5-minute peaks and the response is 12
     /// times smaller than fetching 5-minute samples.

@@ -18,18 +18,31 @@ use crate::series::Labels;
 /// What happened to one entity.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum EntityStatus {
+    /// Forecast and planned.
     Ok,
+    /// Too little history to forecast; an entity already past its threshold is still
+    /// critical (its exhaustion says `exceeded_now`).
     InsufficientHistory,
+    /// No finite sample in the history window.
     NoData,
+    /// Its last sample is older than the model's `stale_after`: the series has ended (a
+    /// remount, a removed node). Reported with the time of its last sample, never planned.
+    Stale,
+    /// Known from an earlier cycle, but absent from this cycle's answer (a partial answer, a
+    /// lost store). Reported, never planned, until it comes back or ages out of the window.
+    Missing,
+    /// Its capacity or another input cannot be used; `reason` says which.
     Error,
 }
 
 impl EntityStatus {
     /// Every status, in the order metrics list them.
-    pub const ALL: [EntityStatus; 4] = [
+    pub const ALL: [EntityStatus; 6] = [
         EntityStatus::Ok,
         EntityStatus::InsufficientHistory,
         EntityStatus::NoData,
+        EntityStatus::Stale,
+        EntityStatus::Missing,
         EntityStatus::Error,
     ];
 
@@ -39,6 +52,8 @@ impl EntityStatus {
             EntityStatus::Ok => "ok",
             EntityStatus::InsufficientHistory => "insufficient_history",
             EntityStatus::NoData => "no_data",
+            EntityStatus::Stale => "stale",
+            EntityStatus::Missing => "missing",
             EntityStatus::Error => "error",
         }
     }
@@ -56,6 +71,8 @@ pub struct EntityResult {
     pub threshold: Option<f64>,
     /// The last observed value.
     pub current: Option<f64>,
+    /// Unix seconds of the last finite sample in the history window.
+    pub last_sample: Option<f64>,
     pub exhaustion: Option<Exhaustion>,
     /// The forecast's summary; for entities not at risk its path is trimmed to the horizon's
     /// point once the cycle has used it.
@@ -94,6 +111,7 @@ impl EntityResult {
             capacity: None,
             threshold: None,
             current: None,
+            last_sample: None,
             exhaustion: None,
             forecast: None,
             recommendation: None,

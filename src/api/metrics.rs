@@ -187,6 +187,7 @@ fn results_registry(report: &CycleOutcome) -> Registry {
     let monthly_cost: Family<LabelPairs, GaugeF64> = Family::default();
     let runway: Family<LabelPairs, GaugeF64> = Family::default();
     let budget: Family<LabelPairs, GaugeF64> = Family::default();
+    let entities: Family<LabelPairs, Gauge> = Family::default();
 
     for model in &report.models {
         let model_labels = vec![("model".to_string(), model.model.clone())];
@@ -204,6 +205,12 @@ fn results_registry(report: &CycleOutcome) -> Registry {
         model_duration.get_or_create(&model_labels).set(model.duration_seconds);
         if let Some(at) = model.results_from {
             results_from.get_or_create(&model_labels).set(at);
+        }
+        for state in EntityStatus::ALL {
+            let count = model.entities.iter().filter(|e| e.status == state).count();
+            let mut with_status = model_labels.clone();
+            with_status.push(("status".into(), state.name().into()));
+            entities.get_or_create(&with_status).set(count as i64);
         }
         for entity in &model.entities {
             let mut labels = model_labels.clone();
@@ -292,7 +299,12 @@ fn results_registry(report: &CycleOutcome) -> Registry {
         "Unix time at which the entity is forecast to cross its threshold (estimate=likely: expected path; estimate=earliest: pessimistic 95% bound); absent when no crossing within the horizon",
         exhaustion,
     );
-    registry.register("headroom_forecast_status", "1 for the entity's forecast status of the last cycle (ok, insufficient_history, no_data, error), 0 for the others", status);
+    registry.register("headroom_forecast_status", "1 for the entity's forecast status of the last cycle (ok, insufficient_history, no_data, stale, missing, error), 0 for the others", status);
+    registry.register(
+        "headroom_entities",
+        "Entities of the model in the last cycle, by status (stale: series that ended; missing: absent from the last answer)",
+        entities,
+    );
     registry.register(
         "headroom_threshold",
         "The entity's exhaustion threshold, in the model's unit",

@@ -13,9 +13,11 @@ use std::time::Instant;
 use rayon::prelude::*;
 
 use crate::forecast::{self, Grid, accuracy};
+use crate::format;
 use crate::model::{Capacity, CapacityModel};
-use crate::outcome::{CycleOutcome, EntityResult, ModelOutcome};
-use crate::plan::{self, CapacityLookup, EarlierResults, ModelContext, PastAccuracy};
+use crate::outcome::{CycleOutcome, EntityResult, EntityStatus, ModelOutcome};
+use crate::plan::inputs::CapacityLookup;
+use crate::plan::{self, EarlierResults, ModelContext, PastAccuracy};
 use crate::scenario::Scenario;
 use crate::source::cache::{Fetcher, History};
 use crate::source::{RangeQuery, SourceError};
@@ -42,14 +44,28 @@ enum ModelFailure {
     /// Planning itself failed (a bug): said as such, never blamed on the source.
     #[error("planning failed: {0}")]
     Planning(String),
+    /// Every series the usage query returned has ended: the source stopped delivering.
+    #[error(
+        "all {series} series of the usage query are stale: the newest sample is from {} ({} before the planning time, more than stale_after {}); is the source still receiving data?",
+        format::time(*newest),
+        format::days_or_hours(*age),
+        format::days_or_hours(*stale_after)
+    )]
+    AllStale {
+        series: usize,
+        newest: f64,
+        age: f64,
+        stale_after: f64,
+    },
 }
 
 impl ModelFailure {
     /// The kind counted in `headroom_source_errors_total` (planning failures are not the
-    /// source's).
+    /// source's; a source that answers with nothing but ended series is, as `stale`).
     fn source_kind(&self) -> Option<&'static str> {
         match self {
             ModelFailure::Source(error) => Some(error.kind()),
+            ModelFailure::AllStale { .. } => Some("stale"),
             ModelFailure::Planning(_) => None,
         }
     }
@@ -162,14 +178,20 @@ impl Cycle<'_> {
             None => CapacityLookup::None,
             Some(Capacity::Constant(value)) => CapacityLookup::Constant(*value),
             Some(Capacity::Query(query)) => {
-                // Only the latest capacity matters; read a short recent range of it.
-                let recent = RangeQuery {
+                // Over the whole window: a capacity that changed (an online resize) changes
+                // how a remaining quantity is read, and the justification says when.
+                let series = fetcher
+                    .history(&RangeQuery {
+                        query: query.clone(),
+                        start,
+                        end,
+                        step,
+                    })
+                    .await?;
+                CapacityLookup::Series {
                     query: query.clone(),
-                    start: end - (12.0 * step).max(3600.0),
-                    end,
-                    step,
-                };
-                CapacityLookup::Series(fetcher.direct(&recent).await?)
+                    series,
+                }
             }
         };
         let drivers = match &model.driver {
@@ -210,6 +232,18 @@ impl Cycle<'_> {
                 .await
                 .map_err(|e| ModelFailure::Planning(e.to_string()))?;
         entities.sort_by(|a, b| a.labels.cmp(&b.labels));
+        if !entities.is_empty() && entities.iter().all(|e| e.status == EntityStatus::Stale) {
+            let newest = entities
+                .iter()
+                .filter_map(|e| e.last_sample)
+                .fold(f64::NEG_INFINITY, f64::max);
+            return Err(ModelFailure::AllStale {
+                series: entities.len(),
+                newest,
+                age: now - newest,
+                stale_after: model.stale_after_secs(),
+            });
+        }
         Ok((entities, reused))
     }
 }

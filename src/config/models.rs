@@ -126,6 +126,10 @@ pub fn parse(origin: &Path, text: &str) -> Result<CapacityModel, Vec<Problem>> {
         }
     }
     let downsample = downsample_section(root.table("downsample"), step);
+    let stale_after: Option<PromDuration> = root.parsed("stale_after", "a duration such as 1h");
+    if stale_after.is_some_and(|s| s < step) {
+        root.report("stale_after", format!("must be at least one step ({step})"));
+    }
     let interval: Option<PromDuration> = root.parsed("interval", "a duration such as 1h");
     if interval.is_some_and(|i| i.as_secs_f64() < 1.0) {
         root.report("interval", "must be at least 1s");
@@ -151,6 +155,7 @@ pub fn parse(origin: &Path, text: &str) -> Result<CapacityModel, Vec<Problem>> {
             step,
             horizon,
             interval,
+            stale_after,
             downsample,
             team,
             scaling,

@@ -5,6 +5,7 @@
 //! no IO. Every sentence of a justification quotes a number that is also a field of the
 //! [`Recommendation`], so a reader (or a test) can check each claim against the data.
 
+pub mod exceeded;
 pub mod exhaustion;
 pub mod sizing;
 
@@ -89,6 +90,8 @@ pub enum MonthBasis {
     /// The month reaches past the forecast horizon: the horizon's pessimistic peak moved along
     /// the fitted trend (never below what the forecast shows for the part it covers).
     Trend,
+    /// There is no forecast (too little history): the value now.
+    Current,
 }
 
 impl MonthBasis {
@@ -97,6 +100,7 @@ impl MonthBasis {
         match self {
             MonthBasis::Forecast => "forecast",
             MonthBasis::Trend => "trend",
+            MonthBasis::Current => "current",
         }
     }
 }

@@ -54,11 +54,13 @@ pub struct ModelDocument {
 #[derive(Debug, Serialize)]
 pub struct EntityDocument {
     pub labels: BTreeMap<String, String>,
-    /// `ok`, `insufficient_history`, `no_data` or `error`.
+    /// `ok`, `insufficient_history`, `no_data`, `stale`, `missing` or `error`.
     pub status: &'static str,
     pub reason: Option<String>,
     pub team: Option<String>,
     pub current: Option<f64>,
+    /// Unix seconds of the last finite sample in the history window.
+    pub last_sample: Option<f64>,
     pub capacity: Option<f64>,
     pub threshold: Option<f64>,
     pub exhaustion: Option<ExhaustionDocument>,
@@ -344,6 +346,7 @@ fn entity(entity: &EntityResult) -> EntityDocument {
         reason: entity.reason.clone(),
         team: entity.team.clone(),
         current: entity.current,
+        last_sample: entity.last_sample,
         capacity: entity.capacity,
         threshold: entity.threshold,
         exhaustion: entity.exhaustion.as_ref().map(exhaustion),

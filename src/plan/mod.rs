@@ -12,13 +12,19 @@ use std::sync::Arc;
 
 use crate::forecast::accuracy;
 use crate::forecast::{self, Forecast, ForecastSummary, Grid, NoForecast};
+use crate::format;
 use crate::model::{CapacityModel, Direction};
 use crate::outcome::{CycleOutcome, EntityResult, EntityStatus, ScenarioOutcome};
-use crate::recommend::exhaustion::exhaustion;
+use crate::recommend::exceeded;
+use crate::recommend::exhaustion::{Exhaustion, exhaustion};
 use crate::recommend::{Situation, Urgency, recommend, sizing};
 use crate::scenario::driver::{self, DriverFit};
 use crate::scenario::{self, Scenario};
 use crate::series::{Labels, Series};
+
+pub mod inputs;
+
+use inputs::{CapacityLookup, DriverProblem, aligned, chart_history, matching_series, value_at};
 
 /// Most history points kept for an at-risk entity's chart.
 pub const CHART_POINTS: usize = 240;
@@ -48,57 +54,6 @@ impl ModelContext {
     /// Forecast steps to the model's horizon.
     pub fn horizon_steps(&self) -> usize {
         (self.model.horizon.as_secs_f64() / self.step()).ceil() as usize
-    }
-}
-
-/// Why an entity's capacity cannot be used (the entity is then an error, never planned).
-#[derive(Clone, Debug, PartialEq, thiserror::Error)]
-pub enum CapacityProblem {
-    #[error("no capacity series matches the labels {0}")]
-    NoMatchingSeries(Labels),
-    #[error("the capacity series {0} has no recent finite sample")]
-    NoRecentSample(Labels),
-}
-
-/// Why a model's driver cannot be used for an entity (it is then forecast on its own).
-#[derive(Clone, Debug, PartialEq, thiserror::Error)]
-pub enum DriverProblem {
-    #[error("none of the {series} series of driver {driver} matches its labels")]
-    NoMatchingSeries { driver: String, series: usize },
-    #[error("driver {0} has no finite sample")]
-    NoSample(String),
-    #[error("driver {driver} cannot be fitted ({points} shared points, or it never varies)")]
-    CannotFit { driver: String, points: usize },
-}
-
-/// Where each entity's capacity comes from.
-pub enum CapacityLookup {
-    None,
-    Constant(f64),
-    Series(Vec<Series>),
-}
-
-impl CapacityLookup {
-    /// The capacity for `labels`: the series with exactly these labels, else the one whose
-    /// labels are the largest subset of them (a cluster's capacity for each of its nodes).
-    fn for_entity(&self, labels: &Labels) -> Result<Option<f64>, CapacityProblem> {
-        match self {
-            CapacityLookup::None => Ok(None),
-            CapacityLookup::Constant(value) => Ok(Some(*value)),
-            CapacityLookup::Series(series) => {
-                let candidate = matching_series(series, labels);
-                let Some(candidate) = candidate else {
-                    return Err(CapacityProblem::NoMatchingSeries(labels.clone()));
-                };
-                candidate
-                    .samples
-                    .iter()
-                    .rev()
-                    .find(|s| s.value.is_finite())
-                    .map(|s| Some(s.value))
-                    .ok_or_else(|| CapacityProblem::NoRecentSample(candidate.labels.clone()))
-            }
-        }
     }
 }
 
@@ -165,24 +120,11 @@ pub struct Planned {
 /// its batch's past forecasts to score.
 pub fn entity(context: &ModelContext, due: &accuracy::DueSnapshots, labels: Labels, grid: Option<Grid>) -> Planned {
     let model = &context.model;
-    let current = grid
-        .as_ref()
-        .and_then(|g| g.values.iter().rev().find(|v| v.is_finite()).copied());
     let mut result = EntityResult::new(labels, model.team.clone());
-    result.current = current;
     let unplanned = |result| Planned {
         result,
         accuracy: AccuracyUpdate::default(),
     };
-    match context.capacities.for_entity(&result.labels) {
-        Ok(capacity) => result.capacity = capacity,
-        Err(reason) => {
-            result.status = EntityStatus::Error;
-            result.reason = Some(reason.to_string());
-            return unplanned(result);
-        }
-    }
-    result.threshold = model.threshold.resolve(result.capacity);
     let Some(mut grid) = grid else {
         result.status = EntityStatus::NoData;
         result.reason = Some("no finite sample in the history window".into());
@@ -191,6 +133,47 @@ pub fn entity(context: &ModelContext, due: &accuracy::DueSnapshots, labels: Labe
     let step = context.step();
     let keep = (model.history.as_secs_f64() / step).ceil() as usize + 1;
     grid.keep_last(keep);
+    let Some(last_index) = grid.values.iter().rposition(|v| v.is_finite()) else {
+        result.status = EntityStatus::NoData;
+        result.reason = Some("no finite sample in the history window".into());
+        return unplanned(result);
+    };
+    let last_sample = grid.start + last_index as f64 * grid.step;
+    result.current = Some(grid.values[last_index]);
+    result.last_sample = Some(last_sample);
+    // A series whose samples stopped has ended (a remount, a removed node): it is said, never
+    // planned as if it were live.
+    let stale_after = model.stale_after_secs();
+    if context.now - last_sample > stale_after {
+        result.status = EntityStatus::Stale;
+        result.reason = Some(format!(
+            "no sample for {} (the last at {}); its series has ended (stale_after {})",
+            format::days_or_hours(context.now - last_sample),
+            format::time(last_sample),
+            format::days_or_hours(stale_after),
+        ));
+        return unplanned(result);
+    }
+    let capacity = match context.capacities.for_entity(&result.labels, context.now, stale_after) {
+        Ok(capacity) => capacity,
+        Err(reason) => {
+            result.status = EntityStatus::Error;
+            result.reason = Some(reason.to_string());
+            return unplanned(result);
+        }
+    };
+    result.capacity = capacity.as_ref().map(|c| c.now);
+    result.threshold = model.threshold.resolve(result.capacity);
+    // What remains is forecast as if the capacity had always been today's (an online resize
+    // is not a fall in consumption); what is used does not depend on the capacity.
+    let raw_grid = match (&capacity, model.direction) {
+        (Some(c), Direction::Below) if !c.levels.is_empty() => {
+            let raw = grid.clone();
+            inputs::remaining_at_todays_capacity(&mut grid, c);
+            Some(raw)
+        }
+        _ => None,
+    };
     if let Some(unchanged) = context
         .earlier
         .as_ref()
@@ -211,7 +194,20 @@ pub fn entity(context: &ModelContext, due: &accuracy::DueSnapshots, labels: Labe
     };
     match forecast::forecast(&grid, context.horizon_steps(), &context.settings) {
         Ok(own) => {
-            let accuracy = plan_forecast(context, due, &mut result, &grid, own, driver_plan);
+            let scored_against = raw_grid.as_ref().unwrap_or(&grid);
+            let accuracy = plan_forecast(context, due, &mut result, &grid, scored_against, own, driver_plan);
+            if let (Some(capacity), Some(recommendation)) = (&capacity, result.recommendation.as_mut()) {
+                for (at, from, to) in capacity.changes() {
+                    let verb = if to > from { "grew" } else { "shrank" };
+                    recommendation.justification.push(format!(
+                        "Capacity {verb} from {} to {} {} on {}; the forecast is against today's capacity (capacity).",
+                        format::number(from),
+                        format::number(to),
+                        model.unit,
+                        format::time(at),
+                    ));
+                }
+            }
             Planned { result, accuracy }
         }
         Err(NoForecast::NoData) => {
@@ -221,7 +217,30 @@ pub fn entity(context: &ModelContext, due: &accuracy::DueSnapshots, labels: Labe
         }
         Err(reason @ NoForecast::InsufficientHistory { .. }) => {
             result.status = EntityStatus::InsufficientHistory;
-            result.reason = Some(reason.to_string());
+            let why = reason.to_string();
+            // Too little history qualifies the forecast, never the urgency: an entity already
+            // past its threshold is exhausted now.
+            if let (Some(threshold), Some(current)) = (result.threshold, result.current) {
+                if exceeded::is_past(model.direction, current, threshold) {
+                    result.exhaustion = Some(Exhaustion {
+                        likely: Some(last_sample),
+                        earliest: Some(last_sample),
+                        exceeded_now: true,
+                    });
+                    result.recommendation = Some(exceeded::recommend_exceeded(&exceeded::Unforecast {
+                        now: context.now,
+                        direction: model.direction,
+                        unit: &model.unit,
+                        capacity: result.capacity,
+                        threshold,
+                        current,
+                        last_sample,
+                        scaling: model.scaling.as_ref(),
+                        why: &why,
+                    }));
+                }
+            }
+            result.reason = Some(why);
             unplanned(result)
         }
     }
@@ -258,6 +277,7 @@ fn plan_forecast(
     due: &accuracy::DueSnapshots,
     result: &mut EntityResult,
     grid: &Grid,
+    scored_against: &Grid,
     own: Forecast,
     driver_plan: Option<(DriverFit, Grid)>,
 ) -> AccuracyUpdate {
@@ -305,7 +325,7 @@ fn plan_forecast(
     if recommendation.urgency != Urgency::Ok {
         result.history = Arc::new(chart_history(grid, CHART_POINTS));
     }
-    let update = score_past_forecasts(context, due, result, grid, &summary);
+    let update = score_past_forecasts(context, due, result, scored_against, &summary);
     if let Some((sentence, poor)) = accuracy::justification(&result.accuracy, &model.unit) {
         if poor {
             recommendation.caveats.push(sentence.clone());
@@ -423,66 +443,4 @@ fn same_input(earlier: &EntityResult, now: &EntityResult, grid: &Grid) -> bool {
         && forecast.last_value.to_bits() == last_value.to_bits()
         && forecast.diagnostics.history_points == grid.values.len()
         && earlier.driver.is_none()
-}
-
-/// The value of `grid` at `t`, if there is a sample within half a step.
-fn value_at(grid: &Grid, t: f64) -> Option<f64> {
-    let index = ((t - grid.start) / grid.step).round();
-    if index < 0.0 || (grid.start + index * grid.step - t).abs() > grid.step / 2.0 {
-        return None;
-    }
-    grid.values.get(index as usize).copied().filter(|v| v.is_finite())
-}
-
-/// `grid` averaged into at most `points` buckets of (mean time, mean value), gaps skipped.
-fn chart_history(grid: &Grid, points: usize) -> Vec<(f64, f64)> {
-    let per_bucket = grid.values.len().div_ceil(points.max(1)).max(1);
-    grid.values
-        .chunks(per_bucket)
-        .enumerate()
-        .filter_map(|(bucket, values)| {
-            let finite: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
-            (!finite.is_empty()).then(|| {
-                let middle = (bucket * per_bucket) as f64 + (values.len() as f64 - 1.0) / 2.0;
-                (
-                    grid.start + middle * grid.step,
-                    finite.iter().sum::<f64>() / finite.len() as f64,
-                )
-            })
-        })
-        .collect()
-}
-
-/// The series for an entity with `labels`: the one with exactly these labels, else the one whose
-/// labels are the largest subset of them (a cluster's capacity or driver for each of its nodes),
-/// else the only series there is (one cluster-wide figure applies to every entity).
-fn matching_series<'a>(series: &'a [Series], labels: &Labels) -> Option<&'a Series> {
-    series
-        .iter()
-        .find(|s| &s.labels == labels)
-        .or_else(|| {
-            series
-                .iter()
-                .filter(|s| s.labels.iter().all(|(k, v)| labels.get(k) == Some(v)))
-                .max_by_key(|s| s.labels.iter().count())
-        })
-        .or(match series {
-            [only] => Some(only),
-            _ => None,
-        })
-}
-
-/// The values of two grids with the same step at the timestamps they share.
-fn aligned(a: &Grid, b: &Grid) -> (Vec<f64>, Vec<f64>) {
-    let offset = ((b.start - a.start) / a.step).round() as i64;
-    let mut left = Vec::new();
-    let mut right = Vec::new();
-    for (i, &value) in a.values.iter().enumerate() {
-        let j = i as i64 - offset;
-        if j >= 0 && (j as usize) < b.values.len() {
-            left.push(value);
-            right.push(b.values[j as usize]);
-        }
-    }
-    (left, right)
 }
