@@ -310,4 +310,7 @@ pub struct FetchStats {
     pub query_seconds: Vec<f64>,
     /// Failed reads or writes of the cache (the cycle went on without it).
     pub cache_errors: u64,
+    /// Warnings and informational annotations the source's answers carried.
+    pub warnings: u64,
+    pub infos: u64,
 }

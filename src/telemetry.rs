@@ -43,6 +43,7 @@ pub struct SelfMetrics {
     shard: Family<Vec<(&'static str, String)>, Gauge>,
     scrapes: Family<Vec<(&'static str, &'static str)>, Counter>,
     scrape_samples: Counter,
+    source_annotations: Family<Vec<(&'static str, &'static str)>, Counter>,
 }
 
 impl SelfMetrics {
@@ -175,6 +176,12 @@ impl SelfMetrics {
             "Exporter scrapes by the scrape source, by result",
             scrapes.clone(),
         );
+        let source_annotations = Family::default();
+        registry.register(
+            "headroom_source_annotations",
+            "Warnings and informational annotations in the query API's answers (kind=warning: a query layer's warning, or PromQL's; kind=info: informational); each is also logged",
+            source_annotations.clone(),
+        );
         let scrape_samples = Counter::default();
         registry.register(
             "headroom_scrape_samples",
@@ -214,6 +221,7 @@ impl SelfMetrics {
             shard,
             scrapes,
             scrape_samples,
+            source_annotations,
         }
     }
 
@@ -316,6 +324,12 @@ impl SelfMetrics {
             self.query_duration.observe(*seconds);
         }
         self.store_errors.inc_by(fetch.cache_errors);
+        self.source_annotations
+            .get_or_create(&vec![("kind", "warning")])
+            .inc_by(fetch.warnings);
+        self.source_annotations
+            .get_or_create(&vec![("kind", "info")])
+            .inc_by(fetch.infos);
     }
 
     /// Records how many models are loaded.

@@ -57,6 +57,12 @@ enum ModelFailure {
         age: f64,
         stale_after: f64,
     },
+    /// The usage query answered none of the series it answered before.
+    #[error(
+        "the usage query answered none of the {series} series it answered in the last cycle; \
+         the source may have lost its data or part of it (their last results are kept)"
+    )]
+    AllMissing { series: usize },
 }
 
 impl ModelFailure {
@@ -66,6 +72,7 @@ impl ModelFailure {
         match self {
             ModelFailure::Source(error) => Some(error.kind()),
             ModelFailure::AllStale { .. } => Some("stale"),
+            ModelFailure::AllMissing { .. } => Some("missing"),
             ModelFailure::Planning(_) => None,
         }
     }
@@ -207,6 +214,11 @@ impl Cycle<'_> {
             }
             None => Vec::new(),
         };
+        // Entities of the previous cycle, to say which vanished from this answer.
+        let previous_entities: Vec<EntityResult> = earlier
+            .as_ref()
+            .map(|(outcome, i)| outcome.models[*i].entities.clone())
+            .unwrap_or_default();
         let context = ModelContext {
             model: model.clone(),
             settings: self.settings.clone(),
@@ -231,14 +243,19 @@ impl Cycle<'_> {
             tokio::task::spawn_blocking(move || plan_in_batches(&context, store.as_ref(), &pool, usage, end))
                 .await
                 .map_err(|e| ModelFailure::Planning(e.to_string()))?;
+        entities.extend(missing(&entities, previous_entities, model, now));
         entities.sort_by(|a, b| a.labels.cmp(&b.labels));
-        if !entities.is_empty() && entities.iter().all(|e| e.status == EntityStatus::Stale) {
-            let newest = entities
+        let answered: Vec<&EntityResult> = entities.iter().filter(|e| e.status != EntityStatus::Missing).collect();
+        if answered.is_empty() && !entities.is_empty() {
+            return Err(ModelFailure::AllMissing { series: entities.len() });
+        }
+        if !answered.is_empty() && answered.iter().all(|e| e.status == EntityStatus::Stale) {
+            let newest = answered
                 .iter()
                 .filter_map(|e| e.last_sample)
                 .fold(f64::NEG_INFINITY, f64::max);
             return Err(ModelFailure::AllStale {
-                series: entities.len(),
+                series: answered.len(),
                 newest,
                 age: now - newest,
                 stale_after: model.stale_after_secs(),
@@ -246,6 +263,38 @@ impl Cycle<'_> {
         }
         Ok((entities, reused))
     }
+}
+
+/// The entities of the previous cycle that this cycle's answer no longer holds, reported as
+/// `missing` (never planned, no urgency) until they come back or their last sample leaves the
+/// history window. A series that ends is still in the window (it turns `stale`); one that
+/// vanishes from the answer while it was live points at an answer that lost part of the data.
+fn missing(
+    planned: &[EntityResult],
+    previous: Vec<EntityResult>,
+    model: &CapacityModel,
+    now: f64,
+) -> Vec<EntityResult> {
+    let present: std::collections::HashSet<&crate::series::Labels> = planned.iter().map(|e| &e.labels).collect();
+    let window = model.history.as_secs_f64();
+    previous
+        .into_iter()
+        .filter(|old| !present.contains(&old.labels))
+        .filter(|old| old.last_sample.is_some_and(|last| now - last <= window))
+        .map(|old| {
+            let last = old.last_sample.unwrap_or(now);
+            let mut gone = EntityResult::new(old.labels, old.team);
+            gone.status = EntityStatus::Missing;
+            gone.last_sample = Some(last);
+            gone.capacity = old.capacity;
+            gone.threshold = old.threshold;
+            gone.reason = Some(format!(
+                "absent from this cycle's answer, though known before (its last sample was at {}); the source may have lost part of its data",
+                format::time(last)
+            ));
+            gone
+        })
+        .collect()
 }
 
 /// Entities planned between two visits to the state file. A batch's past forecasts are read

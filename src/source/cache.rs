@@ -70,6 +70,8 @@ pub struct Fetcher<'a> {
     cache: Option<&'a Store>,
     shard: Shard,
     stats: Mutex<FetchStats>,
+    /// The source's annotation counts when this cycle began.
+    annotations_before: (u64, u64),
 }
 
 impl<'a> Fetcher<'a> {
@@ -79,6 +81,7 @@ impl<'a> Fetcher<'a> {
             cache,
             shard: Shard::default(),
             stats: Mutex::new(FetchStats::default()),
+            annotations_before: source.annotations(),
         }
     }
 
@@ -105,10 +108,14 @@ impl<'a> Fetcher<'a> {
 
     /// What was fetched so far.
     pub fn stats(&self) -> FetchStats {
-        match self.stats.lock() {
+        let mut stats = match self.stats.lock() {
             Ok(stats) => stats.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        };
+        let (warnings, infos) = self.source.annotations();
+        stats.warnings = warnings.saturating_sub(self.annotations_before.0);
+        stats.infos = infos.saturating_sub(self.annotations_before.1);
+        stats
     }
 
     fn record(&self, update: impl FnOnce(&mut FetchStats)) {

@@ -33,6 +33,15 @@ pub struct PrometheusSource {
     /// Earliest start of the next request, spacing requests to the configured rate.
     next_slot: tokio::sync::Mutex<tokio::time::Instant>,
     min_spacing: Duration,
+    /// Warning and informational annotations received so far (for self-metrics).
+    annotations: Annotations,
+}
+
+/// Counts of the annotations answers carried, since the source was built.
+#[derive(Debug, Default)]
+pub struct Annotations {
+    pub warnings: std::sync::atomic::AtomicU64,
+    pub infos: std::sync::atomic::AtomicU64,
 }
 
 impl PrometheusSource {
@@ -100,7 +109,31 @@ impl PrometheusSource {
             } else {
                 Duration::ZERO
             },
+            annotations: Annotations::default(),
         })
+    }
+
+    /// Warning and informational annotations received so far: (warnings, infos).
+    pub fn annotations(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (
+            self.annotations.warnings.load(Relaxed),
+            self.annotations.infos.load(Relaxed),
+        )
+    }
+
+    /// Logs and counts what an answer says of itself.
+    fn note(&self, query: &str, answer: &response::Answer) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let (warnings, infos) = answer.annotations();
+        for warning in warnings {
+            tracing::warn!(query, warning = %warning, "the query layer warned about its answer");
+        }
+        for info in infos {
+            tracing::debug!(query, info = %info, "informational annotation");
+        }
+        self.annotations.warnings.fetch_add(warnings.len() as u64, Relaxed);
+        self.annotations.infos.fetch_add(infos.len() as u64, Relaxed);
     }
 
     /// Waits until the request rate allows one more request.
@@ -177,7 +210,12 @@ impl PrometheusSource {
             .append_pair("query", &query.query)
             .append_pair("start", &format_time(start))
             .append_pair("end", &format_time(end))
-            .append_pair("step", &format_time(query.step));
+            .append_pair("step", &format_time(query.step))
+            // Complete answers or an error, from the query layers that can answer in part:
+            // Thanos (`partial_response`) and VictoriaMetrics cluster (`deny_partial_response`).
+            // Prometheus, Mimir and the rest ignore the parameters they do not know.
+            .append_pair("partial_response", "false")
+            .append_pair("deny_partial_response", "1");
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -265,7 +303,10 @@ impl PrometheusSource {
             return Err(unreachable(reason));
         }
         match parsed {
-            Ok(answer) => answer.into_series(&base, &query.query, status),
+            Ok(answer) => {
+                self.note(&query.query, &answer);
+                answer.into_series(&base, &query.query, status)
+            }
             Err(error) => Err(SourceError::Malformed {
                 url: base,
                 query: query.query.clone(),
