@@ -436,7 +436,7 @@ mod tests {
         {"metric":{"__name__":"x","instance":"a"},"values":[[1700000000.123,"1.5"],[1700000300,"NaN"],[1700000600,"+Inf"]]},
         {"values":[[1700000000,"2"]],"metric":{"instance":"b"}},
         {"metric":{"instance":"c"},"values":[[1700000000,"3"]],"histograms":[]}
-    ]},"warnings":["w"]}"#;
+    ]},"warnings":["PromQL warning: w"],"infos":["PromQL info: i"]}"#;
 
     #[test]
     fn keeps_only_the_wanted_series_whatever_the_key_order() {
@@ -533,5 +533,34 @@ mod tests {
         ] {
             assert!(from_slice(broken.as_bytes(), &|_| true).is_err(), "{broken}");
         }
+    }
+
+    #[test]
+    fn a_partial_answer_is_refused_and_annotations_are_not() {
+        let keep = |_: &Labels| true;
+        let body = |tail: &str| format!(r#"{{"status":"success","data":{{"resultType":"matrix","result":[]}}{tail}}}"#);
+        let thanos =
+            body(r#","warnings":["No StoreAPIs matched for this query: store 10.20.0.7:10901 (dc2) unavailable"]"#);
+        let error = from_slice(thanos.as_bytes(), &keep)
+            .expect("json")
+            .into_series("u", "q", 200)
+            .expect_err("partial");
+        assert!(
+            matches!(&error, SourceError::Partial { reason, .. } if reason.contains("10.20.0.7:10901")),
+            "{error}"
+        );
+        let victoria = body(r#","isPartial":true"#);
+        assert!(matches!(
+            from_slice(victoria.as_bytes(), &keep)
+                .expect("json")
+                .into_series("u", "q", 200),
+            Err(SourceError::Partial { .. })
+        ));
+        let annotated = body(
+            r#","warnings":["PromQL warning: encountered a mix of histograms and floats"],"infos":["PromQL info: metric might not be a counter"],"isPartial":false"#,
+        );
+        let answer = from_slice(annotated.as_bytes(), &keep).expect("json");
+        assert_eq!(answer.annotations().0.len() + answer.annotations().1.len(), 2);
+        assert!(answer.into_series("u", "q", 200).is_ok());
     }
 }
