@@ -17,11 +17,12 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
+use super::label_names::{self, NameStyle};
 use crate::outcome::{CycleOutcome, EntityStatus};
 use crate::telemetry::SelfMetrics;
 
 /// Labels Headroom itself sets on result series; an entity label with one of these names is
-/// exported as `exported_<name>` instead.
+/// exported as `exported_<name>` instead (see [`label_names`]).
 const RESERVED_LABELS: [&str; 9] = [
     "model",
     "estimate",
@@ -43,7 +44,15 @@ pub struct Exposition {
     pub self_metrics: Arc<SelfMetrics>,
     /// The result families of the last published cycle, as text. Valid in both formats: they
     /// are all gauges without units, which the two formats write alike.
-    results: RwLock<Bytes>,
+    results: RwLock<Published>,
+}
+
+/// A cycle's results as text, for classic scrapers and, when some label name is not classic,
+/// for scrapers that negotiated UTF-8 names.
+#[derive(Debug, Default)]
+struct Published {
+    classic: Bytes,
+    utf8: Option<Bytes>,
 }
 
 /// One `/metrics` answer, in pieces: the self metrics rendered now, the results as published
@@ -72,22 +81,38 @@ impl Scrape {
 impl Exposition {
     /// Replaces the result metrics with those of `report`.
     pub fn publish(&self, report: &CycleOutcome) {
-        let mut text = String::new();
-        // Writing into a String cannot fail.
-        let _ = encode_registry(&mut text, &results_registry(report));
-        let text = Bytes::from(text);
+        let render = |style: NameStyle| {
+            let mut text = String::new();
+            // Writing into a String cannot fail.
+            let _ = encode_registry(&mut text, &results_registry(report, style));
+            Bytes::from(text)
+        };
+        let utf8_names = report
+            .models
+            .iter()
+            .flat_map(|m| &m.entities)
+            .any(|e| e.labels.iter().any(|(name, _)| !label_names::is_classic(name)));
+        let published = Published {
+            classic: render(NameStyle::Classic),
+            utf8: utf8_names.then(|| render(NameStyle::Utf8)),
+        };
         match self.results.write() {
-            Ok(mut guard) => *guard = text,
-            Err(poisoned) => *poisoned.into_inner() = text,
+            Ok(mut guard) => *guard = published,
+            Err(poisoned) => *poisoned.into_inner() = published,
         }
     }
 
     /// The exposition in `format`, in pieces.
-    pub fn scrape(&self, format: TextFormat) -> Scrape {
-        let results = match self.results.read() {
-            Ok(guard) => guard.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
+    pub fn scrape(&self, negotiated: Negotiated) -> Scrape {
+        let pick = |published: &Published| match (&published.utf8, negotiated.utf8_names) {
+            (Some(utf8), true) => utf8.clone(),
+            _ => published.classic.clone(),
         };
+        let results = match self.results.read() {
+            Ok(guard) => pick(&guard),
+            Err(poisoned) => pick(&poisoned.into_inner()),
+        };
+        let format = negotiated.format;
         let mut head = String::with_capacity(8192);
         self.self_metrics.encode(&mut head);
         let (head, tail) = match format {
@@ -105,9 +130,13 @@ impl Exposition {
         }
     }
 
-    /// The exposition in `format` as one string.
+    /// The exposition in `format`, classic names, as one string.
     pub fn render(&self, format: TextFormat) -> String {
-        self.scrape(format).to_text()
+        self.scrape(Negotiated {
+            format,
+            utf8_names: false,
+        })
+        .to_text()
     }
 }
 
@@ -120,20 +149,53 @@ pub enum TextFormat {
     Prometheus,
 }
 
-impl TextFormat {
-    /// Picks the format from an HTTP `Accept` header, as the Prometheus Go client does.
-    pub fn negotiate(accept: Option<&str>) -> TextFormat {
-        match accept {
-            Some(accept) if accept.contains("application/openmetrics-text") => TextFormat::OpenMetrics,
-            _ => TextFormat::Prometheus,
+/// What a scraper asked for: the format, and whether it reads UTF-8 label names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Negotiated {
+    pub format: TextFormat,
+    /// The chosen media type carried `escaping=allow-utf-8` (Prometheus 3).
+    pub utf8_names: bool,
+}
+
+impl Negotiated {
+    /// Picks from an HTTP `Accept` header as the Prometheus Go client does: the media range
+    /// of highest quality that Headroom can serve, OpenMetrics when it names it, the classic
+    /// text format otherwise; UTF-8 names only when that range allows them.
+    pub fn from_accept(accept: Option<&str>) -> Negotiated {
+        let mut best: Option<(f64, TextFormat, bool)> = None;
+        for range in accept.unwrap_or("").split(',') {
+            let mut parts = range.split(';').map(str::trim);
+            let media = parts.next().unwrap_or("").to_ascii_lowercase();
+            let format = match media.as_str() {
+                "application/openmetrics-text" => TextFormat::OpenMetrics,
+                "text/plain" | "text/*" | "*/*" => TextFormat::Prometheus,
+                _ => continue,
+            };
+            let (mut quality, mut utf8) = (1.0, false);
+            for parameter in parts {
+                match parameter.split_once('=').map(|(k, v)| (k.trim(), v.trim())) {
+                    Some(("q", value)) => quality = value.parse().unwrap_or(0.0),
+                    Some(("escaping", "allow-utf-8")) => utf8 = true,
+                    _ => {}
+                }
+            }
+            if quality > 0.0 && best.is_none_or(|(q, _, _)| quality > q) {
+                best = Some((quality, format, utf8));
+            }
         }
+        let (_, format, utf8_names) = best.unwrap_or((1.0, TextFormat::Prometheus, false));
+        Negotiated { format, utf8_names }
     }
 
-    /// The `Content-Type` of this format.
+    /// The `Content-Type` of the answer.
     pub fn content_type(self) -> &'static str {
-        match self {
-            TextFormat::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
-            TextFormat::Prometheus => "text/plain; version=0.0.4; charset=utf-8",
+        match (self.format, self.utf8_names) {
+            (TextFormat::OpenMetrics, false) => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            (TextFormat::OpenMetrics, true) => {
+                "application/openmetrics-text; version=1.0.0; charset=utf-8; escaping=allow-utf-8"
+            }
+            (TextFormat::Prometheus, false) => "text/plain; version=0.0.4; charset=utf-8",
+            (TextFormat::Prometheus, true) => "text/plain; version=1.0.0; charset=utf-8; escaping=allow-utf-8",
         }
     }
 }
@@ -167,7 +229,7 @@ fn to_prometheus_text(openmetrics: &str) -> String {
 }
 
 /// The result metrics of one cycle.
-fn results_registry(report: &CycleOutcome) -> Registry {
+fn results_registry(report: &CycleOutcome, style: NameStyle) -> Registry {
     let mut registry = Registry::default();
     let exhaustion: Family<LabelPairs, GaugeF64> = Family::default();
     let status: Family<LabelPairs, Gauge> = Family::default();
@@ -214,14 +276,9 @@ fn results_registry(report: &CycleOutcome) -> Registry {
         }
         for entity in &model.entities {
             let mut labels = model_labels.clone();
-            labels.extend(entity.labels.iter().map(|(k, v)| {
-                let name = if RESERVED_LABELS.contains(&k) {
-                    format!("exported_{k}")
-                } else {
-                    k.to_string()
-                };
-                (name, v.to_string())
-            }));
+            let keys: Vec<&str> = entity.labels.iter().map(|(k, _)| k).collect();
+            let names = label_names::exposed_names(&keys, &RESERVED_LABELS, style);
+            labels.extend(names.into_iter().zip(entity.labels.iter().map(|(_, v)| v.to_string())));
             for state in EntityStatus::ALL {
                 let mut with_status = labels.clone();
                 with_status.push(("status".into(), state.name().into()));
@@ -426,7 +483,10 @@ mod tests {
     fn published_results_are_served_alike_in_both_formats() {
         let exposition = Exposition::default();
         exposition.publish(&crate::test_util::cycle());
-        let openmetrics = exposition.scrape(TextFormat::OpenMetrics);
+        let openmetrics = exposition.scrape(Negotiated {
+            format: TextFormat::OpenMetrics,
+            utf8_names: false,
+        });
         let results = String::from_utf8(openmetrics.results.to_vec()).expect("utf-8");
         assert!(results.contains("headroom_runway_seconds{"), "{results}");
         // Sent as published in both formats: that holds only while result families are
@@ -449,8 +509,18 @@ mod tests {
     #[test]
     fn negotiation_follows_the_accept_header() {
         let prometheus = "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5";
-        assert_eq!(TextFormat::negotiate(Some(prometheus)), TextFormat::OpenMetrics);
-        assert_eq!(TextFormat::negotiate(Some("*/*")), TextFormat::Prometheus);
-        assert_eq!(TextFormat::negotiate(None), TextFormat::Prometheus);
+        let format = |accept: Option<&str>| Negotiated::from_accept(accept).format;
+        assert_eq!(format(Some(prometheus)), TextFormat::OpenMetrics);
+        assert_eq!(format(Some("*/*")), TextFormat::Prometheus);
+        assert_eq!(format(None), TextFormat::Prometheus);
+        assert!(!Negotiated::from_accept(Some(prometheus)).utf8_names);
+        // Prometheus 3 with UTF-8 names: the OpenMetrics range it prefers allows them.
+        let prometheus3 = "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.3,text/plain;version=0.0.4;q=0.2,*/*;q=0.1";
+        let negotiated = Negotiated::from_accept(Some(prometheus3));
+        assert_eq!(negotiated.format, TextFormat::OpenMetrics);
+        assert!(negotiated.utf8_names && negotiated.content_type().contains("escaping=allow-utf-8"));
+        // The highest quality wins, wherever it stands.
+        let text_first = "application/openmetrics-text;q=0.2,text/plain;version=0.0.4;q=0.9";
+        assert_eq!(format(Some(text_first)), TextFormat::Prometheus);
     }
 }

@@ -4,6 +4,7 @@
 //! Handlers only read shared state; they never start work, so a slow cycle cannot make a
 //! scrape slow.
 
+pub mod label_names;
 pub mod metrics;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,7 +17,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
-use crate::api::metrics::{Exposition, TextFormat};
+use crate::api::metrics::{Exposition, Negotiated};
 use crate::outcome::CycleOutcome;
 
 /// State shared by the daemon loop (writer) and the handlers (readers).
@@ -190,14 +191,14 @@ async fn index() -> impl IntoResponse {
 
 async fn metrics(State(state): State<Arc<AppState>>, headers: axum::http::HeaderMap) -> Response {
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
-    let format = TextFormat::negotiate(accept);
+    let negotiated = Negotiated::from_accept(accept);
     let chunks = state
         .exposition
-        .scrape(format)
+        .scrape(negotiated)
         .into_chunks()
         .map(Ok::<_, std::convert::Infallible>);
     (
-        [(header::CONTENT_TYPE, format.content_type())],
+        [(header::CONTENT_TYPE, negotiated.content_type())],
         axum::body::Body::from_stream(futures_util::stream::iter(chunks)),
     )
         .into_response()

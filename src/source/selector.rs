@@ -119,13 +119,36 @@ fn split_matchers(inner: &str) -> Option<Vec<(String, String, String)>> {
         if i >= chars.len() {
             return Some(out);
         }
-        let start = i;
-        while i < chars.len() && (chars[i].is_ascii_alphanumeric() || chars[i] == '_') {
+        // A name is classic, or quoted (Prometheus 3: `{"service.name"="x"}`, and a quoted
+        // name alone is the metric's: `{"my.metric"}`).
+        let label: String = if chars[i] == '"' {
+            let mut quoted = String::new();
             i += 1;
-        }
-        let label: String = chars[start..i].iter().collect();
+            while i < chars.len() && chars[i] != '"' {
+                if chars[i] == '\\' && i + 1 < chars.len() {
+                    i += 1;
+                }
+                quoted.push(chars[i]);
+                i += 1;
+            }
+            if i >= chars.len() {
+                return None;
+            }
+            i += 1;
+            quoted
+        } else {
+            let start = i;
+            while i < chars.len() && (chars[i].is_ascii_alphanumeric() || chars[i] == '_') {
+                i += 1;
+            }
+            chars[start..i].iter().collect()
+        };
         while i < chars.len() && chars[i].is_whitespace() {
             i += 1;
+        }
+        if !label.is_empty() && (i >= chars.len() || chars[i] == ',') {
+            out.push(("__name__".to_string(), "=".to_string(), label));
+            continue;
         }
         let op_start = i;
         while i < chars.len() && matches!(chars[i], '=' | '!' | '~') {
@@ -184,5 +207,14 @@ mod tests {
         assert!(err.to_string().contains("not a plain series selector"), "{err}");
         assert!(Selector::parse("a - b").is_err());
         assert!(Selector::parse(r#"x{a="unterminated}"#).is_err());
+    }
+
+    #[test]
+    fn quoted_names_select_prometheus_3_series() {
+        let s = Selector::parse(r#"{"k8s.pvc.used", "service.name"="checkout"}"#).expect("valid");
+        assert_eq!(s.name.as_deref(), Some("k8s.pvc.used"));
+        let labels = Labels::new([("service.name", "checkout")]);
+        assert!(s.matches("k8s.pvc.used", &labels));
+        assert!(!s.matches("k8s.pvc.used", &Labels::new([("service.name", "cart")])));
     }
 }
