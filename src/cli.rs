@@ -259,7 +259,12 @@ fn forecast_csv(input: &Path, horizon: usize, output: Option<&Path>, min_points:
         std::fs::read_to_string(input).with_context(|| format!("cannot read {}", input.display()))?
     };
     let series = match crate::app::forecast_csv::read(&text) {
-        Ok(series) => series,
+        Ok(read) => {
+            for note in &read.notes {
+                eprintln!("warning: {}: {note}", input.display());
+            }
+            read.series
+        }
         Err(error) => {
             eprintln!("error: {}: {error}", input.display());
             return Ok(ExitCode::from(EXIT_CONFIG));

@@ -77,6 +77,59 @@ pub fn parse_instant(text: &str) -> Result<UnixSeconds, InstantError> {
         .ok_or_else(|| InstantError(text.to_string()))
 }
 
+/// The unit a number of time since 1970 is written in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum EpochUnit {
+    Seconds,
+    Milliseconds,
+    Microseconds,
+    Nanoseconds,
+}
+
+impl EpochUnit {
+    /// The unit a timestamp of this size is written in: Unix seconds above 1e11 lie past the
+    /// year 5000, never in a capacity history, so each unit has its own range of magnitudes
+    /// for any date from 1973 to 5138.
+    pub fn guess(value: f64) -> EpochUnit {
+        match value.abs() {
+            v if v < 1e11 => EpochUnit::Seconds,
+            v if v < 1e14 => EpochUnit::Milliseconds,
+            v if v < 1e17 => EpochUnit::Microseconds,
+            _ => EpochUnit::Nanoseconds,
+        }
+    }
+
+    /// A timestamp in this unit, in seconds.
+    pub fn to_seconds(self, value: f64) -> UnixSeconds {
+        match self {
+            EpochUnit::Seconds => value,
+            EpochUnit::Milliseconds => value / 1e3,
+            EpochUnit::Microseconds => value / 1e6,
+            EpochUnit::Nanoseconds => value / 1e9,
+        }
+    }
+
+    /// Seconds in this unit.
+    pub fn from_seconds(self, seconds: UnixSeconds) -> f64 {
+        match self {
+            EpochUnit::Seconds => seconds,
+            EpochUnit::Milliseconds => seconds * 1e3,
+            EpochUnit::Microseconds => seconds * 1e6,
+            EpochUnit::Nanoseconds => seconds * 1e9,
+        }
+    }
+
+    /// The unit's name, for messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            EpochUnit::Seconds => "seconds",
+            EpochUnit::Milliseconds => "milliseconds",
+            EpochUnit::Microseconds => "microseconds",
+            EpochUnit::Nanoseconds => "nanoseconds",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -91,5 +144,15 @@ mod tests {
         assert!(parse_instant("yesterday").is_err());
         assert_eq!(Clock::Wall.or_at(Some(5.0)).now(), 5.0);
         assert_eq!(Clock::Fixed(3.0).or_at(None).now(), 3.0);
+    }
+
+    #[test]
+    fn epoch_units_are_told_apart_by_size() {
+        assert_eq!(EpochUnit::guess(1_772_409_600.0), EpochUnit::Seconds);
+        assert_eq!(EpochUnit::guess(1_772_409_600_000.0), EpochUnit::Milliseconds);
+        assert_eq!(EpochUnit::guess(1_772_409_600_000_000.0), EpochUnit::Microseconds);
+        assert_eq!(EpochUnit::guess(1.7724096e18), EpochUnit::Nanoseconds);
+        assert_eq!(EpochUnit::Milliseconds.to_seconds(1_772_409_600_000.0), 1_772_409_600.0);
+        assert_eq!(EpochUnit::guess(300.0), EpochUnit::Seconds);
     }
 }

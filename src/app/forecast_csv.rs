@@ -12,7 +12,7 @@ use std::fmt::Write;
 use chrono::{DateTime, SecondsFormat, Utc};
 use rayon::prelude::*;
 
-use crate::clock::{TimeForm, parse_timestamp};
+use crate::clock::{EpochUnit, TimeForm, parse_timestamp};
 use crate::forecast::{self, Forecast, Grid, NoForecast};
 use crate::series::Sample;
 
@@ -32,12 +32,30 @@ pub struct CsvError {
 pub struct InputSeries {
     pub id: String,
     pub samples: Vec<Sample>,
+    /// The 1-based input line of each sample.
+    pub lines: Vec<usize>,
     /// The input wrote this series' timestamps in RFC 3339.
     pub rfc3339: bool,
+    /// The unit numeric timestamps were written in (the output uses it too).
+    pub unit: EpochUnit,
 }
 
-/// Reads the input CSV; the first bad row stops it with its line number.
-pub fn read(text: &str) -> Result<Vec<InputSeries>, CsvError> {
+/// What the input held, and what was noticed about it on the way.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CsvInput {
+    pub series: Vec<InputSeries>,
+    /// Warnings for the user (timestamps read in another unit than seconds).
+    pub notes: Vec<String>,
+}
+
+/// Most grid points one input series may span: a single stray timestamp must never size an
+/// allocation (a millisecond among seconds would ask for tens of gigabytes).
+const MAX_GRID_POINTS: f64 = 2_000_000.0;
+
+/// Reads the input CSV; the first bad row stops it with its line number. Numeric timestamps
+/// are Unix seconds; a file written wholly in milliseconds (or micro-, nanoseconds) is read
+/// in that unit with a note, a file that mixes units is refused at the first odd row.
+pub fn read(text: &str) -> Result<CsvInput, CsvError> {
     let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
     let Some((header_index, header)) = lines.next() else {
         return Err(CsvError {
@@ -60,6 +78,7 @@ pub fn read(text: &str) -> Result<Vec<InputSeries>, CsvError> {
     };
     let mut order: HashMap<String, usize> = HashMap::new();
     let mut series: Vec<InputSeries> = Vec::new();
+    let mut numeric: Vec<(usize, f64)> = Vec::new();
     for (index, row) in lines {
         let line = index + 1;
         let fields = split_row(row).map_err(|message| CsvError { line, message })?;
@@ -97,11 +116,17 @@ pub fn read(text: &str) -> Result<Vec<InputSeries>, CsvError> {
             series.push(InputSeries {
                 id: id.to_string(),
                 samples: Vec::new(),
+                lines: Vec::new(),
                 rfc3339: matches!(form, TimeForm::Rfc3339 { .. }),
+                unit: EpochUnit::Seconds,
             });
             series.len() - 1
         });
         series[slot].samples.push(Sample { timestamp, value });
+        series[slot].lines.push(line);
+        if form == TimeForm::UnixSeconds {
+            numeric.push((line, timestamp));
+        }
     }
     if series.is_empty() {
         return Err(CsvError {
@@ -109,7 +134,94 @@ pub fn read(text: &str) -> Result<Vec<InputSeries>, CsvError> {
             message: "no data rows after the header".into(),
         });
     }
-    Ok(series)
+    let mut notes = Vec::new();
+    if let Some(unit) = numeric_unit(&numeric)? {
+        if unit != EpochUnit::Seconds {
+            let (line, first) = numeric[0];
+            notes.push(format!(
+                "the timestamps are in {} since 1970, not Unix seconds (line {line}: {first:.0} is {}); read them as {}, and the output uses the same unit",
+                unit.name(),
+                crate::format::time(unit.to_seconds(first)),
+                unit.name()
+            ));
+            for input in series.iter_mut().filter(|s| !s.rfc3339) {
+                input.unit = unit;
+                for sample in &mut input.samples {
+                    sample.timestamp = unit.to_seconds(sample.timestamp);
+                }
+            }
+        }
+    }
+    for input in &series {
+        check_span(input)?;
+    }
+    Ok(CsvInput { series, notes })
+}
+
+/// The one unit of the numeric timestamps (`None`: there are none), or the first row written
+/// in another unit than most.
+fn numeric_unit(numeric: &[(usize, f64)]) -> Result<Option<EpochUnit>, CsvError> {
+    let mut counts: std::collections::BTreeMap<EpochUnit, usize> = std::collections::BTreeMap::new();
+    for (_, t) in numeric {
+        *counts.entry(EpochUnit::guess(*t)).or_default() += 1;
+    }
+    let Some((&most, &count)) = counts.iter().max_by_key(|(_, count)| **count) else {
+        return Ok(None);
+    };
+    if counts.len() == 1 {
+        return Ok(Some(most));
+    }
+    let (line, odd) = numeric
+        .iter()
+        .find(|(_, t)| EpochUnit::guess(*t) != most)
+        .copied()
+        .unwrap_or(numeric[0]);
+    let unit = EpochUnit::guess(odd);
+    Err(CsvError {
+        line,
+        message: format!(
+            "timestamp {odd:.0} is far outside the rest of the file: it looks like {} since 1970 ({}) while {count} rows are in {}; write every timestamp in one unit (Unix seconds or RFC 3339)",
+            unit.name(),
+            crate::format::time(unit.to_seconds(odd)),
+            most.name()
+        ),
+    })
+}
+
+/// Refuses a series whose timestamps would stretch its grid past [`MAX_GRID_POINTS`],
+/// naming the row furthest from the others.
+fn check_span(input: &InputSeries) -> Result<(), CsvError> {
+    let mut times: Vec<f64> = input.samples.iter().map(|s| s.timestamp).collect();
+    times.sort_by(f64::total_cmp);
+    times.dedup();
+    if times.len() < 3 {
+        return Ok(());
+    }
+    let mut steps: Vec<f64> = times.windows(2).map(|w| w[1] - w[0]).collect();
+    steps.sort_by(f64::total_cmp);
+    let step = steps[steps.len() / 2].max(1e-3);
+    let span = times[times.len() - 1] - times[0];
+    if span / step <= MAX_GRID_POINTS {
+        return Ok(());
+    }
+    let median = times[times.len() / 2];
+    let (index, stray) = input
+        .samples
+        .iter()
+        .enumerate()
+        .max_by(|(_, a), (_, b)| (a.timestamp - median).abs().total_cmp(&(b.timestamp - median).abs()))
+        .map(|(i, s)| (i, s.timestamp))
+        .unwrap_or((0, median));
+    Err(CsvError {
+        line: input.lines[index],
+        message: format!(
+            "timestamp of series {:?} lies {:.0} days from the others ({}): its grid would need {:.0} points at the series' step of {step} s; is it in another unit, or from another export?",
+            input.id,
+            (stray - median).abs() / 86_400.0,
+            crate::format::time(stray),
+            span / step
+        ),
+    })
 }
 
 /// Forecasts every series `horizon` steps ahead. Returns the output CSV and, for each series
@@ -145,7 +257,7 @@ pub fn forecast_all(series: &[InputSeries], horizon: usize, settings: &forecast:
             let _ = writeln!(
                 out,
                 "{id},{},{yhat},{},{},{},{}",
-                format_timestamp(forecast.timestamp(h), input.rfc3339),
+                format_timestamp(forecast.timestamp(h), input.rfc3339, input.unit),
                 band(b80, true),
                 band(b80, false),
                 band(b95, true),
@@ -156,7 +268,7 @@ pub fn forecast_all(series: &[InputSeries], horizon: usize, settings: &forecast:
     (out, skipped)
 }
 
-fn format_timestamp(seconds: f64, rfc3339: bool) -> String {
+fn format_timestamp(seconds: f64, rfc3339: bool, unit: EpochUnit) -> String {
     if rfc3339 {
         let whole = seconds.floor();
         let nanos = ((seconds - whole) * 1e9).round() as u32;
@@ -164,10 +276,11 @@ fn format_timestamp(seconds: f64, rfc3339: bool) -> String {
             return time.to_rfc3339_opts(SecondsFormat::AutoSi, true);
         }
     }
-    if (seconds - seconds.round()).abs() < 1e-6 {
-        format!("{}", seconds.round() as i64)
+    let value = unit.from_seconds(seconds);
+    if (value - value.round()).abs() < 1e-6 {
+        format!("{}", value.round() as i64)
     } else {
-        format!("{seconds:.3}")
+        format!("{value:.3}")
     }
 }
 
@@ -214,7 +327,7 @@ mod tests {
     #[test]
     fn reads_mixed_order_and_formats() {
         let text = "series_id,timestamp,value\nb,1700000300,2\na,2026-11-26T10:05:00Z,1.5\nb,1700000000,1\n\"a\",2026-11-26T10:00:00Z,\n";
-        let series = read(text).expect("valid");
+        let series = read(text).expect("valid").series;
         assert_eq!(series.len(), 2);
         assert_eq!(series[0].id, "b");
         assert!(!series[0].rfc3339 && series[1].rfc3339);
@@ -233,9 +346,72 @@ mod tests {
 
     #[test]
     fn timestamps_round_trip_in_the_input_form() {
-        assert_eq!(format_timestamp(1_700_000_000.0, false), "1700000000");
-        assert_eq!(format_timestamp(1_795_689_000.0, true), "2026-11-26T10:30:00Z");
+        assert_eq!(
+            format_timestamp(1_700_000_000.0, false, EpochUnit::Seconds),
+            "1700000000"
+        );
+        assert_eq!(
+            format_timestamp(1_700_000_000.0, false, EpochUnit::Milliseconds),
+            "1700000000000"
+        );
+        assert_eq!(
+            format_timestamp(1_795_689_000.0, true, EpochUnit::Seconds),
+            "2026-11-26T10:30:00Z"
+        );
         assert_eq!(split_row("\"x,y\",1,\"q\"\"\"").expect("row"), vec!["x,y", "1", "q\""]);
         assert_eq!(quote("x,y"), "\"x,y\"");
+    }
+
+    /// Three days at 5 minutes from 2026-02-27, with each timestamp written by `write`.
+    fn series_csv(write: impl Fn(usize, f64) -> String) -> String {
+        let mut text = String::from("series_id,timestamp,value\n");
+        for i in 0..864 {
+            let t = 1_772_150_400.0 + i as f64 * 300.0;
+            text.push_str(&format!("q,{},{}\n", write(i, t), 100.0 + (i % 288) as f64));
+        }
+        text
+    }
+
+    #[test]
+    fn a_file_in_milliseconds_is_read_as_such_and_said() {
+        let input = read(&series_csv(|_, t| format!("{:.0}", t * 1e3))).expect("read");
+        assert_eq!(input.series[0].unit, EpochUnit::Milliseconds);
+        assert_eq!(
+            input.series[0].samples[1].timestamp - input.series[0].samples[0].timestamp,
+            300.0
+        );
+        assert!(input.notes[0].contains("milliseconds"), "{:?}", input.notes);
+        // Microseconds too, and the output keeps the input's unit.
+        let micro = read(&series_csv(|_, t| format!("{:.0}", t * 1e6))).expect("read");
+        assert!(micro.notes[0].contains("microseconds"));
+        let (csv, _) = forecast_all(&micro.series, 1, &forecast::Settings::default());
+        let first = csv.lines().nth(1).expect("a row");
+        assert!(first.starts_with("q,1772409600000000,"), "{first}");
+    }
+
+    #[test]
+    fn one_row_in_another_unit_is_refused_at_its_line() {
+        // Line 402 holds the 400th sample (header on line 1), written in milliseconds.
+        let mixed = series_csv(|i, t| {
+            if i == 400 {
+                format!("{:.0}", t * 1e3)
+            } else {
+                format!("{t:.0}")
+            }
+        });
+        let error = read(&mixed).expect_err("mixed units");
+        assert_eq!(error.line, 402);
+        assert!(error.message.contains("milliseconds"), "{}", error.message);
+        // A stray row in the right unit but decades away is refused before any grid is built.
+        let stray = series_csv(|i, t| {
+            if i == 10 {
+                format!("{:.0}", t + 40.0 * 365.0 * 86_400.0)
+            } else {
+                format!("{t:.0}")
+            }
+        });
+        let error = read(&stray).expect_err("stray");
+        assert_eq!(error.line, 12);
+        assert!(error.message.contains("days from the others"), "{}", error.message);
     }
 }

@@ -11,6 +11,7 @@ use std::path::Path;
 
 use super::selector::Selector;
 use super::{RangeQuery, SourceError};
+use crate::clock::EpochUnit;
 use crate::series::{Labels, Sample, Series};
 
 /// At most this many bad lines are listed in one error.
@@ -22,6 +23,45 @@ pub struct FileSource {
     origin: String,
     /// By metric name, then label set.
     series: BTreeMap<String, BTreeMap<Labels, Vec<Sample>>>,
+    /// What was noticed while reading it.
+    notes: Vec<String>,
+}
+
+/// The unit the file's timestamps are written in: milliseconds as `promtool tsdb dump` prints
+/// them, or, when every one of them says so, seconds (OpenMetrics, backfill input and most
+/// hand-written dumps) or micro- and nanoseconds, with a note. A file that mixes units is
+/// refused at the first line in the minority unit.
+fn file_unit(
+    origin: &str,
+    units: &BTreeMap<EpochUnit, (usize, usize, f64)>,
+) -> Result<(EpochUnit, Vec<String>), SourceError> {
+    let Some((&most, &(count, _, _))) = units.iter().max_by_key(|(_, (count, _, _))| *count) else {
+        return Ok((EpochUnit::Milliseconds, Vec::new()));
+    };
+    if let Some((&odd, &(_, line, value))) = units.iter().find(|(unit, _)| **unit != most) {
+        return Err(SourceError::File {
+            origin: origin.to_string(),
+            message: format!(
+                "line {line}: timestamp {value:.0} looks like {} since 1970 ({}) while {count} other samples are in {}; write every timestamp in one unit (milliseconds, as `promtool tsdb dump` prints them)",
+                odd.name(),
+                crate::format::time(odd.to_seconds(value)),
+                most.name()
+            ),
+        });
+    }
+    let mut notes = Vec::new();
+    if most != EpochUnit::Milliseconds {
+        let (_, line, value) = units[&most];
+        notes.push(format!(
+            "{origin}: the timestamps are in {} since 1970, not milliseconds (line {line}: {value:.0} is {} in {}, {} in milliseconds); read them as {}",
+            most.name(),
+            crate::format::time(most.to_seconds(value)),
+            most.name(),
+            crate::format::time(EpochUnit::Milliseconds.to_seconds(value)),
+            most.name()
+        ));
+    }
+    Ok((most, notes))
 }
 
 impl FileSource {
@@ -32,7 +72,11 @@ impl FileSource {
             origin: origin.clone(),
             message: format!("cannot read: {e}"),
         })?;
-        FileSource::from_text(&origin, &text)
+        let source = FileSource::from_text(&origin, &text)?;
+        for note in source.notes() {
+            tracing::warn!("{note}");
+        }
+        Ok(source)
     }
 
     /// Parses dump text; every bad line (up to 20) is listed in the error.
@@ -40,13 +84,22 @@ impl FileSource {
         let mut series: BTreeMap<String, BTreeMap<Labels, Vec<Sample>>> = BTreeMap::new();
         let mut errors = Vec::new();
         let mut bad_lines = 0usize;
+        // How many timestamps look written in each unit, and the first line of each.
+        let mut units: BTreeMap<EpochUnit, (usize, usize, f64)> = BTreeMap::new();
         for (index, line) in text.lines().enumerate() {
             let line = line.trim();
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
             match parse_line(line) {
-                Ok((name, labels, sample)) => series.entry(name).or_default().entry(labels).or_default().push(sample),
+                Ok((name, labels, sample)) => {
+                    let unit =
+                        units
+                            .entry(EpochUnit::guess(sample.timestamp))
+                            .or_insert((0, index + 1, sample.timestamp));
+                    unit.0 += 1;
+                    series.entry(name).or_default().entry(labels).or_default().push(sample);
+                }
                 Err(message) => {
                     bad_lines += 1;
                     if errors.len() < MAX_LISTED_ERRORS {
@@ -69,15 +122,42 @@ impl FileSource {
                 message,
             });
         }
+        let (unit, notes) = file_unit(origin, &units)?;
         for by_labels in series.values_mut() {
             for samples in by_labels.values_mut() {
+                for sample in samples.iter_mut() {
+                    sample.timestamp = unit.to_seconds(sample.timestamp);
+                }
                 samples.sort_by(|a, b| a.timestamp.total_cmp(&b.timestamp));
             }
         }
-        Ok(FileSource {
+        let source = FileSource {
             origin: origin.to_string(),
             series,
-        })
+            notes,
+        };
+        Ok(source.with_age_hint())
+    }
+
+    /// What was noticed while reading the file (another unit than milliseconds, samples
+    /// that all lie far in the past), to be said to the user.
+    pub fn notes(&self) -> &[String] {
+        &self.notes
+    }
+
+    /// Adds a hint when the newest sample is years old: most often a unit mistake.
+    fn with_age_hint(mut self) -> FileSource {
+        let newest = self.last_timestamp();
+        let now = crate::clock::unix_now();
+        if let Some(newest) = newest.filter(|t| now - t > 365.0 * 86_400.0) {
+            self.notes.push(format!(
+                "{}: the newest sample is from {} ({:.0} days ago); if that is not right, check the timestamps' unit (a dump holds milliseconds since 1970, as `promtool tsdb dump` prints them)",
+                self.origin,
+                crate::format::time(newest),
+                (now - newest) / 86_400.0
+            ));
+        }
+        self
     }
 
     /// The file path, for messages.
@@ -168,7 +248,8 @@ fn parse_line(line: &str) -> Result<(String, Labels, Sample), String> {
         name,
         Labels::new(pairs),
         Sample {
-            timestamp: millis as f64 / 1000.0,
+            // Read as written; the file's unit is decided once every line is read.
+            timestamp: millis as f64,
             value,
         },
     ))
@@ -354,5 +435,32 @@ node_filesystem_avail_bytes{instance="b:9100",mountpoint="/"} NaN 1700000000000
         assert_eq!(found[0].labels.get("k8s.namespace.name"), Some("shop"));
         let unquoted = FileSource::from_text("bad.dump", "my.metric{a=\"b\"} 1 1772409600000\n").expect_err("refused");
         assert!(unquoted.to_string().contains("quoted"), "{unquoted}");
+    }
+
+    /// A dump written in seconds is read in seconds and said to be; one in microseconds too;
+    /// a dump that mixes units is refused at the odd line.
+    #[test]
+    fn timestamp_units_are_noticed() {
+        let line = |t: u64| format!("{{__name__=\"q\", a=\"b\"}} 1 {t}\n");
+        let seconds: String = (0..10).map(|i| line(1_772_409_600 + i * 300)).collect();
+        let source = FileSource::from_text("s.dump", &seconds).expect("read");
+        assert_eq!(source.last_timestamp(), Some(1_772_409_600.0 + 9.0 * 300.0));
+        assert!(
+            source.notes()[0].contains("seconds since 1970, not milliseconds"),
+            "{:?}",
+            source.notes()
+        );
+        let micros: String = (0..10).map(|i| line((1_772_409_600 + i * 300) * 1_000_000)).collect();
+        let source = FileSource::from_text("u.dump", &micros).expect("read");
+        assert_eq!(source.last_timestamp(), Some(1_772_409_600.0 + 9.0 * 300.0));
+        let mut mixed: String = (0..10).map(|i| line((1_772_409_600 + i * 300) * 1000)).collect();
+        mixed.push_str(&line(1_772_412_900));
+        let error = FileSource::from_text("m.dump", &mixed).expect_err("mixed");
+        assert!(
+            error
+                .to_string()
+                .contains("line 11: timestamp 1772412900 looks like seconds"),
+            "{error}"
+        );
     }
 }
