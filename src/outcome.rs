@@ -302,8 +302,6 @@ pub struct FetchStats {
     pub full_queries: u64,
     /// Range queries sent for the new part only.
     pub incremental_queries: u64,
-    /// Short range queries for the latest value (capacities), never cached.
-    pub latest_queries: u64,
     /// Samples received from the source.
     pub samples: u64,
     /// Wall time of each range query (all its requests), in seconds.

@@ -317,9 +317,6 @@ impl SelfMetrics {
         self.source_queries
             .get_or_create(&vec![("mode", "incremental")])
             .inc_by(fetch.incremental_queries);
-        self.source_queries
-            .get_or_create(&vec![("mode", "latest")])
-            .inc_by(fetch.latest_queries);
         for seconds in &fetch.query_seconds {
             self.query_duration.observe(*seconds);
         }

@@ -51,7 +51,6 @@ impl History {
 enum Mode {
     Full,
     Incremental,
-    Latest,
 }
 
 impl Mode {
@@ -59,7 +58,6 @@ impl Mode {
         match self {
             Mode::Full => "full",
             Mode::Incremental => "incremental",
-            Mode::Latest => "latest",
         }
     }
 }
@@ -125,11 +123,6 @@ impl<'a> Fetcher<'a> {
         }
     }
 
-    /// Runs `query` directly at the source (short ranges such as the latest capacity).
-    pub async fn direct(&self, query: &RangeQuery) -> Result<Vec<Series>, SourceError> {
-        self.timed(query, Mode::Latest, &keep_all()).await
-    }
-
     async fn timed(&self, query: &RangeQuery, mode: Mode, keep: &SeriesFilter) -> Result<Vec<Series>, SourceError> {
         let started = Instant::now();
         let result = self.source.query_range_keeping(query, keep).await;
@@ -149,7 +142,6 @@ impl<'a> Fetcher<'a> {
             match mode {
                 Mode::Full => stats.full_queries += 1,
                 Mode::Incremental => stats.incremental_queries += 1,
-                Mode::Latest => stats.latest_queries += 1,
             }
             stats.samples += samples;
             stats.query_seconds.push(seconds);
