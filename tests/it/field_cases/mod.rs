@@ -10,8 +10,13 @@ mod cases_capacity;
 mod cases_lifecycle;
 mod cases_sources;
 mod cases_units;
+mod capacity;
 mod exposition;
+mod lifecycle;
+mod partial;
+mod sizing;
 mod stand_in;
+mod units;
 
 use std::fmt::Write;
 use std::path::PathBuf;
@@ -80,8 +85,44 @@ impl Dump {
         self.0.push('\n');
     }
 
+    /// The lines written so far.
+    pub fn lines(&self) -> usize {
+        self.0.lines().count()
+    }
+
     pub fn text(&self) -> &str {
         &self.0
+    }
+}
+
+/// OpenMetrics text for promtool's backfill and the VictoriaMetrics import: samples grouped
+/// by metric family, timestamps in seconds.
+#[derive(Default)]
+pub struct OpenMetrics {
+    families: Vec<(String, String)>,
+}
+
+impl OpenMetrics {
+    /// A sample of `family` with `labels` (`a="b",c="d"`) at `t` Unix seconds.
+    pub fn sample(&mut self, family: &str, labels: &str, value: f64, t: u64) {
+        let index = match self.families.iter().position(|(name, _)| name == family) {
+            Some(index) => index,
+            None => {
+                self.families.push((family.to_string(), String::new()));
+                self.families.len() - 1
+            }
+        };
+        let _ = writeln!(self.families[index].1, "{family}{{{labels}}} {} {t}", value_text(value));
+    }
+
+    pub fn finish(&self) -> String {
+        let mut out = String::new();
+        for (family, lines) in &self.families {
+            let _ = writeln!(out, "# TYPE {family} gauge");
+            out.push_str(lines);
+        }
+        out.push_str("# EOF\n");
+        out
     }
 }
 
@@ -208,4 +249,9 @@ pub fn planned(setup: &Setup, at: u64) -> serde_json::Value {
     let output = crate::harness::once_json(setup, at);
     assert!(output.status.success(), "{}", stderr_of(&output));
     json_of(&output)
+}
+
+/// `headroom_entities{model, status}` on a `/metrics` page.
+pub fn counted(metrics: &str, model: &str, status: &str) -> Option<f64> {
+    crate::harness::metric_value(metrics, "headroom_entities", &[("model", model), ("status", status)])
 }
