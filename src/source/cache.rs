@@ -37,6 +37,23 @@ impl History {
         }
     }
 
+    /// Unix seconds of its last finite sample.
+    pub fn last_sample(&self) -> Option<f64> {
+        match self {
+            History::Samples(series) => series
+                .samples
+                .iter()
+                .rev()
+                .find(|s| s.value.is_finite())
+                .map(|s| s.timestamp),
+            History::Grid(grid) => grid
+                .values
+                .iter()
+                .rposition(|v| v.is_finite())
+                .map(|i| grid.start + i as f64 * grid.step),
+        }
+    }
+
     /// As samples, whatever it came as.
     pub fn into_series(self) -> Series {
         match self {
