@@ -47,6 +47,8 @@ pub enum SourceError {
         query: String,
         status: u16,
         message: String,
+        /// How long the server asked to wait (`Retry-After`), if it said.
+        retry_after: Option<std::time::Duration>,
     },
     #[error("{url} rejected query `{query}`: {error_type}: {message}")]
     Query {
@@ -76,14 +78,22 @@ impl SourceError {
         }
     }
 
-    /// Whether the source itself is down (as opposed to one query being wrong).
+    /// Whether the source itself is down (as opposed to one query being wrong): unreachable,
+    /// unreadable, or answering with a status that says "not now" (5xx, 429, 408), whatever
+    /// the body says.
     pub fn source_down(&self) -> bool {
         match self {
             SourceError::Unreachable { .. } | SourceError::Malformed { .. } => true,
-            SourceError::Http { status, .. } => *status >= 500 || *status == 429,
+            SourceError::Http { status, .. } => transient_status(*status),
             _ => false,
         }
     }
+}
+
+/// Whether an HTTP status means "try again later": the server, a gateway or a rate limiter
+/// speaks for the moment, not about the query (5xx, 429 Too Many Requests, 408).
+pub fn transient_status(status: u16) -> bool {
+    status >= 500 || status == 429 || status == 408
 }
 
 /// A configured history source.

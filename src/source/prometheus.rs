@@ -3,8 +3,9 @@
 //!
 //! Long ranges are split so no request asks for more than `max_points_per_request` points per
 //! series (Prometheus refuses more than 11,000), and the pieces are stitched back by label set.
-//! Transient failures (connection refused, 5xx, 429) are retried with jittered exponential
-//! backoff; a rejected query is not. Successful answers are parsed as they stream in
+//! Failures are judged by HTTP status first: transient ones (connection refused, 5xx, 429, 408,
+//! whatever JSON error comes with them) are retried with jittered exponential backoff, as long
+//! as `Retry-After` asks; a query the source refuses with a 4xx is not. Successful answers are parsed as they stream in
 //! ([`super::response`]), on the blocking pool, so a replica never holds a whole answer.
 
 use std::collections::BTreeMap;
@@ -186,11 +187,13 @@ impl PrometheusSource {
             let result = self.request_once(&url, query, keep).await;
             drop(permit);
             match result {
-                Err(error) if error.source_down() && attempt < ATTEMPTS => {
-                    let delay = backoff(attempt);
-                    tracing::debug!(%error, attempt, delay_ms = delay.as_millis() as u64, "retrying query");
-                    tokio::time::sleep(delay).await;
-                }
+                Err(error) if attempt < ATTEMPTS => match retry_delay(&error, attempt) {
+                    Some(delay) => {
+                        tracing::debug!(%error, attempt, delay_ms = delay.as_millis() as u64, "retrying query");
+                        tokio::time::sleep(delay).await;
+                    }
+                    None => return Err(error),
+                },
                 other => return other,
             }
         }
@@ -215,6 +218,11 @@ impl PrometheusSource {
             .await
             .map_err(|e| unreachable(crate::net::error_chain(&e)))?;
         let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| crate::net::retry_after(value, crate::clock::unix_now()));
         if !(200..300).contains(&status) {
             // An error answer is read whole up to a bound: a server's JSON error is small, and
             // a proxy's page (not JSON) is only quoted.
@@ -231,7 +239,7 @@ impl PrometheusSource {
                     }
                 }
             }
-            return parse_response_keeping(&base, &query.query, status, &body, &**keep);
+            return Err(error_answer(&base, &query.query, status, retry_after, &body));
         }
         // The body goes to a parser on the blocking pool chunk by chunk; a full channel holds
         // the download back, and a parser that gave up stops it.
@@ -333,22 +341,73 @@ pub fn parse_response_keeping(
     body: &[u8],
     keep: Keep<'_>,
 ) -> Result<Vec<Series>, SourceError> {
+    if !(200..300).contains(&status) {
+        return Err(error_answer(url, query, status, None, body));
+    }
     match response::from_slice(body, keep) {
         Ok(answer) => answer.into_series(url, query, status),
-        Err(error) if (200..300).contains(&status) => Err(SourceError::Malformed {
+        Err(error) => Err(SourceError::Malformed {
             url: url.into(),
             query: query.into(),
             reason: format!("not Prometheus API JSON: {error}"),
         }),
-        Err(_) => {
-            let text = String::from_utf8_lossy(&body[..body.len().min(300)]).trim().to_string();
-            Err(SourceError::Http {
-                url: url.into(),
-                query: query.into(),
-                status,
-                message: text,
-            })
-        }
+    }
+}
+
+/// What a non-2xx answer means, judged by its status first: 5xx, 429 and 408 say the source
+/// cannot answer now (Prometheus' query timeout, a Thanos store or Mimir ingester that is
+/// unavailable, a tenant's rate limit), so the query is retried and the source counted down,
+/// whatever the body; another 4xx is about the query. The body, the API's JSON error
+/// (`errorType: error`) or a proxy's text, only supplies the message.
+fn error_answer(url: &str, query: &str, status: u16, retry_after: Option<Duration>, body: &[u8]) -> SourceError {
+    let api_error = response::from_slice(body, &|_| false)
+        .ok()
+        .and_then(|answer| answer.into_series(url, query, status).err());
+    match api_error {
+        Some(SourceError::Query {
+            error_type, message, ..
+        }) if !super::transient_status(status) => SourceError::Query {
+            url: url.into(),
+            query: query.into(),
+            error_type,
+            message,
+        },
+        Some(SourceError::Query {
+            error_type, message, ..
+        }) => SourceError::Http {
+            url: url.into(),
+            query: query.into(),
+            status,
+            message: format!("{error_type}: {message}"),
+            retry_after,
+        },
+        _ => SourceError::Http {
+            url: url.into(),
+            query: query.into(),
+            status,
+            message: String::from_utf8_lossy(&body[..body.len().min(300)]).trim().to_string(),
+            retry_after,
+        },
+    }
+}
+
+/// The longest `Retry-After` waited for within a cycle; a source asking for more is counted
+/// down now and tried again by the daemon's own backoff.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+
+/// How long to wait before attempt `attempt + 1` after `error`, or `None` when retrying is
+/// pointless (the query's own fault) or the server asked for a longer pause than a cycle waits.
+fn retry_delay(error: &SourceError, attempt: u32) -> Option<Duration> {
+    if !error.source_down() {
+        return None;
+    }
+    let ours = backoff(attempt);
+    match error {
+        SourceError::Http {
+            retry_after: Some(asked),
+            ..
+        } => (*asked <= MAX_RETRY_AFTER).then(|| ours.max(*asked)),
+        _ => Some(ours),
     }
 }
 
@@ -409,8 +468,82 @@ mod tests {
         );
         let proxy = parse_response("http://p/", "up", 502, b"<html>Bad Gateway</html>").expect_err("error");
         assert!(proxy.source_down());
+        assert_eq!(proxy.kind(), "http");
         let garbage = parse_response("http://p/", "up", 200, b"{\"status\":").expect_err("error");
         assert_eq!(garbage.kind(), "malformed");
+    }
+
+    /// The bodies Prometheus, Thanos, Mimir, Cortex and VictoriaMetrics send with their errors
+    /// (their sources' error writers): the status decides, the body only explains.
+    #[test]
+    fn error_answers_are_judged_by_status_first() {
+        let cases: [(u16, &str, bool, &str); 7] = [
+            // Prometheus' query timeout.
+            (
+                503,
+                r#"{"status":"error","errorType":"timeout","error":"query timed out in expression evaluation"}"#,
+                true,
+                "timeout",
+            ),
+            // Thanos Query with a store unavailable and partial responses off.
+            (
+                500,
+                r#"{"status":"error","errorType":"internal","error":"receive series from store: rpc error: code = Unavailable"}"#,
+                true,
+                "internal",
+            ),
+            // Mimir's per-tenant limit, and Cortex's queue full as plain text.
+            (
+                429,
+                r#"{"status":"error","errorType":"too_many_requests","error":"the query hit the max number of chunks limit"}"#,
+                true,
+                "too_many_requests",
+            ),
+            (429, "too many outstanding requests", true, "too many outstanding"),
+            // The query's own fault: bad PromQL (Prometheus), too many points (VictoriaMetrics).
+            (
+                400,
+                r#"{"status":"error","errorType":"bad_data","error":"parse error"}"#,
+                false,
+                "bad_data",
+            ),
+            (
+                422,
+                r#"{"status":"error","errorType":"422","error":"too many points"}"#,
+                false,
+                "too many points",
+            ),
+            (404, "404 page not found", false, "404 page not found"),
+        ];
+        for (status, body, down, said) in cases {
+            let error = parse_response("http://p/", "up", status, body.as_bytes()).expect_err("an error");
+            assert_eq!(error.source_down(), down, "{status} {body}: {error}");
+            assert_eq!(
+                error.kind(),
+                if down || !body.starts_with('{') {
+                    "http"
+                } else {
+                    "query"
+                },
+                "{error}"
+            );
+            assert!(error.to_string().contains(said), "{error}");
+            assert_eq!(retry_delay(&error, 1).is_some(), down, "{error}");
+        }
+    }
+
+    #[test]
+    fn retry_after_is_honoured_up_to_a_bound() {
+        let asked = |seconds: u64| SourceError::Http {
+            url: "u".into(),
+            query: "q".into(),
+            status: 429,
+            message: String::new(),
+            retry_after: Some(Duration::from_secs(seconds)),
+        };
+        assert_eq!(retry_delay(&asked(5), 1), Some(Duration::from_secs(5)));
+        assert!(retry_delay(&asked(0), 1).is_some_and(|d| d >= FIRST_BACKOFF));
+        assert_eq!(retry_delay(&asked(3600), 1), None, "not waited for inside a cycle");
     }
 
     #[test]

@@ -145,6 +145,8 @@ pub struct Prometheus {
     pub port: u16,
     process: Option<Process>,
     dir: tempfile::TempDir,
+    /// Extra command-line flags (`--query.timeout=1ms`), used at every (re)start.
+    pub flags: Vec<String>,
 }
 
 impl Prometheus {
@@ -157,6 +159,15 @@ impl Prometheus {
     /// [`Prometheus::start_with_history`] with its own `prometheus.yml` and extra files (rule
     /// files) written beside it.
     pub fn start_with_history_and_config(openmetrics: &str, config: &str, files: &[(&str, String)]) -> Prometheus {
+        Prometheus::start_with(openmetrics, config, files, &[])
+    }
+
+    /// [`Prometheus::start_with_history`] with extra command-line `flags`.
+    pub fn start_with_history_and_flags(openmetrics: &str, flags: &[&str]) -> Prometheus {
+        Prometheus::start_with(openmetrics, "global:\n  scrape_interval: 15s\n", &[], flags)
+    }
+
+    fn start_with(openmetrics: &str, config: &str, files: &[(&str, String)], flags: &[&str]) -> Prometheus {
         require("prometheus");
         require("promtool");
         let dir = tempfile::tempdir().expect("temp dir");
@@ -184,6 +195,7 @@ impl Prometheus {
             port: free_port(),
             process: None,
             dir,
+            flags: flags.iter().map(|f| f.to_string()).collect(),
         };
         prometheus.start();
         prometheus
@@ -206,6 +218,7 @@ impl Prometheus {
                 // The default 15-day retention deletes backfilled blocks at startup.
                 .arg("--storage.tsdb.retention.time=3650d")
                 .arg(format!("--web.listen-address=127.0.0.1:{}", self.port))
+                .args(&self.flags)
                 .stdout(Stdio::null())
                 .stderr(log),
         );

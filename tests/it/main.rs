@@ -22,3 +22,4 @@ mod scheduling;
 mod scrape;
 mod security;
 mod sharding;
+mod source_errors;
