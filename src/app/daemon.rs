@@ -52,10 +52,6 @@ pub struct Outputs {
     pub channels: Channels,
 }
 
-/// A weekly report waits for a cycle in which every model succeeded, but no longer than this
-/// after it fell due.
-const REPORT_PATIENCE_SECS: f64 = 6.0 * 3600.0;
-
 impl Daemon {
     /// The daemon a config file describes: its source and clock, the state file, the
     /// receivers, and the weekly report (whose subject names the shard when the fleet is
@@ -167,6 +163,7 @@ impl Daemon {
         let mut failures_in_a_row: u32 = 0;
         let mut timing = Timing::default();
         let mut fresh_config = true;
+        let mut patience = crate::delivery::weekly::Patience::default();
         loop {
             let started = crate::clock::unix_now();
             let due: Vec<CapacityModel> = timing.due(&self.models, started).into_iter().cloned().collect();
@@ -175,7 +172,7 @@ impl Daemon {
                     .await;
                 fresh_config = false;
                 if let Some(outputs) = &self.outputs {
-                    after_cycle(outputs, &state).await;
+                    after_cycle(outputs, &state, &mut patience).await;
                     wake.notify_one();
                 }
             }
@@ -404,10 +401,16 @@ fn start_scraper(
 }
 
 /// Queues webhook notices for what changed, and the weekly report when it is due.
-async fn after_cycle(outputs: &Outputs, state: &Arc<AppState>) {
+async fn after_cycle(outputs: &Outputs, state: &Arc<AppState>, patience: &mut crate::delivery::weekly::Patience) {
     let Some(latest) = state.latest() else {
         return;
     };
+    let period = outputs.report.schedule.current_period(latest.evaluated_at);
+    let deadline = patience.deadline(
+        &period,
+        latest.evaluated_at,
+        outputs.report.wait_for_complete.as_secs_f64(),
+    );
     let outputs = outputs.clone();
     let metrics_state = Arc::clone(state);
     let work = tokio::task::spawn_blocking(move || {
@@ -424,23 +427,43 @@ async fn after_cycle(outputs: &Outputs, state: &Arc<AppState>) {
                 tracing::error!(%error, "cannot queue recommendation changes; they will be found again next cycle");
             }
         }
-        let now = latest.evaluated_at;
-        let period = outputs.report.schedule.current_period(now);
-        if latest.has_failures() && now - period.due_at < REPORT_PATIENCE_SECS {
-            return;
-        }
         let started = std::time::Instant::now();
-        match crate::delivery::weekly::build_if_due(&outputs.store, &latest, &outputs.report) {
+        match crate::delivery::weekly::build_if_due(&outputs.store, &latest, &outputs.report, deadline) {
             Ok(crate::delivery::weekly::Outcome::AlreadyBuilt) => {}
-            Ok(crate::delivery::weekly::Outcome::Built { period, emails, risks }) => {
-                metrics.record_report_built();
+            Ok(crate::delivery::weekly::Outcome::Waiting { failed, until }) => {
                 tracing::info!(
-                    period,
-                    emails,
-                    risks,
-                    elapsed_ms = started.elapsed().as_millis() as u64,
-                    "weekly report built and queued"
+                    failed_models = failed,
+                    until = %crate::format::time(until),
+                    "weekly report due, waiting for a cycle in which every model is planned"
                 );
+            }
+            Ok(crate::delivery::weekly::Outcome::Built {
+                period,
+                emails,
+                risks,
+                complete,
+                correction,
+            }) => {
+                metrics.record_report_built();
+                let elapsed_ms = started.elapsed().as_millis() as u64;
+                if complete {
+                    tracing::info!(
+                        period,
+                        emails,
+                        risks,
+                        correction,
+                        elapsed_ms,
+                        "weekly report built and queued"
+                    );
+                } else {
+                    tracing::warn!(
+                        period,
+                        emails,
+                        risks,
+                        elapsed_ms,
+                        "weekly report built and queued INCOMPLETE: some models failed; a corrected report follows once they are planned"
+                    );
+                }
             }
             Err(error) => {
                 metrics.record_store_error();

@@ -11,6 +11,7 @@
 //! weekday = "monday"
 //! time = "08:00"
 //! timezone = "Europe/Paris"       # an IANA name
+//! wait_for_complete = "6h"        # then it goes out marked incomplete, and is corrected later
 //!
 //! [smtp]
 //! host = "smtp.example.org"
@@ -54,6 +55,9 @@ pub struct ReportConfig {
     pub to: Vec<String>,
     /// Start of the subject line; the week and the count of risks follow.
     pub subject: String,
+    /// How long a due report waits for a cycle in which every model was planned before it
+    /// goes out marked incomplete (a corrected one follows once every model is planned).
+    pub wait_for_complete: PromDuration,
 }
 
 /// When the weekly report is due: a weekday and a time in a time zone.
@@ -132,6 +136,7 @@ impl Default for ReportConfig {
             from: "headroom@localhost".into(),
             to: Vec::new(),
             subject: "Capacity report".into(),
+            wait_for_complete: PromDuration::from_secs(6 * 3600),
         }
     }
 }
@@ -212,6 +217,9 @@ pub(super) fn report(mut table: Table<'_>) -> ReportConfig {
             }
         })
         .unwrap_or(chrono_tz::Tz::UTC);
+    let wait_for_complete = table
+        .parsed("wait_for_complete", "a duration such as 6h")
+        .unwrap_or(PromDuration::from_secs(6 * 3600));
     table.finish();
     ReportConfig {
         schedule: WeeklySchedule {
@@ -222,6 +230,7 @@ pub(super) fn report(mut table: Table<'_>) -> ReportConfig {
         from,
         to,
         subject,
+        wait_for_complete,
     }
 }
 

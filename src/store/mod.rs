@@ -123,6 +123,9 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (name, labels, ts)
      ) WITHOUT ROWID;
      CREATE INDEX scraped_time ON scraped (ts);",
+    // 5: whether a period's report went out with every model planned, or incomplete (to be
+    // followed by a corrected one).
+    "ALTER TABLE reports ADD COLUMN complete INTEGER NOT NULL DEFAULT 1;",
 ];
 
 /// The open state file.

@@ -17,6 +17,7 @@ mod incremental;
 mod prometheus_e2e;
 mod recommendations;
 mod reload;
+mod report_gate;
 mod report_cli;
 mod scheduling;
 mod scrape;
