@@ -370,6 +370,12 @@ fn scrape_config(table: &mut Table<'_>) -> Option<ScrapeConfig> {
     let mut targets = Vec::new();
     for mut target in table.array_of_tables("targets") {
         let url: Option<reqwest::Url> = target.parsed("url", "an exporter URL such as http://10.0.0.5:9100/metrics");
+        if url.as_ref().is_some_and(has_credentials) {
+            target.report(
+                "url",
+                "the URL carries credentials (user:password@), which would show wherever the URL does (logs, errors, labels); exporters are scraped without credentials",
+            );
+        }
         let job: String = target.optional("job", "a job name").unwrap_or_else(|| "scrape".into());
         target.finish();
         if let Some(url) = url {
@@ -402,6 +408,12 @@ fn prometheus_config(table: &mut Table<'_>, base_dir: &Path) -> Option<Prometheu
             table.report(
                 "url",
                 format!("scheme {:?} is not supported; use http or https", url.scheme()),
+            );
+        }
+        if has_credentials(url) {
+            table.report(
+                "url",
+                "the URL carries credentials (user:password@), which would show wherever the URL does (logs, errors, reports, webhooks); remove them and set username with password_file (or HEADROOM_SOURCE__PASSWORD), or bearer_token_file (or HEADROOM_SOURCE__BEARER_TOKEN)",
             );
         }
     }
@@ -494,6 +506,11 @@ pub(crate) fn secret(
         }
         (None, None) => None,
     }
+}
+
+/// Whether `url` carries a user name or password (`http://user:pass@host`).
+pub fn has_credentials(url: &reqwest::Url) -> bool {
+    !url.username().is_empty() || url.password().is_some()
 }
 
 /// The line of a TOML syntax error, when the parser gives one.

@@ -40,6 +40,12 @@ impl PrometheusSource {
     /// Builds the HTTP client: timeouts, auth, extra headers, TLS roots.
     pub fn new(config: &PrometheusConfig) -> Result<PrometheusSource, SourceError> {
         crate::net::install_crypto_provider();
+        if crate::config::has_credentials(&config.url) {
+            // Refused by the config check too; never carried into logs and outputs.
+            return Err(SourceError::Setup(
+                "source.url carries credentials; use username and password_file, or bearer_token_file".into(),
+            ));
+        }
         let mut headers = HeaderMap::new();
         for (name, value) in &config.headers {
             let name = HeaderName::from_bytes(name.as_bytes())
