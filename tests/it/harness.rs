@@ -56,11 +56,17 @@ pub fn http_get_with(port: u16, path: &str, headers: &[(&str, &str)]) -> Option<
 
 /// A request with a body on loopback: (status, body).
 pub fn http_request_body(port: u16, method: &str, path: &str, body: &[u8]) -> Option<(u16, String)> {
+    http_send(port, method, path, &[], body)
+}
+
+/// A request with extra headers and a body on loopback: (status, body).
+pub fn http_send(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Option<(u16, String)> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(120))).ok()?;
+    let extra: String = headers.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
     write!(
         stream,
-        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Length: {}\r\n\r\n",
+        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n{extra}Content-Length: {}\r\n\r\n",
         body.len()
     )
     .ok()?;
@@ -126,6 +132,11 @@ impl Process {
     /// The OS process id.
     pub fn id(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Its standard output, when spawned with `Stdio::piped()`.
+    pub fn take_stdout(&mut self) -> std::process::ChildStdout {
+        self.child.stdout.take().expect("standard output was not piped")
     }
 
     /// The exit status, once it has exited.

@@ -13,6 +13,7 @@ mod forecast_csv;
 mod fuzz;
 mod harness;
 mod history;
+mod http_limits;
 mod incremental;
 mod prometheus_e2e;
 mod recommendations;
