@@ -25,7 +25,7 @@ use hyper::body::{Frame, Incoming, SizeHint};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tower::ServiceExt;
 
-use crate::config::HttpLimits;
+use crate::config::server::HttpLimits;
 use crate::telemetry::SelfMetrics;
 
 /// How long a stopping server waits for responses in flight.

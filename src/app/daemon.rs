@@ -37,7 +37,7 @@ pub struct Daemon {
     /// Required on every endpoint but the health checks, when set.
     pub bearer_token: Option<crate::config::Secret>,
     /// The HTTP server's connection limit and timeouts.
-    pub http: crate::config::HttpLimits,
+    pub http: crate::config::server::HttpLimits,
     /// Whether `POST /-/reload` works without the API token.
     pub reload_without_token: bool,
     /// The part of the fleet this replica plans.

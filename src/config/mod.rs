@@ -12,10 +12,10 @@ pub mod delivery;
 pub mod models;
 pub mod problems;
 pub mod scenarios;
+pub mod server;
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use crate::duration::PromDuration;
@@ -31,7 +31,7 @@ pub const DEFAULT_PATH: &str = "config/headroom.toml";
 #[derive(Clone, Debug)]
 pub struct Config {
     pub source: SourceConfig,
-    pub server: ServerConfig,
+    pub server: server::ServerConfig,
     pub schedule: ScheduleConfig,
     pub forecast: ForecastConfig,
     /// The directory holding capacity model files.
@@ -137,37 +137,6 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// The HTTP listener.
-#[derive(Clone, Debug)]
-pub struct ServerConfig {
-    pub listen: SocketAddr,
-    /// When set, every endpoint but `/healthz` and `/readyz` needs `Authorization: Bearer`.
-    pub bearer_token: Option<Secret>,
-    /// Connection limits and timeouts.
-    pub limits: HttpLimits,
-    /// Whether `POST /-/reload` works without an API token (off: SIGHUP, or the token).
-    pub reload_without_token: bool,
-}
-
-/// How many connections the HTTP server holds, and how long it waits for them.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct HttpLimits {
-    /// Open connections at most; at the limit the oldest idle one is closed for a new one.
-    pub max_connections: usize,
-    /// Time allowed for a whole request header, counted from the connection's opening or from
-    /// its previous response: it closes silent, slow and idle keep-alive connections alike.
-    pub header_read_timeout: std::time::Duration,
-}
-
-impl Default for HttpLimits {
-    fn default() -> Self {
-        HttpLimits {
-            max_connections: 512,
-            header_read_timeout: std::time::Duration::from_secs(10),
-        }
-    }
-}
-
 /// How often the daemon runs a cycle.
 #[derive(Clone, Debug)]
 pub struct ScheduleConfig {
@@ -265,25 +234,7 @@ impl Config {
     ) -> Option<Config> {
         let mut root = document.root(tree);
         let source = source_config(root.table("source"), base_dir);
-        let server = {
-            let mut table = root.table("server");
-            let listen = table
-                .parsed("listen", "an address such as 127.0.0.1:9860")
-                .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 9860)));
-            let bearer_token = secret(&mut table, "bearer_token", "bearer_token_file", base_dir);
-            if bearer_token.as_ref().is_some_and(|t| t.expose().len() < 16) {
-                table.report("bearer_token", "the API token must be at least 16 characters");
-            }
-            let limits = http_limits(&mut table);
-            let reload_without_token = table.optional("reload_without_token", "true or false").unwrap_or(false);
-            table.finish();
-            ServerConfig {
-                listen,
-                bearer_token,
-                limits,
-                reload_without_token,
-            }
-        };
+        let server = server::server(root.table("server"), base_dir);
         let schedule = {
             let mut table = root.table("schedule");
             let interval = table
@@ -361,24 +312,6 @@ impl Config {
             webhooks,
             delivery,
         })
-    }
-}
-
-/// `[server]`'s connection limit and timeouts.
-fn http_limits(table: &mut Table<'_>) -> HttpLimits {
-    let defaults = HttpLimits::default();
-    let max_connections = table
-        .optional::<usize>("max_connections", "a whole number from 16 to 65536")
-        .unwrap_or(defaults.max_connections);
-    if !(16..=65_536).contains(&max_connections) {
-        table.report("max_connections", "must be from 16 to 65536");
-    }
-    let header_read_timeout = table
-        .parsed::<PromDuration>("header_read_timeout", "a duration such as 10s")
-        .map_or(defaults.header_read_timeout, PromDuration::as_std);
-    HttpLimits {
-        max_connections,
-        header_read_timeout,
     }
 }
 

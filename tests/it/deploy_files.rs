@@ -103,7 +103,7 @@ fn the_systemd_unit_verifies_and_is_hardened() {
         .find_map(|line| line.strip_prefix("LimitNOFILE="))
         .and_then(|value| value.trim().parse().ok())
         .expect("the unit sets LimitNOFILE");
-    assert!(open_files >= 4 * headroom::config::HttpLimits::default().max_connections);
+    assert!(open_files >= 4 * headroom::config::server::HttpLimits::default().max_connections);
     // Verified with this build's binary in place of the installed path.
     let dir = tempfile::tempdir().expect("temp dir");
     let copy = dir.path().join("headroom.service");
