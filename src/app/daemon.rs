@@ -367,7 +367,7 @@ impl Daemon {
             return Err(ReloadError::NothingToReload);
         };
         let env: std::collections::BTreeMap<String, String> = std::env::vars().collect();
-        let (config, models) = crate::config::models::load_config_and_models(path, &env)?;
+        let (config, models) = crate::config::load::load(path, &env)?;
         let (source, clock) = super::source_and_clock(&config)?;
         let channels = Channels::from_config(&config)?;
         if config.server.listen != self.listen {

@@ -36,8 +36,9 @@ use std::path::{Path, PathBuf};
 
 use chrono::{NaiveTime, Weekday};
 
+use super::Secret;
+use super::files::secret;
 use super::problems::Table;
-use super::{Secret, secret};
 use crate::duration::PromDuration;
 
 /// The state file.
@@ -275,9 +276,7 @@ pub(super) fn smtp(mut table: Table<'_>, base_dir: &Path) -> Option<SmtpConfig> 
             "a password is never sent over plain SMTP; use tls = \"starttls\" or \"tls\"",
         );
     }
-    let ca_file = table
-        .optional::<String>("ca_file", "a PEM file path")
-        .map(|p| base_dir.join(p));
+    let ca_file = super::files::ca_file(&mut table, "ca_file", base_dir);
     let timeout = table
         .parsed("timeout", "a duration such as 30s")
         .unwrap_or(PromDuration::from_secs(30));

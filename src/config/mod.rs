@@ -9,6 +9,8 @@
 //! never written in the config file, and their `Debug` output is redacted.
 
 pub mod delivery;
+pub mod files;
+pub mod load;
 pub mod models;
 pub mod problems;
 pub mod scenarios;
@@ -19,6 +21,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use crate::duration::PromDuration;
+use files::{ca_file, secret};
 use problems::{Document, Problem, Problems, Table};
 
 /// The prefix of environment variables that override config keys.
@@ -222,7 +225,13 @@ impl Config {
         let config = Config::from_tree(&document, tree, base_dir, env);
         match config {
             Some(config) if !document.has_problems() => Ok(config),
-            _ => Err(Problems(document.into_problems())),
+            Some(_) => Err(Problems(document.into_problems())),
+            None => {
+                if !document.has_problems() {
+                    document.report_at(None, "the configuration is incomplete".into());
+                }
+                Err(Problems(document.into_problems()))
+            }
         }
     }
 
@@ -383,7 +392,14 @@ fn scrape_config(table: &mut Table<'_>) -> Option<ScrapeConfig> {
 }
 
 fn prometheus_config(table: &mut Table<'_>, base_dir: &Path) -> Option<PrometheusConfig> {
+    let has_url = table.contains("url");
     let url: Option<reqwest::Url> = table.parsed("url", "a URL such as http://127.0.0.1:9090");
+    if !has_url {
+        table.report(
+            "url",
+            "missing; expected the Prometheus API's URL, such as http://127.0.0.1:9090 (or HEADROOM_SOURCE__URL)",
+        );
+    }
     if let Some(url) = &url {
         if !matches!(url.scheme(), "http" | "https") {
             table.report(
@@ -426,9 +442,17 @@ fn prometheus_config(table: &mut Table<'_>, base_dir: &Path) -> Option<Prometheu
         table.report("max_requests_per_second", "must be zero (no limit) or more");
     }
     let headers = table.string_map("headers", "a table of header names to string values");
-    let ca_file = table
-        .optional::<String>("ca_file", "a PEM file path")
-        .map(|p| base_dir.join(p));
+    for (name, value) in &headers {
+        if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+            table.report("headers", format!("{name:?} is not a valid HTTP header name"));
+        } else if reqwest::header::HeaderValue::from_str(value).is_err() {
+            table.report(
+                "headers",
+                format!("the value of {name} has characters not allowed in an HTTP header"),
+            );
+        }
+    }
+    let ca_file = ca_file(table, "ca_file", base_dir);
     let insecure_skip_verify = table.optional("insecure_skip_verify", "true or false").unwrap_or(false);
     let bearer = secret(table, "bearer_token", "bearer_token_file", base_dir);
     let username: Option<String> = table.optional("username", "a user name for basic auth");
@@ -461,32 +485,6 @@ fn prometheus_config(table: &mut Table<'_>, base_dir: &Path) -> Option<Prometheu
         max_concurrent_requests,
         max_requests_per_second,
     })
-}
-
-/// A secret from `KEY` (only through the environment) or from the file named by `KEY_file`.
-pub(crate) fn secret(
-    table: &mut Table<'_>,
-    key: &'static str,
-    file_key: &'static str,
-    base_dir: &Path,
-) -> Option<Secret> {
-    let inline: Option<String> = table.optional(key, "a secret string, set through the environment");
-    let file: Option<String> = table.optional(file_key, "the path of a file holding the secret");
-    match (inline, file) {
-        (Some(value), None) => Some(Secret(value)),
-        (None, Some(path)) => match std::fs::read_to_string(base_dir.join(&path)) {
-            Ok(text) => Some(Secret(text.trim_end_matches(['\n', '\r']).to_string())),
-            Err(error) => {
-                table.report(file_key, format!("cannot read {path}: {error}"));
-                None
-            }
-        },
-        (Some(_), Some(_)) => {
-            table.report(key, format!("set either {key} (environment) or {file_key}, not both"));
-            None
-        }
-        (None, None) => None,
-    }
 }
 
 /// Whether `url` carries a user name or password (`http://user:pass@host`).

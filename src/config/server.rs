@@ -13,8 +13,9 @@
 use std::net::SocketAddr;
 use std::path::Path;
 
+use super::Secret;
+use super::files::secret;
 use super::problems::Table;
-use super::{Secret, secret};
 use crate::duration::PromDuration;
 
 /// The HTTP listener.
