@@ -71,8 +71,10 @@ impl Daemon {
         listen: Option<SocketAddr>,
         shard: crate::shard::Shard,
     ) -> Result<Daemon, AppError> {
+        // The state file first: a second daemon on it stops here, before it scrapes, queries
+        // or delivers anything.
+        let store = Store::open_exclusive(&config.store.path)?;
         let (source, clock) = super::source_and_clock(config)?;
-        let store = Store::open(&config.store.path)?;
         let channels = Channels::from_config(config)?;
         let mut report = config.report.clone();
         if shard.is_split() {
