@@ -209,8 +209,31 @@ impl Cycle<'_> {
             tokio::task::spawn_blocking(move || plan_in_batches(&context, store.as_ref(), &pool, usage, end))
                 .await
                 .map_err(|e| ModelFailure::Planning(e.to_string()))?;
+        mark_ambiguous(fetcher, model, &mut entities);
         entities.sort_by(|a, b| a.labels.cmp(&b.labels));
         Ok((entities, reused))
+    }
+}
+
+/// Entities whose usage (or capacity) answer held several series with their labels get an
+/// error naming them instead of a result built from one of the copies.
+fn mark_ambiguous(fetcher: &Fetcher<'_>, model: &CapacityModel, entities: &mut Vec<EntityResult>) {
+    let usage = model.usage_query();
+    for ambiguous in fetcher.ambiguous(&usage) {
+        let mut entity = EntityResult::new(ambiguous.labels.clone(), model.team.clone());
+        entity.status = crate::outcome::EntityStatus::Error;
+        entity.reason = Some(ambiguous.reason(&usage));
+        entities.retain(|e| e.labels != ambiguous.labels);
+        entities.push(entity);
+    }
+    if let Some(Capacity::Query(query)) = &model.capacity {
+        for ambiguous in fetcher.ambiguous(query) {
+            for entity in entities.iter_mut().filter(|e| e.labels == ambiguous.labels) {
+                *entity = EntityResult::new(ambiguous.labels.clone(), model.team.clone());
+                entity.status = crate::outcome::EntityStatus::Error;
+                entity.reason = Some(ambiguous.reason(query));
+            }
+        }
     }
 }
 

@@ -143,7 +143,10 @@ impl PrometheusSource {
         query: &RangeQuery,
         keep: &SeriesFilter,
     ) -> Result<Vec<Series>, SourceError> {
-        let mut merged: BTreeMap<Labels, Vec<Sample>> = BTreeMap::new();
+        // Keyed by labels and by which copy of them in an answer: series that differ only in
+        // their metric name are stitched copy by copy (the server sends them in the same
+        // order in each answer) and handed on apart, never merged into one.
+        let mut merged: BTreeMap<(Labels, usize), Vec<Sample>> = BTreeMap::new();
         let span_per_request = (self.max_points.saturating_sub(1)) as f64 * query.step;
         let mut chunk_start = query.start;
         while chunk_start <= query.end {
@@ -151,17 +154,20 @@ impl PrometheusSource {
             // Sized once for the whole range: growing by doubling would hold up to twice the
             // samples of a large fleet.
             let points = ((query.end - query.start) / query.step).round().max(0.0) as usize + 1;
+            let mut copies: BTreeMap<Labels, usize> = BTreeMap::new();
             for series in self.request(query, chunk_start, chunk_end, keep).await? {
+                let copy = copies.entry(series.labels.clone()).or_default();
                 merged
-                    .entry(series.labels)
+                    .entry((series.labels, *copy))
                     .or_insert_with(|| Vec::with_capacity(points))
                     .extend(series.samples);
+                *copy += 1;
             }
             chunk_start = chunk_end + query.step;
         }
         Ok(merged
             .into_iter()
-            .map(|(labels, mut samples)| {
+            .map(|((labels, _), mut samples)| {
                 samples.sort_by(|a, b| a.timestamp.total_cmp(&b.timestamp));
                 samples.dedup_by(|a, b| a.timestamp == b.timestamp);
                 Series { labels, samples }

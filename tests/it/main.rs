@@ -8,6 +8,7 @@ mod cli;
 mod delivery;
 mod deploy_files;
 mod drivers;
+mod duplicates;
 mod faults;
 mod forecast_csv;
 mod fuzz;
