@@ -97,12 +97,15 @@ impl AppState {
             report.carry_over_failed_models(&previous);
         }
         self.exposition.publish(&report);
+        // Ready once `/metrics` has results to serve: a first cycle in which every model
+        // failed (the source down at start) leaves it not ready.
+        let has_results = report.models.iter().any(|m| m.results_from.is_some());
         let report = Arc::new(report);
         match self.latest.write() {
             Ok(mut guard) => *guard = Some(report),
             Err(poisoned) => *poisoned.into_inner() = Some(report),
         }
-        self.ready.store(true, Ordering::Release);
+        self.ready.store(has_results, Ordering::Release);
     }
 
     /// The last finished cycle, if any.
@@ -113,7 +116,8 @@ impl AppState {
         }
     }
 
-    /// Whether a first cycle has finished (so `/metrics` has results).
+    /// Whether a cycle has finished with results for at least one model (so `/metrics` has
+    /// results).
     pub fn is_ready(&self) -> bool {
         self.ready.load(Ordering::Acquire)
     }
@@ -182,7 +186,7 @@ async fn index() -> impl IntoResponse {
             ": capacity forecasts\n\n",
             "/metrics        forecast results and self-metrics (Prometheus / OpenMetrics text)\n",
             "/healthz        200 while the process runs\n",
-            "/readyz         200 once the first planning cycle has finished\n",
+            "/readyz         200 once a planning cycle has produced results\n",
             "/api/v1/cycle   the last cycle's results as JSON\n",
             "/api/v1/recommendations?model=&team=&urgency=   what to do, most urgent first\n",
             "/report         the weekly capacity report, from the latest cycle (HTML)\n",
@@ -212,14 +216,21 @@ async fn healthz() -> &'static str {
 
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     if state.is_ready() {
-        (StatusCode::OK, "ready\n").into_response()
-    } else {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not ready: the first planning cycle has not finished\n",
-        )
-            .into_response()
+        return (StatusCode::OK, "ready\n").into_response();
     }
+    let why = match state.latest() {
+        None => "not ready: the first planning cycle has not finished\n".to_string(),
+        Some(cycle) => {
+            let mut why = String::from("not ready: no model has results yet; the last cycle failed:\n");
+            for model in &cycle.models {
+                if let Some(error) = &model.error {
+                    why.push_str(&format!("{}: {error}\n", model.model));
+                }
+            }
+            why
+        }
+    };
+    (StatusCode::SERVICE_UNAVAILABLE, why).into_response()
 }
 
 async fn cycle(State(state): State<Arc<AppState>>) -> Response {
