@@ -249,6 +249,7 @@ impl Cycle<'_> {
             tokio::task::spawn_blocking(move || plan_in_batches(&context, store.as_ref(), &pool, usage, end))
                 .await
                 .map_err(|e| ModelFailure::Planning(e.to_string()))?;
+        mark_ambiguous(fetcher, model, &mut entities);
         entities.extend(missing(&entities, previous_entities, model, now));
         entities.sort_by(|a, b| a.labels.cmp(&b.labels));
         let answered: Vec<&EntityResult> = entities.iter().filter(|e| e.status != EntityStatus::Missing).collect();
@@ -315,6 +316,28 @@ fn missing(
             gone
         })
         .collect()
+}
+
+/// Entities whose usage (or capacity) answer held several series with their labels get an
+/// error naming them instead of a result built from one of the copies.
+fn mark_ambiguous(fetcher: &Fetcher<'_>, model: &CapacityModel, entities: &mut Vec<EntityResult>) {
+    let usage = model.usage_query();
+    for ambiguous in fetcher.ambiguous(&usage) {
+        let mut entity = EntityResult::new(ambiguous.labels.clone(), model.team.clone());
+        entity.status = crate::outcome::EntityStatus::Error;
+        entity.reason = Some(ambiguous.reason(&usage));
+        entities.retain(|e| e.labels != ambiguous.labels);
+        entities.push(entity);
+    }
+    if let Some(Capacity::Query(query)) = &model.capacity {
+        for ambiguous in fetcher.ambiguous(query) {
+            for entity in entities.iter_mut().filter(|e| e.labels == ambiguous.labels) {
+                *entity = EntityResult::new(ambiguous.labels.clone(), model.team.clone());
+                entity.status = crate::outcome::EntityStatus::Error;
+                entity.reason = Some(ambiguous.reason(query));
+            }
+        }
+    }
 }
 
 /// Entities planned between two visits to the state file. A batch's past forecasts are read
