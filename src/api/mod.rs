@@ -273,12 +273,7 @@ async fn recommendations(
     let report = match filter.scenario.as_deref() {
         None | Some("baseline") => report.as_ref().clone(),
         Some(name) => {
-            let known = report
-                .models
-                .iter()
-                .flat_map(|m| &m.entities)
-                .flat_map(|e| &e.scenarios)
-                .any(|o| o.scenario == name);
+            let known = report.scenarios.iter().any(|s| s.name == name);
             if !known {
                 return (
                     StatusCode::NOT_FOUND,

@@ -15,7 +15,7 @@ use rayon::prelude::*;
 use crate::forecast::{self, Grid, accuracy};
 use crate::format;
 use crate::model::{Capacity, CapacityModel};
-use crate::outcome::{CycleOutcome, EntityResult, EntityStatus, ModelOutcome};
+use crate::outcome::{CycleOutcome, EntityResult, EntityStatus, ModelOutcome, ScenarioReach};
 use crate::plan::inputs::CapacityLookup;
 use crate::plan::{self, EarlierResults, ModelContext, PastAccuracy};
 use crate::scenario::Scenario;
@@ -148,6 +148,7 @@ impl Cycle<'_> {
             };
             outcomes.push(outcome);
         }
+        let scenarios = scenario_reach(self.scenarios, models, &outcomes, previous.as_deref());
         CycleOutcome {
             evaluated_at: now,
             duration_seconds: started.elapsed().as_secs_f64(),
@@ -156,6 +157,7 @@ impl Cycle<'_> {
             models: outcomes,
             source_errors,
             scenario: None,
+            scenarios,
             fetch: self.fetcher.stats(),
         }
     }
@@ -270,6 +272,52 @@ impl Cycle<'_> {
         }
         Ok((entities, reused))
     }
+}
+
+/// How many planned entities each scenario selects and changes. A scenario that selects
+/// none (a label value that matches no entity, a model with no series) is logged as a warning
+/// on the first cycle and whenever it stops matching; `/metrics` counts it every cycle.
+fn scenario_reach(
+    scenarios: &[Scenario],
+    models: &[CapacityModel],
+    outcomes: &[ModelOutcome],
+    previous: Option<&CycleOutcome>,
+) -> Vec<ScenarioReach> {
+    scenarios
+        .iter()
+        .map(|scenario| {
+            let (mut matched, mut changed) = (0, 0);
+            for outcome in outcomes.iter().filter(|o| o.error.is_none()) {
+                let driver = models
+                    .iter()
+                    .find(|m| m.name == outcome.model)
+                    .and_then(|m| m.driver.as_ref())
+                    .map(|d| d.name.as_str());
+                for entity in &outcome.entities {
+                    if scenario.reaches(&outcome.model, driver, &entity.labels) {
+                        matched += 1;
+                    }
+                    if entity.scenarios.iter().any(|o| o.scenario == scenario.name) {
+                        changed += 1;
+                    }
+                }
+            }
+            let matched_before = previous
+                .and_then(|p| p.scenarios.iter().find(|r| r.name == scenario.name))
+                .map(|r| r.entities_matched);
+            if matched == 0 && matched_before != Some(0) {
+                tracing::warn!(
+                    scenario = %scenario.name,
+                    "scenario matches no entity: check its models, labels and drivers against the entities in /api/v1/cycle"
+                );
+            }
+            ScenarioReach {
+                name: scenario.name.clone(),
+                entities_matched: matched,
+                entities_changed: changed,
+            }
+        })
+        .collect()
 }
 
 /// Whether a series known from the previous cycle has vanished from the source's answers

@@ -96,6 +96,42 @@ fn model_problems(model: &CapacityModel) -> Vec<Problem> {
     found
 }
 
+/// A change's label selector that no entity of the models it selects can carry: each of
+/// those models' usage queries aggregates by a list without that label, so the change would
+/// silently equal the baseline. Only what the queries say for sure counts (see
+/// [`CapacityModel::usage_labels`]).
+fn unmatchable_labels(change: &crate::scenario::Change, models: &[CapacityModel]) -> Option<String> {
+    let selected: Vec<&CapacityModel> = models
+        .iter()
+        .filter(|m| {
+            if !change.drivers.is_empty() {
+                m.driver.as_ref().is_some_and(|d| change.drivers.contains(&d.name))
+            } else {
+                change.models.is_empty() || change.models.contains(&m.name)
+            }
+        })
+        .collect();
+    let lists: Vec<(&str, Vec<String>)> = selected
+        .iter()
+        .map(|m| Some((m.name.as_str(), m.usage_labels()?)))
+        .collect::<Option<_>>()?;
+    if lists.is_empty() {
+        return None;
+    }
+    let (name, _) = change
+        .labels
+        .iter()
+        .find(|(name, _)| lists.iter().all(|(_, labels)| !labels.contains(name)))?;
+    let carried = lists
+        .iter()
+        .map(|(model, labels)| format!("{model}: {}", labels.join(", ")))
+        .collect::<Vec<_>>()
+        .join("; ");
+    Some(format!(
+        "no entity can carry the label {name:?}: the usage queries of the models this change selects aggregate it away (labels they keep: {carried})"
+    ))
+}
+
 /// Scenarios that name models or drivers no model file defines.
 fn scenario_problems(path: &Path, config: &Config, models: &[CapacityModel]) -> Vec<Problem> {
     let text = std::fs::read_to_string(path).unwrap_or_default();
@@ -137,6 +173,15 @@ fn scenario_problems(path: &Path, config: &Config, models: &[CapacityModel]) -> 
                     });
                 }
             }
+            if let Some(problem) = unmatchable_labels(change, models) {
+                let path_of_key = ["scenarios", &i.to_string(), "changes", &j.to_string(), "labels"].map(String::from);
+                found.push(Problem {
+                    origin: path.display().to_string(),
+                    line: line_of(&text, &path_of_key),
+                    key: path_of_key.join("."),
+                    message: format!("{problem} (scenario {:?})", scenario.name),
+                });
+            }
         }
     }
     found
@@ -165,6 +210,31 @@ mod tests {
     }
 
     const DISK: &str = "name = \"disk\"\nusage = \"used\"\ncapacity = \"size\"\nthreshold = \"90%\"\n";
+
+    /// A label selector no entity of the selected models can carry is named with its line;
+    /// one the query keeps, or on a query whose labels cannot be known, is not.
+    #[test]
+    fn a_scenario_label_no_model_can_carry_is_named() {
+        let pools = "name = \"pool\"\nusage = 'sum by (pool) (kube_pod_container_resource_requests{resource=\"cpu\"})'\ncapacity = 64\nthreshold = \"90%\"\n";
+        let change = |labels: &str| {
+            format!(
+                "[source]\nurl = \"http://127.0.0.1:9090\"\n\n[[scenarios]]\nname = \"growth\"\n[[scenarios.changes]]\nkind = \"step\"\nfrom = \"+14d\"\nmultiply = 1.3\nlabels = {labels}\n"
+            )
+        };
+        let dir = setup(&change("{ node = \"n1\" }"), &[("pool.toml", pools)]);
+        let found = problems(&dir);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0]
+                .starts_with("headroom.toml:10: scenarios.0.changes.0.labels: no entity can carry the label \"node\"")
+                && found[0].contains("pool: pool"),
+            "{found:?}"
+        );
+        let fine = setup(&change("{ pool = \"eu-1\" }"), &[("pool.toml", pools)]);
+        assert!(load(&fine.path().join("headroom.toml"), &BTreeMap::new()).is_ok());
+        let unknown = setup(&change("{ node = \"n1\" }"), &[("disk.toml", DISK)]);
+        assert!(load(&unknown.path().join("headroom.toml"), &BTreeMap::new()).is_ok());
+    }
 
     #[test]
     fn an_empty_config_names_the_missing_url() {

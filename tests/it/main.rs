@@ -22,6 +22,7 @@ mod recommendations;
 mod reload;
 mod report_gate;
 mod report_cli;
+mod scenarios;
 mod scheduling;
 mod scrape;
 mod security;
