@@ -64,6 +64,14 @@ enum ModelFailure {
          the source may have lost its data or part of it (their last results are kept)"
     )]
     AllMissing { series: usize },
+    /// The usage query answered no series at all (a misspelt metric or label, the wrong
+    /// tenant, an empty or rebuilt database, a scrape target not read yet). A model with
+    /// nothing to plan is not an all-clear.
+    #[error(
+        "the usage query returned no series: check its metric name and label matchers against the source \
+         (for example in the Prometheus UI); a model with nothing to plan is reported as failed, never as all clear"
+    )]
+    NoSeries,
 }
 
 impl ModelFailure {
@@ -74,6 +82,7 @@ impl ModelFailure {
             ModelFailure::Source(error) => Some(error.kind()),
             ModelFailure::AllStale { .. } => Some("stale"),
             ModelFailure::AllMissing { .. } => Some("missing"),
+            ModelFailure::NoSeries => Some("empty"),
             ModelFailure::Planning(_) => None,
         }
     }
@@ -254,6 +263,10 @@ impl Cycle<'_> {
         mark_ambiguous(fetcher, model, &mut entities);
         entities.extend(missing(&entities, previous_entities, model, now));
         entities.sort_by(|a, b| a.labels.cmp(&b.labels));
+        // One replica of several may own none of a model's entities; a whole fleet cannot.
+        if entities.is_empty() && !fetcher.shard().is_split() {
+            return Err(ModelFailure::NoSeries);
+        }
         let answered: Vec<&EntityResult> = entities.iter().filter(|e| e.status != EntityStatus::Missing).collect();
         if answered.is_empty() && !entities.is_empty() {
             return Err(ModelFailure::AllMissing { series: entities.len() });
