@@ -17,6 +17,7 @@ mod harness;
 mod history;
 mod http_limits;
 mod incremental;
+mod kubernetes;
 mod prometheus_e2e;
 mod recommendations;
 mod reload;
