@@ -81,7 +81,8 @@ pub enum Command {
     ///
     /// "Since last week" compares with the last report the daemon built in its state file,
     /// when there is one. Building a report here does not count as the period's scheduled
-    /// report: the daemon still sends that one.
+    /// report: the daemon still sends that one. Exits 1 when a model could not be planned
+    /// (the report then says INCOMPLETE).
     Report {
         #[command(flatten)]
         config: ConfigArg,
@@ -400,6 +401,7 @@ async fn weekly_report(
     let started = std::time::Instant::now();
     let cycle = crate::app::plan_once(&config, &models, at, shard).await?;
     print_model_failures(&cycle);
+    let incomplete = cycle.has_failures();
     // Last week's snapshot, from the daemon's state file if there is one (never created here).
     let report_config = config.report.clone();
     let store_path = config.store.path.clone();
@@ -445,6 +447,11 @@ async fn weekly_report(
                 return Ok(ExitCode::FAILURE);
             }
         }
+    }
+    if incomplete {
+        // Like `once`: a report that misses models is not a success (it says INCOMPLETE).
+        eprintln!("the report is INCOMPLETE: some models could not be planned (see above); run it again once they can");
+        return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
 }
