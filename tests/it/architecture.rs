@@ -22,6 +22,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("recommendations", &["recommend"]),
     ("outcome", &["outcome"]),
     ("planner", &["plan"]),
+    ("replay", &["replay"]),
     ("config", &["config"]),
     ("state file", &["store"]),
     ("renderings", &["report"]),
@@ -34,7 +35,15 @@ const LAYERS: &[(&str, &[&str])] = &[
 ];
 
 /// The pure core: these modules, and everything they import, do no IO.
-const CORE: &[&str] = &["model", "forecast", "scenario", "recommend", "outcome", "plan"];
+const CORE: &[&str] = &[
+    "model",
+    "forecast",
+    "scenario",
+    "recommend",
+    "outcome",
+    "plan",
+    "replay",
+];
 
 /// What the core never names: async runtimes, network and database clients, the HTTP server,
 /// mail, logging, files and sockets.
