@@ -38,7 +38,7 @@ pub struct Cycle<'a> {
 
 /// Why one model produced no results in a cycle.
 #[derive(Debug, thiserror::Error)]
-enum ModelFailure {
+pub(crate) enum ModelFailure {
     #[error(transparent)]
     Source(#[from] SourceError),
     /// Planning itself failed (a bug): said as such, never blamed on the source.
@@ -245,24 +245,31 @@ impl Cycle<'_> {
                 .map_err(|e| ModelFailure::Planning(e.to_string()))?;
         entities.extend(missing(&entities, previous_entities, model, now));
         entities.sort_by(|a, b| a.labels.cmp(&b.labels));
-        let answered: Vec<&EntityResult> = entities.iter().filter(|e| e.status != EntityStatus::Missing).collect();
-        if answered.is_empty() && !entities.is_empty() {
-            return Err(ModelFailure::AllMissing { series: entities.len() });
-        }
-        if !answered.is_empty() && answered.iter().all(|e| e.status == EntityStatus::Stale) {
-            let newest = answered
-                .iter()
-                .filter_map(|e| e.last_sample)
-                .fold(f64::NEG_INFINITY, f64::max);
-            return Err(ModelFailure::AllStale {
-                series: answered.len(),
-                newest,
-                age: now - newest,
-                stale_after: model.stale_after_secs(),
-            });
-        }
+        refuse_answer(&entities, model, now)?;
         Ok((entities, reused))
     }
+}
+
+/// Why a model's planned answer as a whole is not a result: none of the series answered
+/// (all missing), or every series has ended (the source stopped delivering).
+pub(crate) fn refuse_answer(entities: &[EntityResult], model: &CapacityModel, now: f64) -> Result<(), ModelFailure> {
+    let answered: Vec<&EntityResult> = entities.iter().filter(|e| e.status != EntityStatus::Missing).collect();
+    if answered.is_empty() && !entities.is_empty() {
+        return Err(ModelFailure::AllMissing { series: entities.len() });
+    }
+    if !answered.is_empty() && answered.iter().all(|e| e.status == EntityStatus::Stale) {
+        let newest = answered
+            .iter()
+            .filter_map(|e| e.last_sample)
+            .fold(f64::NEG_INFINITY, f64::max);
+        return Err(ModelFailure::AllStale {
+            series: answered.len(),
+            newest,
+            age: now - newest,
+            stale_after: model.stale_after_secs(),
+        });
+    }
+    Ok(())
 }
 
 /// The entities of the previous cycle that this cycle's answer no longer holds, reported as
@@ -303,7 +310,7 @@ fn missing(
 const ENTITIES_PER_BATCH: usize = 2048;
 
 /// An entity's history as the planner takes it: its labels and its grid.
-fn on_grid(history: History, step: f64) -> (crate::series::Labels, Option<Grid>) {
+pub(crate) fn on_grid(history: History, step: f64) -> (crate::series::Labels, Option<Grid>) {
     match history {
         History::Samples(series) => {
             let grid = Grid::from_samples(&series.samples, Some(step));
