@@ -4,98 +4,12 @@ use super::baseline::BaselineRule;
 use super::summary;
 use super::*;
 use crate::duration::PromDuration;
-use crate::series::Sample;
+use crate::test_util::replay_model as model;
 
 const HOUR: f64 = 3600.0;
 
-fn model(extra: &str) -> CapacityModel {
-    let text = format!("name = \"disk\"\nusage = \"used\"\nthreshold = 90\nstep = \"1h\"\nunit = \"GB\"\n{extra}");
-    crate::config::models::load_texts(&[("disk.toml", text.as_str())])
-        .expect("model")
-        .remove(0)
-}
-
-fn series(host: &str, hours: std::ops::Range<usize>, value: impl Fn(f64) -> f64) -> Series {
-    Series {
-        labels: Labels::new([("host", host)]),
-        samples: hours
-            .map(|h| Sample {
-                timestamp: h as f64 * HOUR,
-                value: value(h as f64),
-            })
-            .collect(),
-    }
-}
-
-fn plan(alerts: bool, likely: Option<f64>, exceeded_now: bool) -> MomentPlan {
-    MomentPlan {
-        status: EntityStatus::Ok,
-        likely,
-        earliest: likely,
-        exceeded_now,
-        urgency: Some(if alerts { Urgency::Critical } else { Urgency::Ok }),
-        order_by: likely,
-    }
-}
-
-/// Three disks replayed hourly from hour 48 to hour 120:
-/// - `steady` grows 1 GB an hour and crosses 90 GB at hour 90; Headroom alerts from hour 60
-///   with a likely date 2 hours late until the crossing, the baseline (24 h ahead) from hour 66;
-/// - `flat` stays at 10 GB; Headroom alerts (wrongly) at hours 50-54;
-/// - `short` stays at 10 GB but its data ends at hour 150; Headroom alerts at hours 100-104,
-///   whose 7-day horizon reaches past the data: pending.
-///
-/// At hour 110 the whole model failed.
 fn replay() -> Replay {
-    let model = model("");
-    let rule = BaselineRule::default();
-    let moments = moments(48.0 * HOUR, 120.0 * HOUR, HOUR);
-    let usage = vec![
-        series("flat", 0..400, |_| 10.0),
-        series("short", 0..151, |_| 10.0),
-        series("steady", 0..400, |h| h),
-    ];
-    let outcomes: Vec<MomentOutcome> = moments
-        .iter()
-        .map(|&at| {
-            let h = at / HOUR;
-            if h == 110.0 {
-                return Err("the source was down".to_string());
-            }
-            let steady = plan(
-                h >= 60.0,
-                Some(if h >= 90.0 { h * HOUR } else { 92.0 * HOUR }),
-                h >= 90.0,
-            );
-            Ok(vec![
-                (Labels::new([("host", "steady")]), steady),
-                (
-                    Labels::new([("host", "flat")]),
-                    plan((50.0..=54.0).contains(&h), None, false),
-                ),
-                (
-                    Labels::new([("host", "short")]),
-                    plan((100.0..=104.0).contains(&h), None, false),
-                ),
-            ])
-        })
-        .collect();
-    let capacity = CapacityLookup::None;
-    let data = ModelData {
-        usage: &usage,
-        capacity: &capacity,
-    };
-    let replayed = ModelReplay::new(&model, &rule, &moments, outcomes, &data);
-    Replay {
-        from: 48.0 * HOUR,
-        to: 120.0 * HOUR,
-        every: HOUR,
-        moments,
-        rule,
-        source: "test".into(),
-        read_until: 399.0 * HOUR,
-        models: vec![replayed],
-    }
+    crate::test_util::replay()
 }
 
 fn summary_of(replay: &Replay, host: &str) -> summary::Summary {

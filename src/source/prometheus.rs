@@ -66,7 +66,7 @@ impl PrometheusSource {
                 headers.insert(AUTHORIZATION, value);
             }
             Auth::Basic { username, password } => {
-                let encoded = base64_encode(format!("{username}:{}", password.expose()).as_bytes());
+                let encoded = crate::format::base64(format!("{username}:{}", password.expose()).as_bytes());
                 let mut value = HeaderValue::from_str(&format!("Basic {encoded}")).map_err(|_| {
                     SourceError::Setup(
                         "the basic auth credentials have characters not allowed in an HTTP header".into(),
@@ -405,24 +405,6 @@ pub fn backoff(attempt: u32) -> Duration {
     base.mul_f64(1.0 + crate::net::jitter_fraction() * 0.5)
 }
 
-/// Standard base64 with padding (for the basic auth header).
-fn base64_encode(input: &[u8]) -> String {
-    const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
-    for chunk in input.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(TABLE[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -485,8 +467,8 @@ mod tests {
 
     #[test]
     fn basic_auth_encoding() {
-        assert_eq!(base64_encode(b"user:pass"), "dXNlcjpwYXNz");
-        assert_eq!(base64_encode(b"a"), "YQ==");
+        assert_eq!(crate::format::base64(b"user:pass"), "dXNlcjpwYXNz");
+        assert_eq!(crate::format::base64(b"a"), "YQ==");
         assert_eq!(format_time(1_700_000_000.0), "1700000000");
         assert_eq!(format_time(300.5), "300.5");
     }
