@@ -44,6 +44,7 @@ pub struct SelfMetrics {
     scrapes: Family<Vec<(&'static str, &'static str)>, Counter>,
     scrape_samples: Counter,
     source_annotations: Family<Vec<(&'static str, &'static str)>, Counter>,
+    connections_closed: Family<Vec<(&'static str, &'static str)>, Counter>,
 }
 
 impl SelfMetrics {
@@ -188,6 +189,12 @@ impl SelfMetrics {
             "Samples read from exporters by the scrape source",
             scrape_samples.clone(),
         );
+        let connections_closed = Family::default();
+        registry.register(
+            "headroom_http_connections_closed",
+            "HTTP connections the server closed itself, by reason (header_timeout: no whole request header in time; limit: the oldest idle one, to make room at server.max_connections; refused: at the limit with every connection busy)",
+            connections_closed.clone(),
+        );
         let build_info: Family<Vec<(&'static str, &'static str)>, Gauge> = Family::default();
         build_info
             .get_or_create(&vec![("version", env!("CARGO_PKG_VERSION"))])
@@ -222,7 +229,13 @@ impl SelfMetrics {
             scrapes,
             scrape_samples,
             source_annotations,
+            connections_closed,
         }
+    }
+
+    /// Counts a connection the HTTP server closed itself, for `reason`.
+    pub fn record_connection_closed(&self, reason: &'static str) {
+        self.connections_closed.get_or_create(&vec![("reason", reason)]).inc();
     }
 
     /// Records a round of the scrape source.

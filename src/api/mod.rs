@@ -6,6 +6,7 @@
 
 pub mod label_names;
 pub mod metrics;
+pub mod serve;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
@@ -32,6 +33,8 @@ pub struct AppState {
     pub report: OnceLock<ReportSource>,
     /// The token every endpoint but the health checks requires, when configured.
     pub bearer_token: OnceLock<crate::config::Secret>,
+    /// Whether `POST /-/reload` works without a token (`server.reload_without_token`).
+    pub reload_without_token: AtomicBool,
 }
 
 /// The state file and report settings behind `/report`, and the last rendering (rebuilt when a
@@ -95,12 +98,15 @@ impl AppState {
             report.carry_over_failed_models(&previous);
         }
         self.exposition.publish(&report);
+        // Ready once `/metrics` has results to serve: a first cycle in which every model
+        // failed (the source down at start) leaves it not ready.
+        let has_results = report.models.iter().any(|m| m.results_from.is_some());
         let report = Arc::new(report);
         match self.latest.write() {
             Ok(mut guard) => *guard = Some(report),
             Err(poisoned) => *poisoned.into_inner() = Some(report),
         }
-        self.ready.store(true, Ordering::Release);
+        self.ready.store(has_results, Ordering::Release);
     }
 
     /// The last finished cycle, if any.
@@ -111,7 +117,8 @@ impl AppState {
         }
     }
 
-    /// Whether a first cycle has finished (so `/metrics` has results).
+    /// Whether a cycle has finished with results for at least one model (so `/metrics` has
+    /// results).
     pub fn is_ready(&self) -> bool {
         self.ready.load(Ordering::Acquire)
     }
@@ -180,11 +187,11 @@ async fn index() -> impl IntoResponse {
             ": capacity forecasts\n\n",
             "/metrics        forecast results and self-metrics (Prometheus / OpenMetrics text)\n",
             "/healthz        200 while the process runs\n",
-            "/readyz         200 once the first planning cycle has finished\n",
+            "/readyz         200 once a planning cycle has produced results\n",
             "/api/v1/cycle   the last cycle's results as JSON\n",
             "/api/v1/recommendations?model=&team=&urgency=   what to do, most urgent first\n",
             "/report         the weekly capacity report, from the latest cycle (HTML)\n",
-            "POST /-/reload  re-read the config and models (as SIGHUP does)\n"
+            "POST /-/reload  re-read the config and models (as SIGHUP does; needs the API token, or server.reload_without_token)\n"
         ),
     )
 }
@@ -210,14 +217,21 @@ async fn healthz() -> &'static str {
 
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     if state.is_ready() {
-        (StatusCode::OK, "ready\n").into_response()
-    } else {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not ready: the first planning cycle has not finished\n",
-        )
-            .into_response()
+        return (StatusCode::OK, "ready\n").into_response();
     }
+    let why = match state.latest() {
+        None => "not ready: the first planning cycle has not finished\n".to_string(),
+        Some(cycle) => {
+            let mut why = String::from("not ready: no model has results yet; the last cycle failed:\n");
+            for model in &cycle.models {
+                if let Some(error) = &model.error {
+                    why.push_str(&format!("{}: {error}\n", model.model));
+                }
+            }
+            why
+        }
+    };
+    (StatusCode::SERVICE_UNAVAILABLE, why).into_response()
 }
 
 async fn cycle(State(state): State<Arc<AppState>>) -> Response {
@@ -278,7 +292,10 @@ async fn recommendations(
     axum::Json(crate::report::json::recommendations(&report, &filter)).into_response()
 }
 
-async fn reload(State(state): State<Arc<AppState>>) -> Response {
+async fn reload(State(state): State<Arc<AppState>>, headers: axum::http::HeaderMap) -> Response {
+    if let Err(why) = reload_allowed(&state, &headers) {
+        return (StatusCode::FORBIDDEN, format!("{why}\n")).into_response();
+    }
     let Some(sender) = state.reload.get() else {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -299,6 +316,46 @@ async fn reload(State(state): State<Arc<AppState>>) -> Response {
             .into_response(),
         _ => (StatusCode::SERVICE_UNAVAILABLE, "no answer from the daemon\n").into_response(),
     }
+}
+
+/// Whether a reload request may go ahead. Never from another site: a browser can POST a form
+/// (`text/plain`, `application/x-www-form-urlencoded`, `multipart/form-data`) to any address
+/// without a preflight, and says where it comes from in `Origin` and `Sec-Fetch-Site`, which
+/// scripts cannot forge. Without an API token (which a cross-site form cannot carry), reloads
+/// over HTTP are off unless `server.reload_without_token` says otherwise; SIGHUP always works.
+fn reload_allowed(state: &AppState, headers: &axum::http::HeaderMap) -> Result<(), &'static str> {
+    let value = |name: header::HeaderName| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.trim().to_ascii_lowercase())
+    };
+    if let Some(site) = value(header::HeaderName::from_static("sec-fetch-site")) {
+        if site != "same-origin" && site != "none" {
+            return Err("reload refused: the request comes from another site");
+        }
+    }
+    if let Some(origin) = value(header::ORIGIN) {
+        let host = value(header::HOST).unwrap_or_default();
+        let origin_host = origin.split_once("://").map_or(origin.as_str(), |(_, rest)| rest);
+        if origin_host != host {
+            return Err("reload refused: the request comes from another origin");
+        }
+    }
+    let form = value(header::CONTENT_TYPE).is_some_and(|kind| {
+        ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data"]
+            .iter()
+            .any(|form| kind.starts_with(form))
+    });
+    if form {
+        return Err("reload refused: a form's content type (send no body, or application/json)");
+    }
+    if state.bearer_token.get().is_none() && !state.reload_without_token.load(Ordering::Acquire) {
+        return Err(
+            "reload over HTTP is off without an API token: send SIGHUP (systemctl reload headroom), or set server.bearer_token_file and POST with the token, or set server.reload_without_token = true",
+        );
+    }
+    Ok(())
 }
 
 async fn latest_rendered(state: &AppState) -> Result<Arc<crate::report::weekly::message::Rendered>, Response> {

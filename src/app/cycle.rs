@@ -6,7 +6,7 @@
 //! threads. A model that fails (query rejected, source down) is reported and the others carry
 //! on. This is the IO half of a cycle: what happens to one entity is [`crate::plan::entity`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -19,8 +19,9 @@ use crate::outcome::{CycleOutcome, EntityResult, EntityStatus, ModelOutcome};
 use crate::plan::inputs::CapacityLookup;
 use crate::plan::{self, EarlierResults, ModelContext, PastAccuracy};
 use crate::scenario::Scenario;
+use crate::series::Labels;
 use crate::source::cache::{Fetcher, History};
-use crate::source::{RangeQuery, SourceError};
+use crate::source::{Ambiguous, RangeQuery, SourceError};
 use crate::store::Store;
 
 /// What a cycle runs with: where history comes from, where accuracy records are kept, and
@@ -170,7 +171,7 @@ impl Cycle<'_> {
         // Align the range to the step so consecutive cycles see the same grid.
         let end = (now / step).floor() * step;
         let start = end - model.history.as_secs_f64();
-        let usage = fetcher
+        let mut usage = fetcher
             .owned_history(
                 &RangeQuery {
                     query: model.usage_query(),
@@ -219,6 +220,11 @@ impl Cycle<'_> {
             .as_ref()
             .map(|(outcome, i)| outcome.models[*i].entities.clone())
             .unwrap_or_default();
+        // The history cache keeps a series' past when the answer no longer holds it; what it
+        // keeps is not planned as live (see `vanished`).
+        let before: HashMap<&Labels, &EntityResult> = previous_entities.iter().map(|e| (&e.labels, e)).collect();
+        usage.retain(|history| !vanished(history, before.get(history.labels()).copied(), step));
+        drop(before);
         let context = ModelContext {
             model: model.clone(),
             settings: self.settings.clone(),
@@ -243,6 +249,7 @@ impl Cycle<'_> {
             tokio::task::spawn_blocking(move || plan_in_batches(&context, store.as_ref(), &pool, usage, end))
                 .await
                 .map_err(|e| ModelFailure::Planning(e.to_string()))?;
+        mark_ambiguous(fetcher, model, &mut entities);
         entities.extend(missing(&entities, previous_entities, model, now));
         entities.sort_by(|a, b| a.labels.cmp(&b.labels));
         refuse_answer(&entities, model, now)?;
@@ -270,6 +277,20 @@ pub(crate) fn refuse_answer(entities: &[EntityResult], model: &CapacityModel, no
         });
     }
     Ok(())
+}
+
+/// Whether a series known from the previous cycle has vanished from the source's answers
+/// while the history cache still holds its past: its last sample moved back by more than a
+/// step (samples the source returned before are gone from the re-read range), or, already
+/// missing, it is still short of the last sample it had. A series that ended keeps its last
+/// sample and turns stale instead; one that comes back brings its samples back and is planned
+/// again.
+fn vanished(history: &History, before: Option<&EntityResult>, step: f64) -> bool {
+    let Some((status, Some(last_before))) = before.map(|e| (e.status, e.last_sample)) else {
+        return false;
+    };
+    let slack = if status == EntityStatus::Missing { 0.0 } else { step };
+    history.last_sample().is_none_or(|last| last < last_before - slack)
 }
 
 /// The entities of the previous cycle that this cycle's answer no longer holds, reported as
@@ -302,6 +323,43 @@ fn missing(
             gone
         })
         .collect()
+}
+
+/// Entities whose usage (or capacity) answer held several series with their labels get an
+/// error naming them instead of a result built from one of the copies.
+fn mark_ambiguous(fetcher: &Fetcher<'_>, model: &CapacityModel, entities: &mut Vec<EntityResult>) {
+    let capacity = match &model.capacity {
+        Some(Capacity::Query(query)) => fetcher.ambiguous(query),
+        _ => Vec::new(),
+    };
+    mark_ambiguous_in(model, entities, &fetcher.ambiguous(&model.usage_query()), &capacity);
+}
+
+/// [`mark_ambiguous`] with the label sets the usage and the capacity answers held more than
+/// once.
+pub(crate) fn mark_ambiguous_in(
+    model: &CapacityModel,
+    entities: &mut Vec<EntityResult>,
+    usage_ambiguous: &[Ambiguous],
+    capacity_ambiguous: &[Ambiguous],
+) {
+    let usage = model.usage_query();
+    for ambiguous in usage_ambiguous {
+        let mut entity = EntityResult::new(ambiguous.labels.clone(), model.team.clone());
+        entity.status = crate::outcome::EntityStatus::Error;
+        entity.reason = Some(ambiguous.reason(&usage));
+        entities.retain(|e| e.labels != ambiguous.labels);
+        entities.push(entity);
+    }
+    if let Some(Capacity::Query(query)) = &model.capacity {
+        for ambiguous in capacity_ambiguous {
+            for entity in entities.iter_mut().filter(|e| e.labels == ambiguous.labels) {
+                *entity = EntityResult::new(ambiguous.labels.clone(), model.team.clone());
+                entity.status = crate::outcome::EntityStatus::Error;
+                entity.reason = Some(ambiguous.reason(query));
+            }
+        }
+    }
 }
 
 /// Entities planned between two visits to the state file. A batch's past forecasts are read

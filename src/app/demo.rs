@@ -255,6 +255,8 @@ pub fn daemon(listen: std::net::SocketAddr, now: f64) -> Result<super::daemon::D
         interval: std::time::Duration::from_secs(300),
         listen,
         bearer_token: None,
+        http: crate::config::server::HttpLimits::default(),
+        reload_without_token: false,
         shard: crate::shard::Shard::default(),
         threads: 0,
         clock: crate::clock::Clock::Wall,

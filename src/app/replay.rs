@@ -15,7 +15,7 @@ use std::time::Instant;
 use rayon::prelude::*;
 
 use super::AppError;
-use super::cycle::{build_pool, on_grid, refuse_answer};
+use super::cycle::{build_pool, mark_ambiguous_in, on_grid, refuse_answer};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::forecast::{self, accuracy};
@@ -28,7 +28,7 @@ use crate::replay::{self, ModelData, ModelReplay, MomentOutcome, MomentPlan, Rep
 use crate::series::Series;
 use crate::shard::Shard;
 use crate::source::cache::{Fetcher, History};
-use crate::source::{RangeQuery, SourceError};
+use crate::source::{Ambiguous, RangeQuery, SourceError};
 
 /// The moments to replay.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -44,6 +44,10 @@ struct Read {
     usage: Vec<Series>,
     capacities: CapacityLookup,
     drivers: Vec<Series>,
+    /// Label sets the usage (and the capacity) answer held more than once: those entities get
+    /// an error, as in a cycle.
+    usage_ambiguous: Vec<Ambiguous>,
+    capacity_ambiguous: Vec<Ambiguous>,
 }
 
 /// Replays `models` at every moment of `span`.
@@ -163,10 +167,16 @@ async fn read_once(fetcher: &Fetcher<'_>, model: &CapacityModel, start: f64, end
             .collect(),
         None => Vec::new(),
     };
+    let capacity_ambiguous = match &model.capacity {
+        Some(Capacity::Query(query)) => fetcher.ambiguous(query),
+        _ => Vec::new(),
+    };
     Ok(Read {
         usage,
         capacities,
         drivers,
+        usage_ambiguous: fetcher.ambiguous(&model.usage_query()),
+        capacity_ambiguous,
     })
 }
 
@@ -233,6 +243,7 @@ fn plan_moments(
                 plan::entity(&context, &due, labels, grid).result
             })
             .collect();
+        mark_ambiguous_in(model, &mut entities, &read.usage_ambiguous, &read.capacity_ambiguous);
         entities.sort_by(|a, b| a.labels.cmp(&b.labels));
         refuse_answer(&entities, model, now).map_err(|failure| failure.to_string())?;
         Ok(entities.iter().map(|e| (e.labels.clone(), MomentPlan::of(e))).collect())

@@ -233,7 +233,7 @@ fn scaling_section(mut table: Table<'_>) -> Option<Scaling> {
         .optional("currency", "a currency code such as \"EUR\"")
         .unwrap_or_else(|| "USD".into());
     let lead_time = table
-        .parsed("lead_time", "a duration such as 21d")
+        .duration_or_zero("lead_time", "a duration such as 21d, or 0s")
         .unwrap_or(PromDuration::from_secs(0));
     let target_utilization = match table.optional::<String>("target_utilization", "a percentage such as \"75%\"") {
         None => 1.0,
@@ -310,35 +310,6 @@ pub fn load_dir(dir: &Path) -> Result<Vec<CapacityModel>, Problems> {
     problems.extend(duplicate_names(&models));
     if problems.is_empty() {
         Ok(models)
-    } else {
-        Err(Problems(problems))
-    }
-}
-
-/// Loads the config at `path` (with `env` overrides) and every model it points to, and checks
-/// that scenarios only name models that exist. Every problem of every file is collected.
-pub fn load_config_and_models(
-    path: &Path,
-    env: &BTreeMap<String, String>,
-) -> Result<(crate::config::Config, Vec<CapacityModel>), Problems> {
-    let config = crate::config::Config::load(path, env)?;
-    let models = load_dir(&config.models_dir)?;
-    let names: BTreeSet<&str> = models.iter().map(|m| m.name.as_str()).collect();
-    let mut problems = Vec::new();
-    for (i, scenario) in config.scenarios.iter().enumerate() {
-        for (j, change) in scenario.changes.iter().enumerate() {
-            for model in change.models.iter().filter(|m| !names.contains(m.as_str())) {
-                problems.push(Problem {
-                    origin: path.display().to_string(),
-                    line: None,
-                    key: format!("scenarios.{i}.changes.{j}.models"),
-                    message: format!("no capacity model is named {model:?}"),
-                });
-            }
-        }
-    }
-    if problems.is_empty() {
-        Ok((config, models))
     } else {
         Err(Problems(problems))
     }

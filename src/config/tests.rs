@@ -183,3 +183,40 @@ kind = "surge"
         "{problems:#?}"
     );
 }
+
+#[test]
+fn credentials_in_a_url_are_refused_with_a_pointer_and_never_echoed() {
+    let text = "[source]\nurl = \"http://admin:planted-pw-1@prom:9090\"\n";
+    let problems = load(text, &[]).expect_err("refused").to_string();
+    assert!(
+        problems.starts_with("headroom.toml:2: source.url: the URL carries credentials"),
+        "{problems}"
+    );
+    assert!(
+        problems.contains("password_file") && problems.contains("bearer_token_file"),
+        "{problems}"
+    );
+    assert!(
+        !problems.contains("planted-pw-1") && !problems.contains("admin"),
+        "{problems}"
+    );
+    let from_env = load(
+        "[source]\nurl = \"http://prom:9090\"\n",
+        &[("HEADROOM_SOURCE__URL", "https://admin:planted-pw-2@prom:9090/")],
+    )
+    .expect_err("refused")
+    .to_string();
+    assert!(
+        from_env.starts_with("environment variable HEADROOM_SOURCE__URL: source.url: the URL carries credentials"),
+        "{from_env}"
+    );
+    assert!(!from_env.contains("planted-pw-2"), "{from_env}");
+    let scrape =
+        "[source]\nkind = \"scrape\"\n[[source.targets]]\nurl = \"http://u:planted-pw-3@10.0.0.5:9100/metrics\"\n";
+    let problems = load(scrape, &[]).expect_err("refused").to_string();
+    assert!(
+        problems.contains("source.targets.0.url: the URL carries credentials"),
+        "{problems}"
+    );
+    assert!(!problems.contains("planted-pw-3"), "{problems}");
+}

@@ -26,6 +26,17 @@ pub enum CapacityProblem {
          (is the exporter behind it down, or does a rule default to 0?)"
     )]
     NotPositive { query: String, series: Labels, value: f64 },
+    #[error(
+        "the capacity series {series} of `{query}` reads {value} (its last finite sample was {}): \
+         a capacity must be a number above 0 (does a rule divide by zero?)",
+        last.map_or_else(|| "never, in the history window".to_string(), format::time)
+    )]
+    NotFinite {
+        query: String,
+        series: Labels,
+        value: f64,
+        last: Option<f64>,
+    },
 }
 
 /// Why a model's driver cannot be used for an entity (it is then forecast on its own).
@@ -107,6 +118,19 @@ impl CapacityLookup {
         };
         let last = candidate.samples.iter().rev().find(|s| s.value.is_finite());
         let Some(last) = last.filter(|s| now - s.timestamp <= stale_after) else {
+            // Still answering, with NaN or an infinity (a ratio rule dividing by zero): say so.
+            if let Some(newest) = candidate
+                .samples
+                .last()
+                .filter(|s| !s.value.is_finite() && now - s.timestamp <= stale_after)
+            {
+                return Err(CapacityProblem::NotFinite {
+                    query: query.clone(),
+                    series: candidate.labels.clone(),
+                    value: newest.value,
+                    last: last.map(|s| s.timestamp),
+                });
+            }
             return Err(CapacityProblem::NoRecentSample {
                 query: query.clone(),
                 series: candidate.labels.clone(),
@@ -220,4 +244,61 @@ pub(super) fn aligned(a: &Grid, b: &Grid) -> (Vec<f64>, Vec<f64>) {
         }
     }
     (left, right)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::series::Sample;
+
+    fn lookup(values: &[f64]) -> CapacityLookup {
+        CapacityLookup::Series {
+            query: "limit".into(),
+            series: vec![Series {
+                labels: Labels::new([("service", "cart")]),
+                samples: values
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &value)| Sample {
+                        timestamp: i as f64 * 300.0,
+                        value,
+                    })
+                    .collect(),
+            }],
+        }
+    }
+
+    /// A capacity that reads NaN or 0 now is refused, saying what it reads.
+    #[test]
+    fn a_capacity_that_reads_nan_or_zero_is_named() {
+        let labels = Labels::new([("service", "cart")]);
+        let now = 9.0 * 300.0;
+        let nan = lookup(&[
+            8.0,
+            8.0,
+            8.0,
+            8.0,
+            8.0,
+            f64::NAN,
+            f64::NAN,
+            f64::NAN,
+            f64::NAN,
+            f64::NAN,
+        ]);
+        let error = nan.for_entity(&labels, now, 1200.0).expect_err("NaN is no capacity");
+        assert!(
+            matches!(error, CapacityProblem::NotFinite { last: Some(1200.0), .. }),
+            "{error}"
+        );
+        assert!(error.to_string().contains("reads NaN"), "{error}");
+        let zero = lookup(&[8.0, 8.0, 0.0]);
+        let error = zero.for_entity(&labels, 600.0, 1200.0).expect_err("0 is no capacity");
+        assert!(error.to_string().contains("reads 0"), "{error}");
+        // Old NaN samples are just a series that stopped.
+        let stopped = lookup(&[8.0, f64::NAN]);
+        assert!(matches!(
+            stopped.for_entity(&labels, now, 1200.0),
+            Err(CapacityProblem::NoRecentSample { .. })
+        ));
+    }
 }

@@ -82,9 +82,9 @@ fn month_of(timestamp: f64) -> Option<(f64, f64)> {
 
 /// The next 12 calendar months' units and cost. A month the forecast covers whole is sized on
 /// its own pessimistic peak; a month that reaches past the horizon on the horizon's
-/// pessimistic peak moved along the fitted trend to the month's end (and never below what the
-/// forecast shows for the part it covers), so the projection is continuous across the
-/// horizon's end instead of dipping where the forecast stops.
+/// pessimistic peak moved along the fitted growth to the month's end (never down, and never
+/// below what the forecast shows for the part it covers), so the projection is continuous
+/// across the horizon's end instead of dipping where the forecast stops.
 pub fn project_costs(
     now: f64,
     horizon_end: f64,
@@ -110,9 +110,10 @@ pub fn project_costs(
             let (peak, basis) = if to <= horizon_end + 1.0 {
                 (within.unwrap_or(horizon_peak), MonthBasis::Forecast)
             } else {
+                // Growth is carried past the horizon; a falling trend is not: capacity is never
+                // planned down on an extrapolation (a trend within noise would read as a saving).
                 let days_past = (to - horizon_end) / DAY;
-                let floor = if trend_usage_per_day >= 0.0 { horizon_peak } else { 0.0 };
-                let moved = (horizon_peak + trend_usage_per_day * days_past).max(floor);
+                let moved = horizon_peak + (trend_usage_per_day * days_past).max(0.0);
                 (moved.max(within.unwrap_or(f64::NEG_INFINITY)), MonthBasis::Trend)
             };
             let mut units = (peak.max(0.0) / scaling.target_utilization / scaling.unit_size)
@@ -210,5 +211,23 @@ mod tests {
             units.windows(2).skip(1).all(|w| w[1] >= w[0]),
             "no dip past the horizon: {units:?}"
         );
+    }
+
+    /// A falling trend past the horizon is not extrapolated: the months after it hold the
+    /// horizon's peak.
+    #[test]
+    fn a_falling_trend_never_plans_capacity_down_past_the_horizon() {
+        let scaling = Scaling {
+            unit_size: 10.0,
+            unit_name: "step".into(),
+            unit_cost: 1.0,
+            currency: "EUR".into(),
+            lead_time: crate::duration::PromDuration::from_secs(0),
+            target_utilization: 1.0,
+            min_units: 0,
+            max_units: None,
+        };
+        let months = project_costs(1_772_323_200.0, 1_778_371_200.0, &scaling, None, 115.0, -0.3);
+        assert!(months.iter().all(|m| m.units == 12), "{months:?}");
     }
 }
