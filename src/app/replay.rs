@@ -52,6 +52,7 @@ struct Read {
 
 /// Replays `models` at every moment of `span`.
 pub async fn run(config: &Config, models: &[CapacityModel], span: Span, shard: Shard) -> Result<Replay, AppError> {
+    check_span(span)?;
     let (source, clock) = super::source_and_clock(config)?;
     // The newest data there can be: the wall clock for live sources, a dump's last sample.
     let newest = match clock {
@@ -118,6 +119,7 @@ pub async fn run(config: &Config, models: &[CapacityModel], span: Span, shard: S
         .map_err(|e| AppError::Server(format!("replay planning failed: {e}")))?;
         replayed.push(done);
     }
+    no_data(&replayed, span)?;
     Ok(Replay {
         from: span.from,
         to: span.to,
@@ -128,6 +130,53 @@ pub async fn run(config: &Config, models: &[CapacityModel], span: Span, shard: S
         read_until,
         models: replayed,
     })
+}
+
+/// The most moments one replay plans (a year every minute is more than anyone reads).
+pub const MAX_MOMENTS: usize = 100_000;
+
+/// Refuses a span that has no moments to replay or far too many.
+fn check_span(span: Span) -> Result<(), AppError> {
+    let Span { from, to, every } = span;
+    if !(from.is_finite() && to.is_finite()) {
+        return Err(AppError::ReplaySpan("--from and --to must be times".into()));
+    }
+    if from >= to {
+        return Err(AppError::ReplaySpan(format!(
+            "--from {} is not before --to {}: give the span to replay oldest first",
+            crate::format::time(from),
+            crate::format::time(to)
+        )));
+    }
+    if !(every.is_finite() && every > 0.0) {
+        return Err(AppError::ReplaySpan(
+            "--every must be a positive duration such as 1h".into(),
+        ));
+    }
+    let count = ((to - from) / every).floor() + 1.0;
+    if count > MAX_MOMENTS as f64 {
+        return Err(AppError::ReplaySpan(format!(
+            "{count:.0} moments from --from to --to every {}: at most {MAX_MOMENTS}; use a larger --every or a shorter span",
+            crate::format::days_or_hours(every)
+        )));
+    }
+    Ok(())
+}
+
+/// Refuses a replay in which no model had a single entity at any moment: the span lies
+/// outside the source's data (or every read failed, which it says).
+fn no_data(replayed: &[ModelReplay], span: Span) -> Result<(), AppError> {
+    if replayed.iter().any(|m| !m.entities.is_empty()) {
+        return Ok(());
+    }
+    if let Some((model, (_, why))) = replayed.iter().find_map(|m| m.failures.first().map(|f| (&m.model, f))) {
+        return Err(AppError::ReplaySpan(format!("model {model} failed: {why}")));
+    }
+    Err(AppError::ReplaySpan(format!(
+        "no model has any data between {} and {} (nor in its history window before): check the span against the source's retention",
+        crate::format::time(span.from),
+        crate::format::time(span.to)
+    )))
 }
 
 /// The usage, capacity and driver queries of `model` over `[start, end]`, once each.
@@ -414,6 +463,47 @@ horizon = "14d"
             fill.plans.iter().flatten().any(|p| p.likely.is_some()),
             "the filling disk has a crossing date: {fill:?}"
         );
+    }
+
+    #[test]
+    fn a_span_backwards_or_without_data_is_refused_with_a_reason() {
+        let (_dir, config, models) = setup(&dump(""));
+        let runtime = runtime();
+        let refused = |span: Span| {
+            runtime
+                .block_on(run(&config, &models, span, Shard::default()))
+                .expect_err("refused")
+                .to_string()
+        };
+        let backwards = Span {
+            from: span().to,
+            to: span().from,
+            every: 3600.0,
+        };
+        assert!(refused(backwards).contains("is not before --to"));
+        let equal = Span {
+            to: span().from,
+            ..span()
+        };
+        assert!(refused(equal).contains("is not before --to"));
+        let zero = Span { every: 0.0, ..span() };
+        assert!(refused(zero).contains("--every must be a positive"));
+        let dense = Span { every: 1.0, ..span() };
+        assert!(refused(dense).contains("at most 100000"));
+        // Years before the dump's first sample.
+        let before = Span {
+            from: START as f64 - 400.0 * 86_400.0,
+            to: START as f64 - 300.0 * 86_400.0,
+            every: 86_400.0,
+        };
+        let text = refused(before);
+        assert!(text.contains("no model has any data between"), "{text}");
+        let after = Span {
+            from: END as f64 + 3600.0,
+            to: END as f64 + 7200.0,
+            every: 3600.0,
+        };
+        assert!(refused(after).contains("after the newest data"));
     }
 
     #[test]
