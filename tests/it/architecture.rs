@@ -572,7 +572,7 @@ fn no_source_file_over_600_lines() {
 /// cannot drift apart. The end-to-end tests validate real outputs against the same schemas.
 #[test]
 fn golden_documents_match_their_schemas() {
-    for name in ["cycle", "recommendations", "budget"] {
+    for name in ["cycle", "recommendations", "budget", "replay"] {
         let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/data/golden/{name}.json"));
         let document = std::fs::read_to_string(&golden).expect("golden document");
         crate::harness::assert_matches_schema(&format!("docs/schemas/{name}.schema.json"), &document);
