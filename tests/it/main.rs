@@ -20,6 +20,7 @@ mod incremental;
 mod prometheus_e2e;
 mod recommendations;
 mod reload;
+mod replay;
 mod report_gate;
 mod report_cli;
 mod scheduling;

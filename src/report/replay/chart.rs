@@ -262,12 +262,12 @@ fn draw<'a>(
         }
     }
     if likely.iter().chain(&actual).all(|(_, v)| v.is_none()) {
-        let (px, py) = dates.backend_coord(&(replay.from, (d0 + d1) / 2.0));
-        dates_area.draw(&Text::new(
+        // In the chart's own coordinates: the area's pixels start below the panels above.
+        dates.draw_series(std::iter::once(Text::new(
             "no crossing predicted by Headroom or seen in the data",
-            (px + 10, py),
+            (replay.from, (d0 + d1) / 2.0),
             label_font,
-        ))?;
+        )))?;
     } else {
         legend(&mut dates, SeriesLabelPosition::UpperRight)?;
     }
