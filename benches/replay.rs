@@ -36,7 +36,10 @@ horizon = "30d"
 "#;
 
 fn argument(args: &[String], name: &str) -> Option<String> {
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned()
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .cloned()
 }
 
 fn main() {
@@ -148,7 +151,12 @@ fn write_dump(path: &std::path::Path, entities: u64, start: u64, end: u64) -> u6
                 + daily * (tau * days).sin()
                 + weekly * (tau * days / 7.0).sin()
                 + noise * next();
-            writeln!(out, "disk_used{{job=\"node\",host=\"h{host:05}\"}} {value:.3} {}", t * 1000).expect("write dump");
+            writeln!(
+                out,
+                "disk_used{{job=\"node\",host=\"h{host:05}\"}} {value:.3} {}",
+                t * 1000
+            )
+            .expect("write dump");
             written += 1;
             t += STEP;
         }

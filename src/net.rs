@@ -39,6 +39,39 @@ pub fn retry_after(value: &str, now: f64) -> Option<Duration> {
     Some(Duration::from_secs_f64((at - now).max(0.0)))
 }
 
+/// The redirect policy of every client: at most 5 redirects, and only within the origin
+/// (scheme, host and port) of the first request. The headers set for a source or a receiver
+/// (a tenant, an API key, a signature) must never reach another host that answers a 3xx.
+pub fn same_origin_redirects() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let Some(first) = attempt.previous().first() else {
+            return attempt.follow();
+        };
+        if attempt.previous().len() > 5 {
+            return attempt.error("more than 5 redirects");
+        }
+        if attempt.url().origin() == first.origin() {
+            attempt.follow()
+        } else {
+            let to = attempt.url().origin().ascii_serialization();
+            attempt.error(format!(
+                "redirected to another origin ({to}); redirects are followed only within the configured URL's scheme, host and port, so its headers never reach another host: configure the final URL"
+            ))
+        }
+    })
+}
+
+/// `url` without its query string and fragment, for logs and errors: a query may carry a
+/// token (`?api_key=`).
+pub fn url_for_logs(url: &reqwest::Url) -> String {
+    let mut shown = url.clone();
+    shown.set_query(None);
+    shown.set_fragment(None);
+    let _ = shown.set_password(None);
+    let _ = shown.set_username("");
+    shown.to_string()
+}
+
 /// An error and its causes on one line ("connection refused" is usually three levels down).
 pub fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();

@@ -28,6 +28,7 @@ pub struct SelfMetrics {
     series_processed: Family<Vec<(&'static str, &'static str)>, Counter>,
     source_errors: Family<Vec<(&'static str, &'static str)>, Counter>,
     models_configured: Gauge,
+    result_series: Gauge,
     reloads: Family<Vec<(&'static str, &'static str)>, Counter>,
     deliveries: Family<Vec<(&'static str, String)>, Counter>,
     outbox: Family<Vec<(&'static str, &'static str)>, Gauge>,
@@ -92,6 +93,12 @@ impl SelfMetrics {
             "headroom_models_configured",
             "Capacity models currently loaded",
             models_configured.clone(),
+        );
+        let result_series = Gauge::default();
+        registry.register(
+            "headroom_result_series",
+            "Result series on /metrics after the last cycle (entity, scenario, budget and model series; not these self metrics)",
+            result_series.clone(),
         );
         let reloads = Family::default();
         registry.register(
@@ -213,6 +220,7 @@ impl SelfMetrics {
             series_processed,
             source_errors,
             models_configured,
+            result_series,
             reloads,
             deliveries,
             outbox,
@@ -345,6 +353,11 @@ impl SelfMetrics {
     /// Records how many models are loaded.
     pub fn set_models_configured(&self, count: usize) {
         self.models_configured.set(count as i64);
+    }
+
+    /// Records how many result series the last cycle put on `/metrics`.
+    pub fn set_result_series(&self, count: usize) {
+        self.result_series.set(count as i64);
     }
 
     /// Records a configuration reload attempt.

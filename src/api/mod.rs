@@ -32,7 +32,7 @@ pub struct AppState {
     /// What `/report` is built from (set by the daemon when it has a store).
     pub report: OnceLock<ReportSource>,
     /// The token every endpoint but the health checks requires, when configured.
-    pub bearer_token: OnceLock<crate::config::Secret>,
+    pub bearer_token: RwLock<Option<crate::config::Secret>>,
     /// Whether `POST /-/reload` works without a token (`server.reload_without_token`).
     pub reload_without_token: AtomicBool,
 }
@@ -109,6 +109,24 @@ impl AppState {
         self.ready.store(has_results, Ordering::Release);
     }
 
+    /// The API token in force (`server.bearer_token_file`), if any.
+    pub fn bearer_token(&self) -> Option<crate::config::Secret> {
+        match self.bearer_token.read() {
+            Ok(token) => token.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Puts the API settings of a (re)loaded configuration in force: the token (rotated, added
+    /// or removed) and whether reload over HTTP works without it.
+    pub fn set_api_access(&self, token: Option<crate::config::Secret>, reload_without_token: bool) {
+        match self.bearer_token.write() {
+            Ok(mut current) => *current = token,
+            Err(poisoned) => *poisoned.into_inner() = token,
+        }
+        self.reload_without_token.store(reload_without_token, Ordering::Release);
+    }
+
     /// The last finished cycle, if any.
     pub fn latest(&self) -> Option<Arc<CycleOutcome>> {
         match self.latest.read() {
@@ -147,7 +165,7 @@ async fn require_token(
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    let Some(expected) = state.bearer_token.get() else {
+    let Some(expected) = state.bearer_token() else {
         return next.run(request).await;
     };
     if matches!(request.uri().path(), "/healthz" | "/readyz") {
@@ -219,16 +237,21 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     if state.is_ready() {
         return (StatusCode::OK, "ready\n").into_response();
     }
+    // Unauthenticated: names the failed models only (their errors, which quote queries and
+    // the source's address, are in /api/v1/cycle and the log).
     let why = match state.latest() {
         None => "not ready: the first planning cycle has not finished\n".to_string(),
         Some(cycle) => {
-            let mut why = String::from("not ready: no model has results yet; the last cycle failed:\n");
-            for model in &cycle.models {
-                if let Some(error) = &model.error {
-                    why.push_str(&format!("{}: {error}\n", model.model));
-                }
-            }
-            why
+            let failed: Vec<&str> = cycle
+                .models
+                .iter()
+                .filter(|m| m.error.is_some())
+                .map(|m| m.model.as_str())
+                .collect();
+            format!(
+                "not ready: no model has results yet; failed in the last cycle: {} (the errors are in /api/v1/cycle and the log)\n",
+                failed.join(", ")
+            )
         }
     };
     (StatusCode::SERVICE_UNAVAILABLE, why).into_response()
@@ -273,12 +296,7 @@ async fn recommendations(
     let report = match filter.scenario.as_deref() {
         None | Some("baseline") => report.as_ref().clone(),
         Some(name) => {
-            let known = report
-                .models
-                .iter()
-                .flat_map(|m| &m.entities)
-                .flat_map(|e| &e.scenarios)
-                .any(|o| o.scenario == name);
+            let known = report.scenarios.iter().any(|s| s.name == name);
             if !known {
                 return (
                     StatusCode::NOT_FOUND,
@@ -350,7 +368,7 @@ fn reload_allowed(state: &AppState, headers: &axum::http::HeaderMap) -> Result<(
     if form {
         return Err("reload refused: a form's content type (send no body, or application/json)");
     }
-    if state.bearer_token.get().is_none() && !state.reload_without_token.load(Ordering::Acquire) {
+    if state.bearer_token().is_none() && !state.reload_without_token.load(Ordering::Acquire) {
         return Err(
             "reload over HTTP is off without an API token: send SIGHUP (systemctl reload headroom), or set server.bearer_token_file and POST with the token, or set server.reload_without_token = true",
         );

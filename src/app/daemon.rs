@@ -105,12 +105,7 @@ impl Daemon {
     /// Serves HTTP and runs cycles until a stop signal.
     pub async fn run(mut self) -> Result<(), AppError> {
         let state = Arc::new(AppState::default());
-        if let Some(token) = self.bearer_token.clone() {
-            let _ = state.bearer_token.set(token);
-        }
-        state
-            .reload_without_token
-            .store(self.reload_without_token, std::sync::atomic::Ordering::Release);
+        state.set_api_access(self.bearer_token.clone(), self.reload_without_token);
         state.exposition.self_metrics.set_models_configured(self.models.len());
         state.exposition.self_metrics.set_shard(self.shard);
         let listener = tokio::net::TcpListener::bind(self.listen)
@@ -344,6 +339,7 @@ impl Daemon {
             Ok(message) => {
                 tracing::info!(requests = requests.len(), "{message}");
                 state.exposition.self_metrics.set_models_configured(self.models.len());
+                state.set_api_access(self.bearer_token.clone(), self.reload_without_token);
                 if let (Some(outputs), Some(tx)) = (&self.outputs, channels) {
                     let _ = tx.send(Arc::new(outputs.channels.clone()));
                     if let Some(source) = state.report.get() {
@@ -363,7 +359,8 @@ impl Daemon {
     }
 
     /// Re-reads the config and models; on any problem nothing changes and every problem is
-    /// returned. The listen address and thread count stay as started.
+    /// returned. The API token and `reload_without_token` take effect at once; the listen
+    /// address, connection limits and thread count stay as started (a warning says so).
     fn reload(&mut self) -> Result<String, ReloadError> {
         let Some(path) = &self.reload_from else {
             return Err(ReloadError::NothingToReload);
@@ -375,6 +372,11 @@ impl Daemon {
         if config.server.listen != self.listen {
             tracing::warn!(configured = %config.server.listen, serving = %self.listen, "server.listen changes need a restart");
         }
+        if config.server.limits != self.http {
+            tracing::warn!("server connection limits and timeouts change on restart; the running server keeps its own");
+        }
+        self.bearer_token = config.server.bearer_token.clone();
+        self.reload_without_token = config.server.reload_without_token;
         self.clock = clock;
         self.source = source;
         self.settings = super::engine_settings(&config);

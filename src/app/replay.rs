@@ -108,7 +108,7 @@ pub async fn run(config: &Config, models: &[CapacityModel], span: Span, shard: S
         );
         let (model, settings, moments, pool) = (model.clone(), settings.clone(), moments.clone(), pool.clone());
         let done = tokio::task::spawn_blocking(move || {
-            let outcomes = plan_moments(&model, &settings, &read, &moments, &pool);
+            let outcomes = plan_moments(&model, &settings, &read, &moments, &pool, shard.is_split());
             let data = ModelData {
                 usage: &read.usage,
                 capacity: &read.capacities,
@@ -169,11 +169,16 @@ fn no_data(replayed: &[ModelReplay], span: Span) -> Result<(), AppError> {
     if replayed.iter().any(|m| !m.entities.is_empty()) {
         return Ok(());
     }
-    if let Some((model, (_, why))) = replayed.iter().find_map(|m| m.failures.first().map(|f| (&m.model, f))) {
-        return Err(AppError::ReplaySpan(format!("model {model} failed: {why}")));
-    }
+    let failure = replayed
+        .iter()
+        .find_map(|m| {
+            m.failures
+                .first()
+                .map(|(_, why)| format!(" (model {}: {why})", m.model))
+        })
+        .unwrap_or_default();
     Err(AppError::ReplaySpan(format!(
-        "no model has any data between {} and {} (nor in its history window before): check the span against the source's retention",
+        "no model has any data between {} and {} (nor in its history window before): check the span against the source's retention{failure}",
         crate::format::time(span.from),
         crate::format::time(span.to)
     )))
@@ -259,6 +264,7 @@ fn plan_moments(
     read: &Read,
     moments: &[f64],
     pool: &rayon::ThreadPool,
+    split: bool,
 ) -> Vec<MomentOutcome> {
     let progress = Progress::new(&model.name, moments.len());
     let step = model.step.as_secs_f64();
@@ -294,7 +300,7 @@ fn plan_moments(
             .collect();
         mark_ambiguous_in(model, &mut entities, &read.usage_ambiguous, &read.capacity_ambiguous);
         entities.sort_by(|a, b| a.labels.cmp(&b.labels));
-        refuse_answer(&entities, model, now).map_err(|failure| failure.to_string())?;
+        refuse_answer(&entities, model, now, split).map_err(|failure| failure.to_string())?;
         Ok(entities.iter().map(|e| (e.labels.clone(), MomentPlan::of(e))).collect())
     };
     pool.install(|| {

@@ -16,10 +16,36 @@ pub(crate) fn secret(
 ) -> Option<Secret> {
     let inline: Option<String> = table.optional(key, "a secret string, set through the environment");
     let file: Option<String> = table.optional(file_key, "the path of a file holding the secret");
+    // What would fail only when first sent (an empty secret, a second line, a control
+    // character) is a problem now, named by its key, never quoting the secret.
+    let unusable = |value: &str| {
+        if value.is_empty() {
+            Some("is empty")
+        } else if value.chars().any(char::is_control) {
+            Some("holds a line break or another control character (one line, the secret only)")
+        } else {
+            None
+        }
+    };
     match (inline, file) {
-        (Some(value), None) => Some(Secret::new(value)),
+        (Some(value), None) => match unusable(&value) {
+            Some(why) => {
+                table.report(key, format!("the secret {why}"));
+                None
+            }
+            None => Some(Secret::new(value)),
+        },
         (None, Some(path)) => match std::fs::read_to_string(base_dir.join(&path)) {
-            Ok(text) => Some(Secret::new(text.trim_end_matches(['\n', '\r']).to_string())),
+            Ok(text) => {
+                let value = text.trim_end_matches(['\n', '\r']);
+                match unusable(value) {
+                    Some(why) => {
+                        table.report(file_key, format!("the secret in {path} {why}"));
+                        None
+                    }
+                    None => Some(Secret::new(value.to_string())),
+                }
+            }
             Err(error) => {
                 table.report(file_key, format!("cannot read {path}: {error}"));
                 None

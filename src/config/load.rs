@@ -37,6 +37,7 @@ pub fn load(path: &Path, env: &BTreeMap<String, String>) -> Result<(Config, Vec<
     }
     if let (Some(config), Some(models)) = (&config, &models) {
         problems.extend(scenario_problems(path, config, models));
+        problems.extend(history_problems(config, models));
     }
     match (config, models) {
         (Some(config), Some(models)) if problems.is_empty() => Ok((config, models)),
@@ -82,6 +83,19 @@ fn model_problems(model: &CapacityModel) -> Vec<Problem> {
                 if model.unit.is_empty() { "no unit" } else { &model.unit }
             ),
         )),
+        (Threshold::Absolute(value), Some(capacity))
+            if value > 0.0 && value <= 1.0 && !ratio_unit(&model.unit) && !matches!(capacity, Capacity::Constant(c) if *c <= 1.0) =>
+        {
+            found.push(problem(
+                "threshold",
+                format!(
+                    "{value} is an absolute value in the model's unit ({}), not a share of capacity; for {}% of capacity write \"{}%\" (a ratio model says unit = \"ratio\")",
+                    if model.unit.is_empty() { "no unit" } else { &model.unit },
+                    value * 100.0,
+                    value * 100.0
+                ),
+            ))
+        }
         _ => {}
     }
     if model.horizon < model.step {
@@ -93,7 +107,111 @@ fn model_problems(model: &CapacityModel) -> Vec<Problem> {
             ),
         ));
     }
+    if let Some(Capacity::Query(query)) = &model.capacity {
+        let text = query.trim();
+        let number_end = text
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(text.len());
+        if number_end > 0
+            && number_end < text.len()
+            && text[number_end..].trim().chars().all(|c| c.is_ascii_alphabetic())
+        {
+            found.push(problem(
+                "capacity",
+                format!(
+                    "{text:?} reads as a PromQL query; a constant capacity is a number in the model's unit ({}), such as capacity = {}",
+                    if model.unit.is_empty() { "no unit" } else { &model.unit },
+                    &text[..number_end]
+                ),
+            ));
+        }
+    }
+    if let Some(scaling) = model
+        .scaling
+        .as_ref()
+        .filter(|s| model.horizon >= model.step && s.lead_time.as_secs_f64() > 0.0)
+    {
+        let needed = scaling.lead_time.as_secs_f64() + crate::recommend::CRITICAL_WINDOW_SECS;
+        if model.horizon.as_secs_f64() < needed {
+            found.push(problem(
+                "horizon",
+                format!(
+                    "{} is too short for scaling.lead_time {}: a crossing past the horizon would already be critical (its order-by date within 7 days) and never be seen; make it at least {} (the lead time plus 7 days; plus 30 days to see warnings)",
+                    crate::format::days_or_hours(model.horizon.as_secs_f64()),
+                    crate::format::days_or_hours(scaling.lead_time.as_secs_f64()),
+                    crate::format::days_or_hours(needed)
+                ),
+            ));
+        }
+    }
     found
+}
+
+/// A change's label selector that no entity of the models it selects can carry: each of
+/// those models' usage queries aggregates by a list without that label, so the change would
+/// silently equal the baseline. Only what the queries say for sure counts (see
+/// [`CapacityModel::usage_labels`]).
+fn unmatchable_labels(change: &crate::scenario::Change, models: &[CapacityModel]) -> Option<String> {
+    let selected: Vec<&CapacityModel> = models
+        .iter()
+        .filter(|m| {
+            if !change.drivers.is_empty() {
+                m.driver.as_ref().is_some_and(|d| change.drivers.contains(&d.name))
+            } else {
+                change.models.is_empty() || change.models.contains(&m.name)
+            }
+        })
+        .collect();
+    let lists: Vec<(&str, Vec<String>)> = selected
+        .iter()
+        .map(|m| Some((m.name.as_str(), m.usage_labels()?)))
+        .collect::<Option<_>>()?;
+    if lists.is_empty() {
+        return None;
+    }
+    let (name, _) = change
+        .labels
+        .iter()
+        .find(|(name, _)| lists.iter().all(|(_, labels)| !labels.contains(name)))?;
+    let carried = lists
+        .iter()
+        .map(|(model, labels)| format!("{model}: {}", labels.join(", ")))
+        .collect::<Vec<_>>()
+        .join("; ");
+    Some(format!(
+        "no entity can carry the label {name:?}: the usage queries of the models this change selects aggregate it away (labels they keep: {carried})"
+    ))
+}
+
+/// Whether a unit names a share (a threshold of 0.9 then means 90 %).
+fn ratio_unit(unit: &str) -> bool {
+    let unit = unit.to_ascii_lowercase();
+    ["ratio", "fraction", "share", "utilization", "utilisation"]
+        .iter()
+        .any(|name| unit.contains(name))
+}
+
+/// Models whose history window is shorter than `forecast.min_history`: none of their
+/// entities could ever be forecast.
+fn history_problems(config: &Config, models: &[CapacityModel]) -> Vec<Problem> {
+    let min_history = config.forecast.min_history;
+    models
+        .iter()
+        .filter(|model| model.history < min_history)
+        .map(|model| {
+            let text = std::fs::read_to_string(&model.file).unwrap_or_default();
+            Problem {
+                origin: model.file.display().to_string(),
+                line: line_of(&text, &["history".to_string()]),
+                key: "history".into(),
+                message: format!(
+                    "{} is shorter than forecast.min_history ({}) in the config: no entity could ever be forecast; read more history or lower min_history",
+                    crate::format::days_or_hours(model.history.as_secs_f64()),
+                    crate::format::days_or_hours(min_history.as_secs_f64())
+                ),
+            }
+        })
+        .collect()
 }
 
 /// Scenarios that name models or drivers no model file defines.
@@ -137,6 +255,15 @@ fn scenario_problems(path: &Path, config: &Config, models: &[CapacityModel]) -> 
                     });
                 }
             }
+            if let Some(problem) = unmatchable_labels(change, models) {
+                let path_of_key = ["scenarios", &i.to_string(), "changes", &j.to_string(), "labels"].map(String::from);
+                found.push(Problem {
+                    origin: path.display().to_string(),
+                    line: line_of(&text, &path_of_key),
+                    key: path_of_key.join("."),
+                    message: format!("{problem} (scenario {:?})", scenario.name),
+                });
+            }
         }
     }
     found
@@ -166,6 +293,31 @@ mod tests {
 
     const DISK: &str = "name = \"disk\"\nusage = \"used\"\ncapacity = \"size\"\nthreshold = \"90%\"\n";
 
+    /// A label selector no entity of the selected models can carry is named with its line;
+    /// one the query keeps, or on a query whose labels cannot be known, is not.
+    #[test]
+    fn a_scenario_label_no_model_can_carry_is_named() {
+        let pools = "name = \"pool\"\nusage = 'sum by (pool) (kube_pod_container_resource_requests{resource=\"cpu\"})'\ncapacity = 64\nthreshold = \"90%\"\n";
+        let change = |labels: &str| {
+            format!(
+                "[source]\nurl = \"http://127.0.0.1:9090\"\n\n[[scenarios]]\nname = \"growth\"\n[[scenarios.changes]]\nkind = \"step\"\nfrom = \"+14d\"\nmultiply = 1.3\nlabels = {labels}\n"
+            )
+        };
+        let dir = setup(&change("{ node = \"n1\" }"), &[("pool.toml", pools)]);
+        let found = problems(&dir);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0]
+                .starts_with("headroom.toml:10: scenarios.0.changes.0.labels: no entity can carry the label \"node\"")
+                && found[0].contains("pool: pool"),
+            "{found:?}"
+        );
+        let fine = setup(&change("{ pool = \"eu-1\" }"), &[("pool.toml", pools)]);
+        assert!(load(&fine.path().join("headroom.toml"), &BTreeMap::new()).is_ok());
+        let unknown = setup(&change("{ node = \"n1\" }"), &[("disk.toml", DISK)]);
+        assert!(load(&unknown.path().join("headroom.toml"), &BTreeMap::new()).is_ok());
+    }
+
     #[test]
     fn an_empty_config_names_the_missing_url() {
         let dir = setup("", &[("disk.toml", DISK)]);
@@ -175,6 +327,37 @@ mod tests {
                 "headroom.toml: source.url: missing; expected the Prometheus API's URL, such as http://127.0.0.1:9090 (or HEADROOM_SOURCE__URL)"
             ]
         );
+    }
+
+    /// Typos that hide a real risk: an absolute threshold meant as a share, a horizon that
+    /// ends before a crossing's order-by date could be seen, a history window no forecast can
+    /// come from.
+    #[test]
+    fn settings_that_would_hide_a_risk_are_named() {
+        let config = "[source]\nurl = \"http://127.0.0.1:9090\"\n\n[forecast]\nmin_history = \"10d\"\n";
+        let share = "name = \"disk\"\nusage = \"used\"\ncapacity = \"size\"\nthreshold = 0.85\nunit = \"bytes\"\n";
+        let ratio = "name = \"cpu\"\nusage = \"busy\"\ncapacity = 1\nthreshold = 0.8\nunit = \"ratio\"\n";
+        let lead = "name = \"pool\"\nusage = \"used\"\ncapacity = 64\nthreshold = \"80%\"\nhorizon = \"20d\"\n\n[scaling]\nunit_size = 16\nlead_time = \"14d\"\n";
+        let short = "name = \"short\"\nusage = \"used\"\nthreshold = 5\nhistory = \"7d\"\n";
+        let dir = setup(
+            config,
+            &[
+                ("disk.toml", share),
+                ("cpu.toml", ratio),
+                ("pool.toml", lead),
+                ("short.toml", short),
+            ],
+        );
+        let found = problems(&dir);
+        let expected = [
+            "models/disk.toml:4: threshold: 0.85 is an absolute value in the model's unit (bytes), not a share of capacity; for 85% of capacity write \"85%\"",
+            "models/pool.toml:5: horizon: 20.0 d is too short for scaling.lead_time 14.0 d",
+            "models/short.toml:4: history: 7.0 d is shorter than forecast.min_history (10.0 d)",
+        ];
+        assert_eq!(found.len(), expected.len(), "{found:#?}");
+        for (problem, start) in found.iter().zip(expected) {
+            assert!(problem.starts_with(start), "{problem} does not start with {start}");
+        }
     }
 
     #[test]

@@ -412,6 +412,12 @@ fn prometheus_config(table: &mut Table<'_>, base_dir: &Path) -> Option<Prometheu
                 format!("scheme {:?} is not supported; use http or https", url.scheme()),
             );
         }
+        if url.query().is_some() || url.fragment().is_some() {
+            table.report(
+                "url",
+                "the URL has a query string or fragment, which Headroom does not send (it builds each API request's own) and which would show wherever the URL does; give the API's base URL, with a tenant or key in headers (X-Scope-OrgID) or bearer_token_file",
+            );
+        }
         if has_credentials(url) {
             table.report(
                 "url",
@@ -448,7 +454,12 @@ fn prometheus_config(table: &mut Table<'_>, base_dir: &Path) -> Option<Prometheu
     }
     let headers = table.string_map("headers", "a table of header names to string values");
     for (name, value) in &headers {
-        if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+        if ["authorization", "proxy-authorization"].contains(&name.to_ascii_lowercase().as_str()) {
+            table.report(
+                "headers",
+                format!("{name} would put a credential in the config file; use bearer_token_file, or username with password_file (or their HEADROOM_SOURCE__ variables)"),
+            );
+        } else if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
             table.report("headers", format!("{name:?} is not a valid HTTP header name"));
         } else if reqwest::header::HeaderValue::from_str(value).is_err() {
             table.report(

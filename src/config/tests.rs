@@ -113,12 +113,12 @@ add = 2000
 labels = { job = "api" }
 "#;
     let config = load(text, &[]).expect("valid");
-    use crate::scenario::{ChangeKind, Effect};
+    use crate::scenario::{ChangeKind, Effect, Start};
     assert_eq!(config.scenarios.len(), 2);
     assert_eq!(
         config.scenarios[0].changes[0].kind,
         ChangeKind::Step {
-            from: 1_803_859_200.0,
+            from: Start::At(1_803_859_200.0),
             effect: Effect::Multiply(1.3)
         }
     );
@@ -132,7 +132,30 @@ labels = { job = "api" }
         }
     );
     assert!(
-        matches!(config.scenarios[1].changes[1].kind, ChangeKind::Peak { until, .. } if until - 1_798_070_400.0 == 86_400.0)
+        matches!(config.scenarios[1].changes[1].kind, ChangeKind::Peak { from: Start::At(from), duration_secs, .. } if from == 1_798_070_400.0 && duration_secs == 86_400.0)
+    );
+}
+
+/// Starts relative to the evaluation time: `now`, `+14d`, `now+2h`; a bad duration is named.
+#[test]
+fn scenario_starts_relative_to_now() {
+    use crate::scenario::{ChangeKind, Start};
+    let scenario = |from: &str| {
+        format!(
+            "[source]\nurl = \"http://127.0.0.1:9090\"\n[[scenarios]]\nname = \"s\"\n[[scenarios.changes]]\nkind = \"step\"\nfrom = \"{from}\"\nadd = 1\n"
+        )
+    };
+    let start = |from: &str| match load(&scenario(from), &[]).expect("valid").scenarios[0].changes[0].kind {
+        ChangeKind::Step { from, .. } => from,
+        ref other => panic!("{other:?}"),
+    };
+    assert_eq!(start("now"), Start::AfterNow(0.0));
+    assert_eq!(start("+14d"), Start::AfterNow(14.0 * 86_400.0));
+    assert_eq!(start("now+2h"), Start::AfterNow(7200.0));
+    let problems = load(&scenario("+14 days"), &[]).expect_err("invalid").to_string();
+    assert!(
+        problems.contains("scenarios.0.changes.0.from") && problems.contains("\"+14d\""),
+        "{problems}"
     );
 }
 

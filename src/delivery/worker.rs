@@ -32,6 +32,8 @@ impl Deliverer {
         let client = reqwest::Client::builder()
             .user_agent(concat!("headroom/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(10))
+            .redirect(crate::net::same_origin_redirects())
+            .referer(false)
             .build()
             .map_err(|e| DeliveryError::HttpClient(e.to_string()))?;
         Ok(Deliverer {

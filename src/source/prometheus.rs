@@ -87,7 +87,9 @@ impl PrometheusSource {
             .timeout(config.timeout.as_std())
             .connect_timeout(config.timeout.as_std().min(Duration::from_secs(10)))
             .default_headers(headers)
-            .user_agent(concat!("headroom/", env!("CARGO_PKG_VERSION")));
+            .user_agent(concat!("headroom/", env!("CARGO_PKG_VERSION")))
+            .redirect(crate::net::same_origin_redirects())
+            .referer(false);
         if let Some(ca_file) = &config.ca_file {
             let pem = std::fs::read(ca_file)
                 .map_err(|e| SourceError::Setup(format!("cannot read ca_file {}: {e}", ca_file.display())))?;

@@ -17,9 +17,29 @@ pub struct Lock {
     _file: File,
 }
 
-/// Where the lock of the state file at `path` lives.
+/// Where the lock of the state file at `path` lives: beside the file it really is, whatever
+/// symbolic links or relative paths name it, so two names of one file take one lock.
 pub fn lock_path(path: &Path) -> PathBuf {
-    PathBuf::from(format!("{}.lock", path.display()))
+    PathBuf::from(format!("{}.lock", canonical(path).display()))
+}
+
+/// `path` with links and `..` resolved: the file itself when it exists, else its resolved
+/// directory and its name (a state file not created yet).
+fn canonical(path: &Path) -> PathBuf {
+    if let Ok(real) = std::fs::canonicalize(path) {
+        return real;
+    }
+    match (path.parent(), path.file_name()) {
+        (Some(parent), Some(name)) => {
+            let parent = if parent.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                parent
+            };
+            std::fs::canonicalize(parent).map_or_else(|_| path.to_path_buf(), |dir| dir.join(name))
+        }
+        _ => path.to_path_buf(),
+    }
 }
 
 /// Takes the lock of the state file at `path`, or says which process holds it.
@@ -70,5 +90,22 @@ mod tests {
         assert!(error.contains(&format!("pid {}", std::process::id())), "{error}");
         drop(first);
         acquire(&path).expect("free again once the holder is gone");
+    }
+
+    /// A symbolic link to the state file (or a path through `..`) is the same file: one lock.
+    #[cfg(unix)]
+    #[test]
+    fn another_name_of_the_same_file_takes_the_same_lock() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("headroom.db");
+        std::fs::write(&path, b"").expect("state file");
+        let link = dir.path().join("link.db");
+        std::os::unix::fs::symlink(&path, &link).expect("link");
+        let _first = acquire(&path).expect("first");
+        let error = acquire(&link).expect_err("the same file").to_string();
+        assert!(error.contains(&format!("pid {}", std::process::id())), "{error}");
+        std::fs::create_dir(dir.path().join("sub")).expect("sub");
+        let dotted = dir.path().join("sub").join("..").join("headroom.db");
+        assert!(acquire(&dotted).is_err(), "through ..");
     }
 }

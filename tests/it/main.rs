@@ -23,6 +23,7 @@ mod reload;
 mod replay;
 mod report_gate;
 mod report_cli;
+mod scenarios;
 mod scheduling;
 mod scrape;
 mod security;

@@ -235,3 +235,67 @@ fn planted_secrets_reach_no_output_surface() {
         );
     }
 }
+
+/// A source that answers with a redirect to another host (a misconfigured proxy, a hijacked
+/// name): Headroom does not follow it, so the headers it sends the source (here an API key)
+/// never reach the other host, and the error says what to configure. A stand-in: a real
+/// Prometheus does not redirect its query API.
+#[test]
+fn a_redirect_to_another_host_is_not_followed_and_the_source_headers_stay_home() {
+    use std::io::{BufRead, BufReader, Write};
+    let elsewhere = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let elsewhere_port = elsewhere.local_addr().expect("address").port();
+    elsewhere.set_nonblocking(true).expect("nonblocking");
+    let redirecting = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = redirecting.local_addr().expect("address").port();
+    std::thread::spawn(move || {
+        for stream in redirecting.incoming().flatten() {
+            let mut reader = BufReader::new(&stream);
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
+                line.clear();
+            }
+            let _ = write!(
+                &stream,
+                "HTTP/1.1 307 Temporary Redirect\r\nLocation: http://127.0.0.1:{elsewhere_port}/api/v1/query_range\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+        }
+    });
+    let setup = Setup::new(
+        &format!(
+            "[source]\nurl = \"http://127.0.0.1:{port}\"\ntimeout = \"5s\"\nheaders = {{ \"X-Api-Key\" = \"secret-key-0123\" }}\n\n[models]\ndir = \"models\"\n"
+        ),
+        &[("disk.toml", DISK_MODEL)],
+    );
+    let config = setup.config();
+    let output = crate::harness::run_headroom(&["once", "--config", config.to_str().expect("utf-8")]);
+    let stderr = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(!output.status.success(), "{stderr}");
+    assert!(stderr.contains("another origin"), "{stderr}");
+    assert!(elsewhere.accept().is_err(), "the other host was never contacted");
+    assert!(!stderr.contains("secret-key-0123"), "{stderr}");
+}
+
+/// A usage query that answers no series (a misspelt metric) fails its model, naming what to
+/// check: a model with nothing to plan is never an all-clear.
+#[test]
+fn a_usage_query_that_answers_no_series_fails_its_model() {
+    let prometheus = Prometheus::start_with_history(&history::openmetrics(history::recent_end()));
+    let misspelt = DISK_MODEL.replace("node_filesystem_avail_bytes", "node_filesystem_avial_bytes");
+    assert_ne!(misspelt, DISK_MODEL, "the model names the metric");
+    let setup = Setup::new(&config_for(&prometheus.url(), ""), &[("disk.toml", &misspelt)]);
+    let output = crate::harness::once_json(&setup, history::recent_end());
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    let error = json["models"][0]["error"].as_str().expect("the model failed");
+    assert!(error.contains("returned no series"), "{error}");
+}
