@@ -407,3 +407,70 @@ fn dump_dom(browser: &std::path::Path, page: &std::path::Path) -> String {
     );
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
+
+/// The command line without a Prometheus: a dump source, the table, and the span refused
+/// with its reason (backwards, not yet passed, before the data) and exit 1.
+#[test]
+fn the_table_and_refused_spans_on_the_command_line() {
+    let fixture = fixture();
+    let mut dump = String::new();
+    for (entity, samples) in &fixture.samples {
+        let metric = format!("{}_used", model_of(entity).0);
+        for (t, v) in samples {
+            let _ = writeln!(
+                dump,
+                "{metric}{{job=\"fixture\",instance=\"{entity}\"}} {v} {}",
+                t * 1000
+            );
+        }
+    }
+    let disk = model("disk", "disk_used", "90%");
+    let setup = Setup::new(
+        "[source]\nkind = \"file\"\npath = \"history.txt\"\n\n[models]\ndir = \"models\"\n",
+        &[("disk.toml", disk.as_str())],
+    );
+    std::fs::write(setup.dir.path().join("history.txt"), dump).expect("write dump");
+    let config = setup.config();
+    let replay = |from: u64, to: u64, every: &str| {
+        run_headroom(&[
+            "replay",
+            "--config",
+            config.to_str().expect("utf-8"),
+            "--from",
+            &from.to_string(),
+            "--to",
+            &to.to_string(),
+            "--every",
+            every,
+        ])
+    };
+    let output = replay(fixture.from, fixture.from + DAY, "6h");
+    let table = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(table.contains("every 6.0 h: 5 moments, 4 entities"), "{table}");
+    assert!(
+        table.contains("predict_linear((disk_used{job=\"fixture\"})[6h:1h], 86400) >= 0.9000 * capacity"),
+        "{table}"
+    );
+    assert!(table.lines().any(|l| l.starts_with("TOTAL")), "{table}");
+    let refused = |output: std::process::Output, reason: &str| {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains(reason), "{stderr}");
+    };
+    refused(replay(fixture.to, fixture.from, "1h"), "is not before --to");
+    refused(
+        replay(fixture.from, fixture.to + 30 * DAY, "1h"),
+        "after the newest data",
+    );
+    refused(
+        replay(fixture.start - 90 * DAY, fixture.start - 80 * DAY, "1d"),
+        "no model has any data between",
+    );
+    let help = run_headroom(&["replay", "--help"]);
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(
+        help.contains("--every <EVERY>") && help.contains("[default: 1h]") && help.contains("pending"),
+        "{help}"
+    );
+}
