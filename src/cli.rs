@@ -368,9 +368,11 @@ async fn once(
 ) -> anyhow::Result<ExitCode> {
     if let Some(name) = scenario {
         if !config.scenarios.iter().any(|s| s.name == name) && name != "baseline" {
-            let known: Vec<&str> = config.scenarios.iter().map(|s| s.name.as_str()).collect();
+            let known: Vec<&str> = std::iter::once("baseline")
+                .chain(config.scenarios.iter().map(|s| s.name.as_str()))
+                .collect();
             eprintln!(
-                "error: no scenario {name:?} in the config; configured: baseline, {}",
+                "error: no scenario {name:?} in the config; configured: {}",
                 known.join(", ")
             );
             return Ok(ExitCode::from(EXIT_CONFIG));

@@ -84,6 +84,32 @@ pub struct Scaling {
     pub target_utilization: f64,
     pub min_units: u32,
     pub max_units: Option<u32>,
+    /// Capacity each unit spends on itself, in the model's unit, that the usage query does not
+    /// count (the kubelet's and system reservation, a DaemonSet, a sidecar): one unit carries
+    /// `unit_size - overhead` of usage.
+    pub overhead: f64,
+    /// How far ahead units are sized (`sizing_horizon`); `None`: the model's horizon.
+    /// Exhaustion is still searched over the whole horizon.
+    pub sizing_horizon: Option<PromDuration>,
+}
+
+impl Scaling {
+    /// Usage one unit carries at the target utilisation.
+    pub fn usable_per_unit(&self) -> f64 {
+        (self.unit_size - self.overhead) * self.target_utilization
+    }
+
+    /// Whole units that keep `peak` usage under the target utilisation of what the units
+    /// carry after their overhead, within `min_units` and `max_units`.
+    pub fn units_for(&self, peak: f64) -> u32 {
+        let mut units = (peak.max(0.0) / self.usable_per_unit())
+            .ceil()
+            .max(f64::from(self.min_units));
+        if let Some(max) = self.max_units {
+            units = units.min(f64::from(max));
+        }
+        units as u32
+    }
 }
 
 /// The capacity of each entity.

@@ -63,7 +63,7 @@ fn model_problems(model: &CapacityModel) -> Vec<Problem> {
     let text = std::fs::read_to_string(&model.file).unwrap_or_default();
     let problem = |key: &str, message: String| Problem {
         origin: model.file.display().to_string(),
-        line: line_of(&text, &[key.to_string()]),
+        line: line_of(&text, &key.split('.').map(String::from).collect::<Vec<_>>()),
         key: key.to_string(),
         message,
     };
@@ -122,6 +122,17 @@ fn model_problems(model: &CapacityModel) -> Vec<Problem> {
                     "{text:?} reads as a PromQL query; a constant capacity is a number in the model's unit ({}), such as capacity = {}",
                     if model.unit.is_empty() { "no unit" } else { &model.unit },
                     &text[..number_end]
+                ),
+            ));
+        }
+    }
+    if let Some(sizing) = model.scaling.as_ref().and_then(|s| s.sizing_horizon) {
+        if sizing > model.horizon {
+            found.push(problem(
+                "scaling.sizing_horizon",
+                format!(
+                    "{sizing} reaches past the model's horizon ({}): nothing is forecast there to size on; make it at most the horizon",
+                    model.horizon
                 ),
             ));
         }

@@ -225,6 +225,18 @@ impl Config {
         for problem in inline_secret_problems(origin, text) {
             document.push(problem);
         }
+        for name in env.keys() {
+            if let Some(meant) = single_underscore_override(name) {
+                document.push(Problem {
+                    origin: format!("environment variable {name}"),
+                    line: None,
+                    key: String::new(),
+                    message: format!(
+                        "is not read: a config key is named with double underscores between its parts, {meant}"
+                    ),
+                });
+            }
+        }
         let config = Config::from_tree(&document, tree, base_dir, env);
         match config {
             Some(config) if !document.has_problems() => Ok(config),
@@ -337,7 +349,17 @@ fn source_config(mut table: Table<'_>, base_dir: &Path) -> Option<SourceConfig> 
         "prometheus" => prometheus_config(&mut table, base_dir).map(|c| SourceConfig::Prometheus(Box::new(c))),
         "file" => {
             let path: Option<String> = table.required("path", "the path of a text-format dump");
-            path.map(|p| SourceConfig::File { path: base_dir.join(p) })
+            let path = path.map(|p| base_dir.join(p));
+            if let Some(Err(error)) = path.as_ref().map(std::fs::metadata) {
+                table.report(
+                    "path",
+                    format!(
+                        "cannot read {}: {error}",
+                        path.as_ref().map_or(String::new(), |p| p.display().to_string())
+                    ),
+                );
+            }
+            path.map(|path| SourceConfig::File { path })
         }
         "scrape" => scrape_config(&mut table).map(SourceConfig::Scrape),
         other => {
@@ -345,7 +367,8 @@ fn source_config(mut table: Table<'_>, base_dir: &Path) -> Option<SourceConfig> 
                 "kind",
                 format!("unknown source kind {other:?}; valid: \"prometheus\", \"file\", \"scrape\""),
             );
-            None
+            // The other keys belong to a kind not known: not reported as unknown one by one.
+            return None;
         }
     };
     table.finish();
@@ -501,6 +524,27 @@ fn prometheus_config(table: &mut Table<'_>, base_dir: &Path) -> Option<Prometheu
         max_concurrent_requests,
         max_requests_per_second,
     })
+}
+
+/// The variable a `HEADROOM_SECTION_KEY` variable was most likely meant to be
+/// (`HEADROOM_SOURCE__URL` for `HEADROOM_SOURCE_URL`): one that names a config section with a
+/// single underscore, which would otherwise be ignored without a word.
+fn single_underscore_override(name: &str) -> Option<String> {
+    const SECTIONS: [&str; 9] = [
+        "source", "server", "store", "smtp", "report", "schedule", "forecast", "models", "delivery",
+    ];
+    let rest = name.strip_prefix(ENV_PREFIX)?;
+    if rest.contains("__") {
+        return None;
+    }
+    let lower = rest.to_lowercase();
+    let section = SECTIONS.iter().find(|section| {
+        lower
+            .strip_prefix(*section)
+            .is_some_and(|key| key.starts_with('_') && key.len() > 1)
+    })?;
+    let key = &rest[section.len() + 1..];
+    Some(format!("{ENV_PREFIX}{}__{key}", rest[..section.len()].to_uppercase()))
 }
 
 /// Whether `url` carries a user name or password (`http://user:pass@host`).

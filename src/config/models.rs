@@ -253,9 +253,28 @@ fn scaling_section(mut table: Table<'_>) -> Option<Scaling> {
     if max_units.is_some_and(|max| max < min_units) {
         table.report("max_units", format!("must be at least min_units ({min_units})"));
     }
+    let overhead: f64 = table
+        .optional(
+            "overhead",
+            "the capacity each unit spends on itself, in the model's unit",
+        )
+        .unwrap_or(0.0);
+    if !(overhead >= 0.0 && overhead.is_finite()) || unit_size.is_some_and(|size| size > 0.0 && overhead >= size) {
+        table.report(
+            "overhead",
+            "must be zero or more and less than unit_size (each unit must carry some usage)",
+        );
+    }
+    let sizing_horizon: Option<PromDuration> = table.parsed("sizing_horizon", "a duration such as 30d");
     table.finish();
     Some(Scaling {
         unit_size: unit_size.filter(|v| *v > 0.0 && v.is_finite())?,
+        overhead: if overhead.is_finite() && overhead >= 0.0 {
+            overhead
+        } else {
+            0.0
+        },
+        sizing_horizon,
         unit_name,
         unit_cost,
         currency,

@@ -39,12 +39,10 @@ pub fn parse(root: &mut Table<'_>) -> Vec<Scenario> {
                 );
             }
         }
-        let changes: Vec<Change> = table
-            .array_of_tables("changes")
-            .into_iter()
-            .filter_map(change)
-            .collect();
-        if changes.is_empty() {
+        let tables = table.array_of_tables("changes");
+        let written = tables.len();
+        let changes: Vec<Change> = tables.into_iter().filter_map(change).collect();
+        if written == 0 {
             table.report("changes", "a scenario needs at least one [[scenarios.changes]] table");
         }
         table.finish();

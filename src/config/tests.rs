@@ -243,3 +243,18 @@ fn credentials_in_a_url_are_refused_with_a_pointer_and_never_echoed() {
     );
     assert!(!problems.contains("planted-pw-3"), "{problems}");
 }
+
+/// `HEADROOM_SOURCE_URL` (one underscore) would be ignored while the file's URL is used: it is
+/// named, with the variable it was meant to be. Variables of the command line stay alone.
+#[test]
+fn a_variable_with_one_underscore_is_named_not_ignored() {
+    let text = "[source]\nurl = \"http://127.0.0.1:9090\"\n";
+    let problems = load(text, &[("HEADROOM_SOURCE_URL", "http://prometheus:9090")])
+        .expect_err("refused")
+        .to_string();
+    assert!(
+        problems.contains("HEADROOM_SOURCE_URL") && problems.contains("HEADROOM_SOURCE__URL"),
+        "{problems}"
+    );
+    load(text, &[("HEADROOM_CONFIG", "x.toml"), ("HEADROOM_LOG", "debug")]).expect("not config keys");
+}

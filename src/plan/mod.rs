@@ -306,7 +306,12 @@ fn plan_forecast(
         result.exhaustion = Some(exhaustion(&forecast, threshold, model.direction));
     }
     let summary = forecast.summary();
-    let peaks = sizing::peaks(&forecast, model.direction, result.capacity);
+    let sized_until = model
+        .scaling
+        .as_ref()
+        .and_then(|s| s.sizing_horizon)
+        .map_or(f64::INFINITY, |h| forecast.last_timestamp + h.as_secs_f64());
+    let peaks = sizing::peaks(&forecast, model.direction, result.capacity, sized_until);
     let driver_fit = result.driver.clone();
     let situation = Situation {
         now: context.now,
@@ -360,7 +365,7 @@ fn plan_forecast(
         }
         let changed_exhaustion = result.threshold.map(|t| exhaustion(&changed, t, model.direction));
         let changed_summary = changed.summary();
-        let changed_peaks = sizing::peaks(&changed, model.direction, result.capacity);
+        let changed_peaks = sizing::peaks(&changed, model.direction, result.capacity, sized_until);
         let recommendation = recommend(&Situation {
             forecast: &changed_summary,
             peaks: changed_peaks.as_ref(),

@@ -137,10 +137,16 @@ impl SourceError {
     pub fn source_down(&self) -> bool {
         match self {
             SourceError::Unreachable { .. } | SourceError::Malformed { .. } => true,
-            SourceError::Http { status, .. } => transient_status(*status),
+            SourceError::Http { status, .. } => transient_status(*status) || refused_credentials(*status),
             _ => false,
         }
     }
+}
+
+/// Whether an HTTP status says the source refused Headroom's credentials (401, 403): the
+/// source is unusable until they are fixed, whatever the query.
+pub fn refused_credentials(status: u16) -> bool {
+    status == 401 || status == 403
 }
 
 /// Whether an HTTP status means "try again later": the server, a gateway or a rate limiter

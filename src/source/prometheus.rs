@@ -412,7 +412,9 @@ pub fn parse_response_keeping(
 /// What a non-2xx answer means, judged by its status first: 5xx, 429 and 408 say the source
 /// cannot answer now (Prometheus' query timeout, a Thanos store or Mimir ingester that is
 /// unavailable, a tenant's rate limit), so the query is retried and the source counted down,
-/// whatever the body; another 4xx is about the query. The body, the API's JSON error
+/// whatever the body; 401 and 403 say the credentials were refused (an expired token), which
+/// no query can fix, so the source counts down too, without retries; another 4xx is about the
+/// query. The body, the API's JSON error
 /// (`errorType: error`) or a proxy's text, only supplies the message.
 fn error_answer(url: &str, query: &str, status: u16, retry_after: Option<Duration>, body: &[u8]) -> SourceError {
     let api_error = response::from_slice(body, &|_| false)
@@ -421,7 +423,7 @@ fn error_answer(url: &str, query: &str, status: u16, retry_after: Option<Duratio
     match api_error {
         Some(SourceError::Query {
             error_type, message, ..
-        }) if !super::transient_status(status) => SourceError::Query {
+        }) if !super::transient_status(status) && !super::refused_credentials(status) => SourceError::Query {
             url: url.into(),
             query: query.into(),
             error_type,
@@ -453,7 +455,8 @@ const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 /// How long to wait before attempt `attempt + 1` after `error`, or `None` when retrying is
 /// pointless (the query's own fault) or the server asked for a longer pause than a cycle waits.
 fn retry_delay(error: &SourceError, attempt: u32) -> Option<Duration> {
-    if !error.source_down() {
+    let refused = matches!(error, SourceError::Http { status, .. } if super::refused_credentials(*status));
+    if !error.source_down() || refused {
         return None;
     }
     let ours = backoff(attempt);

@@ -85,6 +85,20 @@ fn error_answers_are_judged_by_status_first() {
         assert!(error.to_string().contains(said), "{error}");
         assert_eq!(retry_delay(&error, 1).is_some(), down, "{error}");
     }
+    // Refused credentials (an expired token), with the API's JSON error or a proxy's page: the
+    // source is down until they are fixed; retrying within the cycle changes nothing.
+    for (status, body) in [
+        (
+            401,
+            r#"{"status":"error","errorType":"unauthorized","error":"token expired"}"#,
+        ),
+        (403, "Forbidden"),
+    ] {
+        let error = parse_response("http://p/", "up", status, body.as_bytes()).expect_err("an error");
+        assert!(error.source_down(), "{error}");
+        assert_eq!(error.kind(), "http", "{error}");
+        assert_eq!(retry_delay(&error, 1), None, "{error}");
+    }
 }
 
 #[test]
