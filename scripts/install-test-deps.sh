@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs the real components the test suite starts on loopback: Prometheus and promtool,
-# an SMTP server (python3-aiosmtpd), a JSON Schema validator, and openssl for test certificates
+# an SMTP server (python3-aiosmtpd), a JSON Schema validator, openssl for test certificates and
+# chromium (headless, to render replay.html)
 # (Debian packages). Idempotent: does nothing when they are already present.
 # Never lets a package's init script start a service on a public port.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
-PKGS=(prometheus victoria-metrics python3-aiosmtpd python3-jsonschema python3-yaml openssl systemd)
+PKGS=(prometheus victoria-metrics python3-aiosmtpd python3-jsonschema python3-yaml openssl systemd chromium)
 missing=()
 for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -eq 0 ]; then

@@ -1,4 +1,4 @@
-//! The command line: `run`, `once`, `report`, `budget`, `check`, `demo`, `forecast`. Parsing and wiring only; the work lives
+//! The command line: `run`, `once`, `replay`, `report`, `budget`, `check`, `demo`, `forecast`. Parsing and wiring only; the work lives
 //! in the library modules.
 
 use std::collections::BTreeMap;
@@ -15,6 +15,8 @@ use crate::forecast;
 use crate::model;
 use crate::outcome::CycleOutcome;
 use crate::report;
+
+mod replay;
 
 /// Headroom forecasts when your resources run out.
 ///
@@ -75,6 +77,17 @@ pub enum Command {
         #[arg(long)]
         scenario: Option<String>,
     },
+    /// Replay past moments: what Headroom would have alerted on, and what a predict_linear
+    /// rule did, judged against what really happened.
+    ///
+    /// Every moment from --from to --to (every --every) is planned as `once --at` that moment
+    /// would plan it, with no sample after it. Beside it, the baseline rule of
+    /// [replay.baseline] (predict_linear over 6h, 24h ahead by default). Once the data after a
+    /// moment is known, each alert is true (the usage crossed within the alert's horizon),
+    /// false, or pending (the data ends first). Prints, per entity and in total: alert-hours,
+    /// false alert-hours, missed crossings, median warning lead time and the error of
+    /// Headroom's likely date (docs/replay.md). Exit 1 if a model failed at some moment.
+    Replay(replay::ReplayArgs),
     /// Build the weekly capacity report now from one planning cycle: write report.html,
     /// report.txt and the charts (PNG) into a directory, and with --send mail it to
     /// report.to through [smtp].
@@ -221,6 +234,12 @@ async fn dispatch(command: Command, shard: crate::shard::Shard) -> anyhow::Resul
                 return Ok(ExitCode::from(EXIT_CONFIG));
             };
             once(config, models, format, at, scenario.as_deref(), shard).await
+        }
+        Command::Replay(args) => {
+            let Some((config, models)) = load_all(&args.config.config) else {
+                return Ok(ExitCode::from(EXIT_CONFIG));
+            };
+            Ok(replay::replay(&config, &models, &args, shard).await?)
         }
         Command::Run {
             config: config_arg,

@@ -1,4 +1,4 @@
-//! Numbers and dates for people, one way everywhere.
+//! Numbers and dates for people, one way everywhere (and base64, the one text encoding).
 //!
 //! The justification sentences, the `once` table, the weekly report and the webhooks all
 //! print the same thresholds and dates; one function per kind of value keeps them printing
@@ -66,6 +66,24 @@ pub fn relative(at: Option<f64>, now: f64) -> String {
         Some(at) if at >= now => format!("{} (in {:.1} d)", time(at), (at - now) / 86_400.0),
         Some(at) => format!("{} ({:.1} d ago)", time(at), (now - at) / 86_400.0),
     }
+}
+
+/// Standard base64 with padding (a basic auth header, an image inlined in HTML).
+pub fn base64(input: &[u8]) -> String {
+    const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
+    for chunk in input.chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(TABLE[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -21,6 +21,7 @@ pub mod scenario;
 pub mod recommend;
 pub mod outcome;
 pub mod plan;
+pub mod replay;
 
 // Text in: the config and capacity model files.
 pub mod config;

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::outcome::{CycleOutcome, EntityResult, ModelOutcome};
+use crate::outcome::{CycleOutcome, EntityResult, EntityStatus, ModelOutcome};
 use crate::recommend::{Recommendation, Units, Urgency};
 use crate::series::Labels;
 
@@ -201,4 +201,96 @@ pub(crate) fn rich_cycle() -> CycleOutcome {
 /// The units a fixture disk's monthly cost pays for (10 per unit).
 fn entity_units(monthly: f64) -> u32 {
     (monthly / 10.0).round() as u32
+}
+
+/// A disk model measured hourly against 90 GB, with `extra` lines appended.
+pub(crate) fn replay_model(extra: &str) -> crate::model::CapacityModel {
+    let text = format!("name = \"disk\"\nusage = \"used\"\nthreshold = 90\nstep = \"1h\"\nunit = \"GB\"\n{extra}");
+    crate::config::models::load_texts(&[("disk.toml", text.as_str())])
+        .expect("model")
+        .remove(0)
+}
+
+fn replay_series(host: &str, hours: std::ops::Range<usize>, value: impl Fn(f64) -> f64) -> crate::series::Series {
+    crate::series::Series {
+        labels: Labels::new([("host", host)]),
+        samples: hours
+            .map(|h| crate::series::Sample {
+                timestamp: h as f64 * 3600.0,
+                value: value(h as f64),
+            })
+            .collect(),
+    }
+}
+
+fn replay_plan(alerts: bool, likely: Option<f64>, exceeded_now: bool) -> crate::replay::MomentPlan {
+    crate::replay::MomentPlan {
+        status: EntityStatus::Ok,
+        likely,
+        earliest: likely,
+        exceeded_now,
+        urgency: Some(if alerts { Urgency::Critical } else { Urgency::Ok }),
+        order_by: likely,
+    }
+}
+
+/// Three disks replayed hourly from hour 48 to hour 120:
+/// - `steady` grows 1 GB an hour and crosses 90 GB at hour 90; Headroom alerts from hour 60
+///   with a likely date 2 hours late until the crossing, the baseline (24 h ahead) from hour 66;
+/// - `flat` stays at 10 GB; Headroom alerts (wrongly) at hours 50-54;
+/// - `short` stays at 10 GB but its data ends at hour 150; Headroom alerts at hours 100-104,
+///   whose 7-day horizon reaches past the data: pending.
+///
+/// At hour 110 the whole model failed.
+pub(crate) fn replay() -> crate::replay::Replay {
+    use crate::replay::*;
+    let model = replay_model("");
+    let rule = crate::replay::baseline::BaselineRule::default();
+    let moments = moments(48.0 * 3600.0, 120.0 * 3600.0, 3600.0);
+    let usage = vec![
+        replay_series("flat", 0..400, |_| 10.0),
+        replay_series("short", 0..151, |_| 10.0),
+        replay_series("steady", 0..400, |h| h),
+    ];
+    let outcomes: Vec<MomentOutcome> = moments
+        .iter()
+        .map(|&at| {
+            let h = at / 3600.0;
+            if h == 110.0 {
+                return Err("the source was down".to_string());
+            }
+            let steady = replay_plan(
+                h >= 60.0,
+                Some(if h >= 90.0 { h * 3600.0 } else { 92.0 * 3600.0 }),
+                h >= 90.0,
+            );
+            Ok(vec![
+                (Labels::new([("host", "steady")]), steady),
+                (
+                    Labels::new([("host", "flat")]),
+                    replay_plan((50.0..=54.0).contains(&h), None, false),
+                ),
+                (
+                    Labels::new([("host", "short")]),
+                    replay_plan((100.0..=104.0).contains(&h), None, false),
+                ),
+            ])
+        })
+        .collect();
+    let capacity = crate::plan::inputs::CapacityLookup::None;
+    let data = ModelData {
+        usage: &usage,
+        capacity: &capacity,
+    };
+    let replayed = ModelReplay::new(&model, &rule, &moments, outcomes, &data);
+    Replay {
+        from: 48.0 * 3600.0,
+        to: 120.0 * 3600.0,
+        every: 3600.0,
+        moments,
+        rule,
+        source: "test".into(),
+        read_until: 399.0 * 3600.0,
+        models: vec![replayed],
+    }
 }

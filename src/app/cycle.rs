@@ -21,7 +21,7 @@ use crate::plan::{self, EarlierResults, ModelContext, PastAccuracy};
 use crate::scenario::Scenario;
 use crate::series::Labels;
 use crate::source::cache::{Fetcher, History};
-use crate::source::{RangeQuery, SourceError};
+use crate::source::{Ambiguous, RangeQuery, SourceError};
 use crate::store::Store;
 
 /// What a cycle runs with: where history comes from, where accuracy records are kept, and
@@ -39,7 +39,7 @@ pub struct Cycle<'a> {
 
 /// Why one model produced no results in a cycle.
 #[derive(Debug, thiserror::Error)]
-enum ModelFailure {
+pub(crate) enum ModelFailure {
     #[error(transparent)]
     Source(#[from] SourceError),
     /// Planning itself failed (a bug): said as such, never blamed on the source.
@@ -263,28 +263,40 @@ impl Cycle<'_> {
         mark_ambiguous(fetcher, model, &mut entities);
         entities.extend(missing(&entities, previous_entities, model, now));
         entities.sort_by(|a, b| a.labels.cmp(&b.labels));
-        // One replica of several may own none of a model's entities; a whole fleet cannot.
-        if entities.is_empty() && !fetcher.shard().is_split() {
-            return Err(ModelFailure::NoSeries);
-        }
-        let answered: Vec<&EntityResult> = entities.iter().filter(|e| e.status != EntityStatus::Missing).collect();
-        if answered.is_empty() && !entities.is_empty() {
-            return Err(ModelFailure::AllMissing { series: entities.len() });
-        }
-        if !answered.is_empty() && answered.iter().all(|e| e.status == EntityStatus::Stale) {
-            let newest = answered
-                .iter()
-                .filter_map(|e| e.last_sample)
-                .fold(f64::NEG_INFINITY, f64::max);
-            return Err(ModelFailure::AllStale {
-                series: answered.len(),
-                newest,
-                age: now - newest,
-                stale_after: model.stale_after_secs(),
-            });
-        }
+        refuse_answer(&entities, model, now, fetcher.shard().is_split())?;
         Ok((entities, reused))
     }
+}
+
+/// Why a model's planned answer as a whole is not a result: the usage query answered no
+/// series (unless the fleet is `split` over replicas: one may own none), none of the series
+/// answered (all missing), or every series has ended (the source stopped delivering).
+pub(crate) fn refuse_answer(
+    entities: &[EntityResult],
+    model: &CapacityModel,
+    now: f64,
+    split: bool,
+) -> Result<(), ModelFailure> {
+    if entities.is_empty() && !split {
+        return Err(ModelFailure::NoSeries);
+    }
+    let answered: Vec<&EntityResult> = entities.iter().filter(|e| e.status != EntityStatus::Missing).collect();
+    if answered.is_empty() && !entities.is_empty() {
+        return Err(ModelFailure::AllMissing { series: entities.len() });
+    }
+    if !answered.is_empty() && answered.iter().all(|e| e.status == EntityStatus::Stale) {
+        let newest = answered
+            .iter()
+            .filter_map(|e| e.last_sample)
+            .fold(f64::NEG_INFINITY, f64::max);
+        return Err(ModelFailure::AllStale {
+            series: answered.len(),
+            newest,
+            age: now - newest,
+            stale_after: model.stale_after_secs(),
+        });
+    }
+    Ok(())
 }
 
 /// How many planned entities each scenario selects and changes. A scenario that selects
@@ -382,8 +394,23 @@ fn missing(
 /// Entities whose usage (or capacity) answer held several series with their labels get an
 /// error naming them instead of a result built from one of the copies.
 fn mark_ambiguous(fetcher: &Fetcher<'_>, model: &CapacityModel, entities: &mut Vec<EntityResult>) {
+    let capacity = match &model.capacity {
+        Some(Capacity::Query(query)) => fetcher.ambiguous(query),
+        _ => Vec::new(),
+    };
+    mark_ambiguous_in(model, entities, &fetcher.ambiguous(&model.usage_query()), &capacity);
+}
+
+/// [`mark_ambiguous`] with the label sets the usage and the capacity answers held more than
+/// once.
+pub(crate) fn mark_ambiguous_in(
+    model: &CapacityModel,
+    entities: &mut Vec<EntityResult>,
+    usage_ambiguous: &[Ambiguous],
+    capacity_ambiguous: &[Ambiguous],
+) {
     let usage = model.usage_query();
-    for ambiguous in fetcher.ambiguous(&usage) {
+    for ambiguous in usage_ambiguous {
         let mut entity = EntityResult::new(ambiguous.labels.clone(), model.team.clone());
         entity.status = crate::outcome::EntityStatus::Error;
         entity.reason = Some(ambiguous.reason(&usage));
@@ -391,7 +418,7 @@ fn mark_ambiguous(fetcher: &Fetcher<'_>, model: &CapacityModel, entities: &mut V
         entities.push(entity);
     }
     if let Some(Capacity::Query(query)) = &model.capacity {
-        for ambiguous in fetcher.ambiguous(query) {
+        for ambiguous in capacity_ambiguous {
             for entity in entities.iter_mut().filter(|e| e.labels == ambiguous.labels) {
                 *entity = EntityResult::new(ambiguous.labels.clone(), model.team.clone());
                 entity.status = crate::outcome::EntityStatus::Error;
@@ -407,7 +434,7 @@ fn mark_ambiguous(fetcher: &Fetcher<'_>, model: &CapacityModel, entities: &mut V
 const ENTITIES_PER_BATCH: usize = 2048;
 
 /// An entity's history as the planner takes it: its labels and its grid.
-fn on_grid(history: History, step: f64) -> (crate::series::Labels, Option<Grid>) {
+pub(crate) fn on_grid(history: History, step: f64) -> (crate::series::Labels, Option<Grid>) {
     match history {
         History::Samples(series) => {
             let grid = Grid::from_samples(&series.samples, Some(step));

@@ -6,6 +6,7 @@ pub mod cycle;
 pub mod daemon;
 pub mod demo;
 pub mod forecast_csv;
+pub mod replay;
 pub mod timing;
 
 use std::sync::Arc;
@@ -41,6 +42,8 @@ pub enum AppError {
     Runtime(std::io::Error),
     #[error("the HTTP server failed: {0}")]
     Server(String),
+    #[error("cannot replay: {0}")]
+    ReplaySpan(String),
 }
 
 /// The engine settings a config asks for.

@@ -13,6 +13,7 @@ pub mod files;
 pub mod load;
 pub mod models;
 pub mod problems;
+pub mod replay;
 pub mod scenarios;
 pub mod server;
 
@@ -51,6 +52,8 @@ pub struct Config {
     pub webhooks: Vec<delivery::WebhookConfig>,
     /// Retry policy for email and webhooks (`[delivery]`).
     pub delivery: delivery::DeliveryConfig,
+    /// The `predict_linear` rule `headroom replay` compares with (`[replay.baseline]`).
+    pub replay_baseline: crate::replay::baseline::BaselineRule,
 }
 
 /// Where history comes from.
@@ -319,6 +322,7 @@ impl Config {
         }
         let webhooks = delivery::webhooks(root.array_of_tables("webhooks"), base_dir, env);
         let delivery = delivery::delivery(root.table("delivery"));
+        let replay_baseline = replay::parse(root.table("replay"));
         root.finish();
         Some(Config {
             source: source?,
@@ -332,6 +336,7 @@ impl Config {
             smtp,
             webhooks,
             delivery,
+            replay_baseline,
         })
     }
 }

@@ -215,7 +215,7 @@ pub(super) fn chart_history(grid: &Grid, points: usize) -> Vec<(f64, f64)> {
 /// The series for an entity with `labels`: the one with exactly these labels, else the one whose
 /// labels are the largest subset of them (a cluster's capacity or driver for each of its nodes),
 /// else the only series there is (one cluster-wide figure applies to every entity).
-pub(super) fn matching_series<'a>(series: &'a [Series], labels: &Labels) -> Option<&'a Series> {
+pub fn matching_series<'a>(series: &'a [Series], labels: &Labels) -> Option<&'a Series> {
     series
         .iter()
         .find(|s| &s.labels == labels)

@@ -1,7 +1,8 @@
-//! Renderings of a cycle's outcome: pure functions from [`crate::outcome`] to text, JSON,
+//! Renderings of a cycle's outcome (and of a replay's): pure functions from [`crate::outcome`] to text, JSON,
 //! HTML and PNG. Nothing here reads a clock, a file or the network; sending and storing what
 //! is rendered is `delivery`'s job, serving it the API's.
 
 pub mod json;
+pub mod replay;
 pub mod table;
 pub mod weekly;

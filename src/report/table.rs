@@ -131,7 +131,7 @@ pub fn to_table(report: &CycleOutcome) -> String {
 }
 
 /// A short name for an entity: its label values, joined.
-fn entity_name(labels: &crate::series::Labels) -> String {
+pub(crate) fn entity_name(labels: &crate::series::Labels) -> String {
     if labels.is_empty() {
         return "(all)".into();
     }

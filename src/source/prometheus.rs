@@ -73,7 +73,7 @@ impl PrometheusSource {
                 headers.insert(AUTHORIZATION, value);
             }
             Auth::Basic { username, password } => {
-                let encoded = base64_encode(format!("{username}:{}", password.expose()).as_bytes());
+                let encoded = crate::format::base64(format!("{username}:{}", password.expose()).as_bytes());
                 let mut value = HeaderValue::from_str(&format!("Basic {encoded}")).map_err(|_| {
                     SourceError::Setup(
                         "the basic auth credentials have characters not allowed in an HTTP header".into(),
@@ -479,24 +479,6 @@ fn format_time(seconds: f64) -> String {
 pub fn backoff(attempt: u32) -> Duration {
     let base = crate::net::exponential_backoff(FIRST_BACKOFF, attempt, FIRST_BACKOFF.saturating_mul(1 << 10));
     base.mul_f64(1.0 + crate::net::jitter_fraction() * 0.5)
-}
-
-/// Standard base64 with padding (for the basic auth header).
-fn base64_encode(input: &[u8]) -> String {
-    const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
-    for chunk in input.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(TABLE[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -22,6 +22,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("recommendations", &["recommend"]),
     ("outcome", &["outcome"]),
     ("planner", &["plan"]),
+    ("replay", &["replay"]),
     ("config", &["config"]),
     ("state file", &["store"]),
     ("renderings", &["report"]),
@@ -34,7 +35,15 @@ const LAYERS: &[(&str, &[&str])] = &[
 ];
 
 /// The pure core: these modules, and everything they import, do no IO.
-const CORE: &[&str] = &["model", "forecast", "scenario", "recommend", "outcome", "plan"];
+const CORE: &[&str] = &[
+    "model",
+    "forecast",
+    "scenario",
+    "recommend",
+    "outcome",
+    "plan",
+    "replay",
+];
 
 /// What the core never names: async runtimes, network and database clients, the HTTP server,
 /// mail, logging, files and sockets.
@@ -563,7 +572,7 @@ fn no_source_file_over_600_lines() {
 /// cannot drift apart. The end-to-end tests validate real outputs against the same schemas.
 #[test]
 fn golden_documents_match_their_schemas() {
-    for name in ["cycle", "recommendations", "budget"] {
+    for name in ["cycle", "recommendations", "budget", "replay"] {
         let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/data/golden/{name}.json"));
         let document = std::fs::read_to_string(&golden).expect("golden document");
         crate::harness::assert_matches_schema(&format!("docs/schemas/{name}.schema.json"), &document);
@@ -571,10 +580,13 @@ fn golden_documents_match_their_schemas() {
 }
 
 /// Forecasting never runs on the async runtime's threads: only the planner, the engine and
-/// the CSV command call the engine; the cycle calls the planner only from its batch function,
-/// and calls that only inside `spawn_blocking`. A slow fit then cannot stall `/metrics`.
+/// the CSV command call the engine; the cycle and replay call the planner only from their
+/// batch functions, and call those only inside `spawn_blocking`. A slow fit then cannot stall
+/// `/metrics`.
 #[test]
 fn forecasting_stays_off_the_async_threads() {
+    /// The files that plan entities, and the one function in each that may.
+    const PLANNERS: [(&str, &str); 2] = [("app/cycle.rs", "plan_in_batches"), ("app/replay.rs", "plan_moments")];
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     for (path, text) in sources(&src) {
         let Some(code) = code_of(&path, &text) else {
@@ -588,22 +600,24 @@ fn forecasting_stays_off_the_async_threads() {
                 "{path} calls the engine directly; plan through plan::entity on the blocking pool"
             );
         }
-        if path != "app/cycle.rs" {
+        let Some((_, batch_fn)) = PLANNERS.iter().find(|(file, _)| *file == path) else {
             assert!(
                 !code.contains("plan::entity("),
-                "{path} plans entities outside the cycle"
+                "{path} plans entities outside the cycle and replay"
             );
             continue;
-        }
-        let batch = code.find("fn plan_in_batches(").expect("the cycle's batch function");
+        };
+        let definition = format!("fn {batch_fn}(");
+        let batch = code.find(&definition).expect("the batch function");
         let batch_end = matching_brace(&code, batch + code[batch..].find('{').expect("body")).expect("end");
         for (at, _) in code.match_indices("plan::entity(") {
             assert!(
                 (batch..batch_end).contains(&at),
-                "app/cycle.rs calls plan::entity outside plan_in_batches"
+                "{path} calls plan::entity outside {batch_fn}"
             );
         }
-        for (at, _) in code.match_indices("plan_in_batches(") {
+        let call = format!("{batch_fn}(");
+        for (at, _) in code.match_indices(&call) {
             if at == batch + "fn ".len() {
                 continue;
             }
@@ -611,7 +625,7 @@ fn forecasting_stays_off_the_async_threads() {
             let blocking = before.rfind("spawn_blocking(").expect("called inside spawn_blocking");
             assert!(
                 !before[blocking..].contains(';'),
-                "app/cycle.rs calls plan_in_batches outside spawn_blocking"
+                "{path} calls {batch_fn} outside spawn_blocking"
             );
         }
     }

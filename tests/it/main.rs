@@ -21,6 +21,7 @@ mod kubernetes;
 mod prometheus_e2e;
 mod recommendations;
 mod reload;
+mod replay;
 mod report_gate;
 mod report_cli;
 mod scenarios;

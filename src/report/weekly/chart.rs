@@ -8,6 +8,7 @@
 
 use std::sync::OnceLock;
 
+use plotters::coord::CoordTranslate;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 
@@ -18,10 +19,10 @@ use crate::format::number;
 pub const WIDTH: u32 = 720;
 pub const HEIGHT: u32 = 300;
 
-const FONT: &str = "sans-serif";
+pub(crate) const FONT: &str = "sans-serif";
 const FONT_BYTES: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans.ttf");
 
-fn font_ready() -> bool {
+pub(crate) fn font_ready() -> bool {
     static REGISTERED: OnceLock<bool> = OnceLock::new();
     *REGISTERED.get_or_init(|| plotters::style::register_font(FONT, FontStyle::Normal, FONT_BYTES).is_ok())
 }
@@ -47,7 +48,7 @@ pub fn render_png(chart: &ChartData) -> Result<Vec<u8>, ChartError> {
         title: chart.title.clone(),
         reason: e.to_string(),
     })?;
-    encode(&rgb)
+    encode(&rgb, WIDTH, HEIGHT)
 }
 
 fn draw<'a>(chart: &ChartData, rgb: &'a mut [u8]) -> Result<(), Box<dyn std::error::Error + 'a>> {
@@ -143,15 +144,27 @@ fn draw<'a>(chart: &ChartData, rgb: &'a mut [u8]) -> Result<(), Box<dyn std::err
             .label(format!("earliest {}", day(earliest)))
             .legend(move |(x, y)| PathElement::new([(x + 7, y - 6), (x + 7, y + 6)], orange));
     }
-    context
+    legend(&mut context, legend_corner(chart))?;
+    root.present()?;
+    Ok(())
+}
+
+/// The series' legend in `corner`, on a light box, in the chart font.
+pub(crate) fn legend<'a, DB, CT>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    corner: SeriesLabelPosition,
+) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>>
+where
+    DB: DrawingBackend + 'a,
+    CT: CoordTranslate,
+{
+    chart
         .configure_series_labels()
-        .position(legend_corner(chart))
+        .position(corner)
         .background_style(WHITE.mix(0.85))
         .border_style(RGBColor(200, 200, 200))
         .label_font((FONT, 11))
-        .draw()?;
-    root.present()?;
-    Ok(())
+        .draw()
 }
 
 /// The part worth drawing: the forecast up to a week past the exhaustion markers (or two
@@ -213,7 +226,7 @@ fn ranges(chart: &ChartData) -> (std::ops::Range<f64>, std::ops::Range<f64>) {
     (t0..t1, (v0 - pad)..(v1 + pad))
 }
 
-fn min_max(values: impl Iterator<Item = f64>) -> Option<(f64, f64)> {
+pub(crate) fn min_max(values: impl Iterator<Item = f64>) -> Option<(f64, f64)> {
     values.filter(|v| v.is_finite()).fold(None, |acc, v| match acc {
         None => Some((v, v)),
         Some((lo, hi)) => Some((lo.min(v), hi.max(v))),
@@ -226,11 +239,11 @@ fn day(at: f64) -> String {
         .unwrap_or_default()
 }
 
-/// RGB pixels to PNG.
-fn encode(rgb: &[u8]) -> Result<Vec<u8>, ChartError> {
+/// RGB pixels of a `width` × `height` image to PNG.
+pub(crate) fn encode(rgb: &[u8], width: u32, height: u32) -> Result<Vec<u8>, ChartError> {
     let mut out = Vec::new();
     {
-        let mut encoder = png::Encoder::new(&mut out, WIDTH, HEIGHT);
+        let mut encoder = png::Encoder::new(&mut out, width, height);
         encoder.set_color(png::ColorType::Rgb);
         encoder.set_depth(png::BitDepth::Eight);
         let mut writer = encoder.write_header().map_err(|e| ChartError::Encode(e.to_string()))?;

@@ -146,8 +146,8 @@ fn the_chunk_reader_hands_chunks_to_the_parser_and_stops_on_a_failed_download() 
 
 #[test]
 fn basic_auth_encoding() {
-    assert_eq!(base64_encode(b"user:pass"), "dXNlcjpwYXNz");
-    assert_eq!(base64_encode(b"a"), "YQ==");
+    assert_eq!(crate::format::base64(b"user:pass"), "dXNlcjpwYXNz");
+    assert_eq!(crate::format::base64(b"a"), "YQ==");
     assert_eq!(format_time(1_700_000_000.0), "1700000000");
     assert_eq!(format_time(300.5), "300.5");
 }
