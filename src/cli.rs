@@ -369,6 +369,7 @@ pub fn settings(config: &Config) -> forecast::Settings {
         min_history_secs: config.forecast.min_history.as_secs_f64(),
         min_points: config.forecast.min_points,
         backtest_origins: config.forecast.backtest_origins,
+        ..forecast::Settings::default()
     }
 }
 

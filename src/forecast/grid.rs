@@ -30,7 +30,9 @@ impl Grid {
         if finite.is_empty() {
             return None;
         }
-        finite.sort_by(|a, b| a.timestamp.total_cmp(&b.timestamp));
+        if !finite.is_sorted_by(|a, b| a.timestamp <= b.timestamp) {
+            finite.sort_by(|a, b| a.timestamp.total_cmp(&b.timestamp));
+        }
         let step = match step {
             Some(step) if step > 0.0 => step,
             _ => infer_step(&finite)?,

@@ -3,11 +3,19 @@
 //! Infrastructure load follows the clock: a daily cycle, often a weekly one. Periods are
 //! proposed from the calendar (day, week, in grid steps) plus whatever augurs' periodogram
 //! finds (snapped to the nearest calendar period, since its Welch grid never lands exactly on
-//! 288 or 2016), and each is kept only if it explains a real share of the variance.
+//! 288 or 2016). A period is kept only if it explains a real share of the variance and repeats:
+//! the pattern of the earlier half of the history must resemble that of the later half.
 //!
 //! The decomposition is MSTL-shaped but built for speed and robustness: a moving-average trend
-//! over the longest period, then one profile per period from the per-phase **median** of the
-//! recent cycles, so an incident spike on one day does not become part of every day.
+//! over the longest period, computed **within** each segment between level shifts (a moving
+//! average across a step smears it into a ramp that every profile would then learn), then one
+//! profile per period from the per-phase **median** of the recent cycles, so an incident spike
+//! on one day does not become part of every day. A longer profile holds only what the shorter
+//! ones do not: the weekly profile is the day-of-week effect, while the daily shape comes from
+//! the most recent days.
+//!
+//! How the pattern combines with the level is decided by the data ([`choose_mode`]): the
+//! swing of each day is measured and compared with that day's level and with time.
 
 use augurs::seasons::{Detector, PeriodogramDetector};
 
@@ -19,6 +27,11 @@ const MIN_CYCLES: usize = 3;
 /// At most this many recent cycles feed a profile: enough for a robust median, recent enough
 /// to follow a drifting pattern.
 const MAX_CYCLES: usize = 8;
+/// The earlier and later halves of the history must show patterns at least this correlated
+/// for a period to be believed.
+const MIN_REPEAT: f64 = 0.3;
+/// The periodogram looks at no more than this many points (longer series are averaged down).
+const PERIODOGRAM_POINTS: usize = 1024;
 
 /// How the seasonal pattern combines with the level.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -30,6 +43,9 @@ pub enum SeasonalMode {
     /// service do. Profiles are estimated on the log scale; the level and trend stay on the
     /// original scale, so a linear growth is still extrapolated as linear.
     Multiplicative,
+    /// The swing grows on its own by a steady percentage while the level does what it does (a
+    /// daily peak that rises a few percent a week over a flat mean): `level + e^(g·t) × season`.
+    Growing,
 }
 
 /// The result of [`decompose`]: per-period profiles indexed by grid phase.
@@ -43,6 +59,13 @@ pub struct Decomposition {
     pub profiles: Vec<Vec<f64>>,
     /// The input with the seasonal pattern taken out, in the input's units.
     pub deseasonalized: Vec<f64>,
+    /// The trend the profiles were measured against (segment by segment), in the input's units
+    /// (on the log scale in multiplicative mode).
+    pub trend: Vec<f64>,
+    /// In growing mode, the swing's growth rate per grid step (continuously compounded), and
+    /// the grid index where the profiles have their measured size.
+    pub growth: f64,
+    pub growth_origin: f64,
     /// The summed profiles over the periods' least common multiple, when that is not huge:
     /// one lookup per point instead of one per period.
     combined: Option<Vec<f64>>,
@@ -54,12 +77,21 @@ pub struct Decomposition {
 const MAX_COMBINED: usize = 1 << 20;
 
 impl Decomposition {
-    fn new(mode: SeasonalMode, periods: Vec<usize>, profiles: Vec<Vec<f64>>, deseasonalized: Vec<f64>) -> Self {
+    fn new(
+        mode: SeasonalMode,
+        periods: Vec<usize>,
+        profiles: Vec<Vec<f64>>,
+        deseasonalized: Vec<f64>,
+        trend: Vec<f64>,
+    ) -> Self {
         let mut decomposition = Decomposition {
             mode,
             periods,
             profiles,
             deseasonalized,
+            trend,
+            growth: 0.0,
+            growth_origin: 0.0,
             combined: None,
             factors: None,
         };
@@ -74,7 +106,17 @@ impl Decomposition {
             (l <= MAX_COMBINED).then_some(l)
         });
         self.combined = match lcm {
-            Some(l) if !self.periods.is_empty() => Some((0..l).map(|i| self.sum_profiles(i)).collect()),
+            Some(l) if !self.periods.is_empty() => {
+                let mut combined = vec![0.0; l];
+                for (&period, profile) in self.periods.iter().zip(&self.profiles) {
+                    for cycle in combined.chunks_mut(period) {
+                        for (c, p) in cycle.iter_mut().zip(profile) {
+                            *c += p;
+                        }
+                    }
+                }
+                Some(combined)
+            }
             _ => None,
         };
         self.factors = match (&self.combined, self.mode) {
@@ -91,11 +133,22 @@ impl Decomposition {
             .sum()
     }
 
-    /// The summed seasonal component at grid index `index` (may lie past the history).
-    fn seasonal_at(&self, index: usize) -> f64 {
+    /// The summed seasonal component at grid index `index` (may lie past the history), before
+    /// any growth of the swing.
+    pub fn seasonal_at(&self, index: usize) -> f64 {
         match &self.combined {
             Some(combined) => combined[index % combined.len()],
             None => self.sum_profiles(index),
+        }
+    }
+
+    /// How large the swing is at grid index `index`, relative to the profiles (1 except in
+    /// growing mode).
+    pub fn swing_at(&self, index: usize) -> f64 {
+        if self.mode == SeasonalMode::Growing {
+            (self.growth * (index as f64 - self.growth_origin)).exp()
+        } else {
+            1.0
         }
     }
 
@@ -103,6 +156,7 @@ impl Decomposition {
     pub fn reseason(&self, index: usize, value: f64) -> f64 {
         match self.mode {
             SeasonalMode::Additive => value + self.seasonal_at(index),
+            SeasonalMode::Growing => value + self.swing_at(index) * self.seasonal_at(index),
             SeasonalMode::Multiplicative => match &self.factors {
                 Some(factors) => value * factors[index % factors.len()],
                 None => value * self.seasonal_at(index).exp(),
@@ -110,26 +164,67 @@ impl Decomposition {
         }
     }
 
+    /// Takes the seasonal pattern out of `value` observed at grid index `index` (the inverse of
+    /// [`Decomposition::reseason`]).
+    pub fn deseason(&self, index: usize, value: f64) -> f64 {
+        match self.mode {
+            SeasonalMode::Additive => value - self.seasonal_at(index),
+            SeasonalMode::Growing => value - self.swing_at(index) * self.seasonal_at(index),
+            SeasonalMode::Multiplicative => value / self.reseason(index, 1.0),
+        }
+    }
+
+    /// [`Decomposition::deseason`] of every value of `values` (the first at grid index 0).
+    pub fn deseason_all(&self, values: &[f64]) -> Vec<f64> {
+        match (&self.combined, self.mode) {
+            (Some(combined), SeasonalMode::Additive) => {
+                let mut out = Vec::with_capacity(values.len());
+                for chunk in values.chunks(combined.len()) {
+                    out.extend(chunk.iter().zip(combined).map(|(v, s)| v - s));
+                }
+                out
+            }
+            _ => values.iter().enumerate().map(|(i, &v)| self.deseason(i, v)).collect(),
+        }
+    }
+
     /// Peak-to-trough amplitude of the seasonal pattern over the longest period, in the input's
-    /// units at its latest deseasonalised level.
+    /// units at its latest deseasonalised level (and swing).
     pub fn amplitude(&self) -> f64 {
         let Some(&longest) = self.periods.last() else {
             return 0.0;
         };
+        let n = self.deseasonalized.len();
         let level = self.deseasonalized.last().copied().unwrap_or(0.0);
+        let swing = self.swing_at(n.saturating_sub(1));
         let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
-        for i in 0..longest {
-            let s = self.reseason(i, level);
+        for i in n..n + longest {
+            let s = match self.mode {
+                SeasonalMode::Multiplicative => self.reseason(i, level),
+                _ => level + swing * self.seasonal_at(i),
+            };
             lo = lo.min(s);
             hi = hi.max(s);
         }
         if hi >= lo { hi - lo } else { 0.0 }
     }
+
+    /// Makes this additive decomposition a growing one: the swing at index `i` is
+    /// `e^(growth × (i − origin))` times the profiles, and `values` are deseasonalised again
+    /// accordingly.
+    pub fn with_growth(mut self, values: &[f64], growth: f64, origin: f64) -> Self {
+        self.mode = SeasonalMode::Growing;
+        self.growth = growth;
+        self.growth_origin = origin;
+        self.combine();
+        self.deseasonalized = values.iter().enumerate().map(|(i, &v)| self.deseason(i, v)).collect();
+        self
+    }
 }
 
 /// Calendar periods (day, week) in grid steps that the history covers three times, plus
-/// periodogram peaks snapped to them. Returned ascending and deduplicated, before the strength
-/// test of [`select_periods`].
+/// periodogram peaks snapped to them. Returned ascending and deduplicated, before the tests of
+/// [`select_periods`].
 pub fn candidate_periods(values: &[f64], step_secs: f64) -> Vec<usize> {
     let n = values.len();
     let mut periods = Vec::new();
@@ -142,25 +237,38 @@ pub fn candidate_periods(values: &[f64], step_secs: f64) -> Vec<usize> {
     }
     // The periodogram may find a cycle the calendar does not name (a 12 h batch job, say).
     // Its peaks sit on a power-of-two frequency grid, so a peak within 6 % of a calendar
-    // period is taken as that period.
+    // period is taken as that period. A long series is averaged down first: the cycles worth
+    // finding are hours long, and the periodogram's cost grows with the points.
     if n >= 16 {
+        let factor = n.div_ceil(PERIODOGRAM_POINTS).max(1);
+        let reduced: Vec<f64> = if factor > 1 {
+            values
+                .chunks_exact(factor)
+                .map(|c| c.iter().sum::<f64>() / factor as f64)
+                .collect()
+        } else {
+            values.to_vec()
+        };
         let detector = PeriodogramDetector::builder()
             .min_period(4)
-            .max_period((n / 2) as u32)
+            .max_period((reduced.len() / 2) as u32)
             .threshold(0.25)
             .build();
-        let detected = detector.detect(values);
-        for period in detected.into_iter().map(|p| p as usize) {
+        for period in detector.detect(&reduced).into_iter().map(|p| p as usize * factor) {
             if period < 4 || n < MIN_CYCLES * period {
                 continue;
             }
             let near_calendar = periods
                 .iter()
                 .any(|&c| (period as f64 - c as f64).abs() <= 0.06 * c as f64);
-            let sub_daily_hours = period as f64 * step_secs / 3600.0;
+            let hours = period as f64 * step_secs / 3600.0;
             // Keep only other cycles that are a whole number of hours (cron-like jobs).
-            if !near_calendar && (sub_daily_hours - sub_daily_hours.round()).abs() < 0.05 * sub_daily_hours {
-                periods.push(period);
+            let whole_hours = hours.round();
+            if !near_calendar && whole_hours >= 1.0 && (hours - whole_hours).abs() < 0.05 * hours {
+                let snapped = (whole_hours * 3600.0 / step_secs).round() as usize;
+                if snapped >= 4 && n >= MIN_CYCLES * snapped {
+                    periods.push(snapped);
+                }
             }
         }
     }
@@ -169,57 +277,244 @@ pub fn candidate_periods(values: &[f64], step_secs: f64) -> Vec<usize> {
     periods
 }
 
-/// Decomposes with every candidate period and keeps those whose component explains at least
-/// [`MIN_STRENGTH`] of the variance left once the trend is removed.
-pub fn select_periods(values: &[f64], candidates: &[usize]) -> Vec<usize> {
-    select_periods_keeping(values, candidates).0
-}
-
-/// [`select_periods`], also returning the decomposition with every candidate: when every
-/// candidate is kept, it is the additive decomposition the forecast needs anyway.
-pub fn select_periods_keeping(values: &[f64], candidates: &[usize]) -> (Vec<usize>, Decomposition) {
-    let full = decompose(values, candidates);
-    if full.periods.is_empty() {
-        return (Vec::new(), full);
+/// The periods of `decomposition` (made with every candidate) that explain at least
+/// [`MIN_STRENGTH`] of the variance left once the trend is removed, and whose pattern repeats
+/// between the earlier and later halves of the history.
+pub fn select_periods(values: &[f64], decomposition: &Decomposition) -> Vec<usize> {
+    if decomposition.periods.is_empty() {
+        return Vec::new();
     }
-    let trend = moving_average(&subtract_seasonal(values, &full), *candidates.last().unwrap_or(&1));
-    let remainder: Vec<f64> = full.deseasonalized.iter().zip(&trend).map(|(d, t)| d - t).collect();
+    let n = values.len();
+    let mut remainder: Vec<f64> = decomposition
+        .deseasonalized
+        .iter()
+        .zip(&decomposition.trend)
+        .map(|(d, t)| d - t)
+        .collect();
+    // One wild point must not decide what is noise: the remainder is clipped at five robust
+    // standard deviations.
+    let mut absolute: Vec<f64> = remainder.iter().map(|r| r.abs()).collect();
+    let clip = 5.0 * 1.4826 * median(&mut absolute);
+    if clip > 0.0 {
+        remainder.iter_mut().for_each(|r| *r = r.clamp(-clip, clip));
+    }
     let remainder_var = variance(&remainder);
-    let kept = full
+    let mut with_season = vec![0.0; n];
+    decomposition
         .periods
         .iter()
-        .zip(&full.profiles)
+        .zip(&decomposition.profiles)
         .filter(|&(&period, profile)| {
-            let with_season: Vec<f64> = remainder
-                .iter()
-                .enumerate()
-                .map(|(i, r)| r + profile[i % period])
-                .collect();
+            let mut phase = 0;
+            for (slot, r) in with_season.iter_mut().zip(&remainder) {
+                *slot = r + profile[phase];
+                phase += 1;
+                if phase == period {
+                    phase = 0;
+                }
+            }
             let total = variance(&with_season);
-            total > 0.0 && 1.0 - remainder_var / total >= MIN_STRENGTH
+            total > 0.0 && 1.0 - remainder_var / total >= MIN_STRENGTH && repeats(&with_season, period)
         })
         .map(|(&period, _)| period)
-        .collect();
-    (kept, full)
+        .collect()
 }
 
-/// Robust decomposition in `mode` (multiplicative needs positive values; others fall back to
-/// additive).
-pub fn decompose_in(values: &[f64], periods: &[usize], mode: SeasonalMode, passes: usize) -> Decomposition {
-    decompose_with_logs(values, None, periods, mode, passes)
+/// Whether the pattern of `period` in `series` (detrended, other seasons removed) in the
+/// earlier half of its cycles resembles the pattern in the later half: the correlation of the
+/// two phase-binned mean profiles. A step, a ramp or a one-off event leaves a "pattern" in one
+/// half only.
+fn repeats(series: &[f64], period: usize) -> bool {
+    let cycles = series.len() / period;
+    if cycles < 2 {
+        return false;
+    }
+    let first = series.len() - cycles * period;
+    let split = first + (cycles / 2) * period;
+    let bins = period.min(48);
+    let bin_of: Vec<usize> = (0..period).map(|phase| phase * bins / period).collect();
+    let profile = |part: &[f64]| {
+        let mut sums = vec![0.0; bins];
+        let mut counts = vec![0usize; bins];
+        for cycle in part.chunks_exact(period) {
+            for (v, &bin) in cycle.iter().zip(&bin_of) {
+                sums[bin] += v;
+                counts[bin] += 1;
+            }
+        }
+        sums.iter()
+            .zip(&counts)
+            .map(|(s, &c)| s / c.max(1) as f64)
+            .collect::<Vec<f64>>()
+    };
+    correlation(&profile(&series[first..split]), &profile(&series[split..])) >= MIN_REPEAT
 }
 
-/// [`decompose_in`] with the logarithms of `values` already computed (a backtest decomposes
-/// many prefixes of one series: their logarithms are prefixes of one vector).
+/// Pearson correlation; 0 when either side is constant.
+fn correlation(a: &[f64], b: &[f64]) -> f64 {
+    let n = a.len().min(b.len()) as f64;
+    let (ma, mb) = (a.iter().sum::<f64>() / n, b.iter().sum::<f64>() / n);
+    let (mut ab, mut aa, mut bb) = (0.0, 0.0, 0.0);
+    for (x, y) in a.iter().zip(b) {
+        ab += (x - ma) * (y - mb);
+        aa += (x - ma) * (x - ma);
+        bb += (y - mb) * (y - mb);
+    }
+    if aa > 0.0 && bb > 0.0 {
+        ab / (aa * bb).sqrt()
+    } else {
+        0.0
+    }
+}
+
+/// How the seasonal pattern of a history combines with its level, as measured.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ModeChoice {
+    pub mode: SeasonalMode,
+    /// In growing mode, the swing's growth rate per grid step (continuously compounded) and
+    /// the grid index where the profiles have their measured size.
+    pub growth: f64,
+    pub origin: f64,
+}
+
+/// Chooses how the seasonal pattern of `values` combines with its level, from an additive
+/// decomposition of it: the swing of each cycle of the shortest period is measured (the least
+/// squares factor of the profile that fits that cycle) next to its level.
+///
+/// - The swing follows the level (proportional, with the level moving by a fifth or more):
+///   multiplicative. A constant hump on a growing base stays additive.
+/// - Otherwise, the swing grows by a steady percentage with time (significantly, and by at
+///   least 5 % over the history): growing.
+/// - Otherwise: additive.
+pub fn choose_mode(values: &[f64], additive: &Decomposition) -> ModeChoice {
+    let additive_choice = ModeChoice {
+        mode: SeasonalMode::Additive,
+        growth: 0.0,
+        origin: 0.0,
+    };
+    let Some(&shortest) = additive.periods.first() else {
+        return additive_choice;
+    };
+    let n = values.len();
+    let cycles = n / shortest;
+    if cycles < 4 {
+        return additive_choice;
+    }
+    let first = n - cycles * shortest;
+    // (cycle index, level, swing) per cycle.
+    let mut measured: Vec<(f64, f64, f64)> = Vec::with_capacity(cycles);
+    for k in 0..cycles {
+        let range = first + k * shortest..first + (k + 1) * shortest;
+        let (mut fit, mut norm, mut level) = (0.0, 0.0, 0.0);
+        for i in range {
+            let s = additive.seasonal_at(i);
+            fit += (values[i] - additive.trend[i]) * s;
+            norm += s * s;
+            level += additive.trend[i];
+        }
+        if norm > 0.0 {
+            measured.push((k as f64, level / shortest as f64, fit / norm));
+        }
+    }
+    // Cycles with an incident in them measure nothing: swings far from the others are dropped.
+    let mut swings: Vec<f64> = measured.iter().map(|m| m.2).collect();
+    let centre = median(&mut swings);
+    let mut deviations: Vec<f64> = measured.iter().map(|m| (m.2 - centre).abs()).collect();
+    let spread = 1.4826 * median(&mut deviations);
+    if spread > 0.0 {
+        measured.retain(|m| (m.2 - centre).abs() <= 5.0 * spread);
+    }
+    let k = measured.len();
+    if k < 4 {
+        return additive_choice;
+    }
+    let kf = k as f64;
+    let mean_swing = measured.iter().map(|m| m.2).sum::<f64>() / kf;
+    let constant_sse: f64 = measured.iter().map(|m| (m.2 - mean_swing).powi(2)).sum();
+    if constant_sse <= 0.0 || mean_swing <= 0.0 {
+        return additive_choice;
+    }
+    // Proportional to the level: swing = c × level / typical level.
+    let mut levels: Vec<f64> = measured.iter().map(|m| m.1).collect();
+    let typical = median(&mut levels);
+    levels.sort_by(f64::total_cmp);
+    let (low, high) = (levels[k / 10], levels[k - 1 - k / 10]);
+    if low > 0.0 && high / low >= 1.2 && values.iter().all(|v| *v > 0.0) {
+        let (mut num, mut den) = (0.0, 0.0);
+        for m in &measured {
+            let r = m.1 / typical;
+            num += m.2 * r;
+            den += r * r;
+        }
+        let c = num / den;
+        let proportional_sse: f64 = measured.iter().map(|m| (m.2 - c * m.1 / typical).powi(2)).sum();
+        if c > 0.0 && proportional_sse <= 0.5 * constant_sse {
+            return ModeChoice {
+                mode: SeasonalMode::Multiplicative,
+                growth: 0.0,
+                origin: 0.0,
+            };
+        }
+    }
+    // Growing with time: ln(swing) = a + b × cycle (a swing that grows by a steady
+    // percentage), b significantly above zero.
+    if k >= 7 && measured.iter().all(|m| m.2 > 0.0) {
+        let logs: Vec<(f64, f64)> = measured.iter().map(|m| (m.0, m.2.ln())).collect();
+        let mean_k = logs.iter().map(|m| m.0).sum::<f64>() / kf;
+        let mean_log = logs.iter().map(|m| m.1).sum::<f64>() / kf;
+        let (mut cov, mut var) = (0.0, 0.0);
+        for m in &logs {
+            cov += (m.0 - mean_k) * (m.1 - mean_log);
+            var += (m.0 - mean_k).powi(2);
+        }
+        let slope = cov / var;
+        let flat_sse: f64 = logs.iter().map(|m| (m.1 - mean_log).powi(2)).sum();
+        let line_sse: f64 = logs
+            .iter()
+            .map(|m| (m.1 - mean_log - slope * (m.0 - mean_k)).powi(2))
+            .sum();
+        let standard_error = (line_sse / (kf - 2.0) / var).sqrt();
+        let span = logs[k - 1].0 - logs[0].0;
+        if slope > 0.0 && slope >= 4.0 * standard_error && line_sse <= 0.7 * flat_sse && slope * span >= 1.05f64.ln() {
+            // The profiles were measured over the last cycles: their size is the swing at the
+            // middle of those.
+            let profile_cycles = cycles.min(MAX_CYCLES) as f64;
+            let origin_cycle = cycles as f64 - profile_cycles / 2.0;
+            return ModeChoice {
+                mode: SeasonalMode::Growing,
+                growth: slope / shortest as f64,
+                origin: first as f64 + origin_cycle * shortest as f64,
+            };
+        }
+    }
+    additive_choice
+}
+
+/// Robust decomposition in `mode` (multiplicative needs positive values; growing starts
+/// additive and is applied with [`Decomposition::with_growth`]), with the trend computed within
+/// the segments that `breaks` (ascending indices where a level shift starts a segment)
+/// delimit.
+pub fn decompose(
+    values: &[f64],
+    periods: &[usize],
+    mode: SeasonalMode,
+    passes: usize,
+    breaks: &[usize],
+) -> Decomposition {
+    decompose_with_logs(values, None, periods, mode, passes, breaks)
+}
+
+/// [`decompose`] with the logarithms of `values` already computed.
 pub fn decompose_with_logs(
     values: &[f64],
     logs: Option<&[f64]>,
     periods: &[usize],
     mode: SeasonalMode,
     passes: usize,
+    breaks: &[usize],
 ) -> Decomposition {
-    if mode == SeasonalMode::Additive || values.iter().any(|v| *v <= 0.0) {
-        return decompose_passes(values, periods, passes);
+    if mode != SeasonalMode::Multiplicative || values.iter().any(|v| *v <= 0.0) {
+        return decompose_additive(values, periods, passes, breaks);
     }
     let computed;
     let logs = match logs {
@@ -229,7 +524,7 @@ pub fn decompose_with_logs(
             &computed
         }
     };
-    let mut decomposition = decompose_passes(logs, periods, passes);
+    let mut decomposition = decompose_additive(logs, periods, passes, breaks);
     decomposition.mode = SeasonalMode::Multiplicative;
     decomposition.combine();
     let deseasonalized = values
@@ -241,53 +536,84 @@ pub fn decompose_with_logs(
     decomposition
 }
 
-/// Robust additive decomposition with the given periods (ascending).
-pub fn decompose(values: &[f64], periods: &[usize]) -> Decomposition {
-    decompose_passes(values, periods, 2)
-}
-
-/// [`decompose`] with a given number of trend-and-profile passes: two by default; one is
-/// cheaper and a little rougher (backtests use it).
-pub fn decompose_passes(values: &[f64], periods: &[usize], passes: usize) -> Decomposition {
+/// Robust additive decomposition with the given periods (ascending) and trend segments.
+fn decompose_additive(values: &[f64], periods: &[usize], passes: usize, breaks: &[usize]) -> Decomposition {
     let n = values.len();
     let periods: Vec<usize> = periods.iter().copied().filter(|&p| p >= 2 && 2 * p <= n).collect();
-    let mut profiles: Vec<Vec<f64>> = periods.iter().map(|&p| vec![0.0; p]).collect();
+    let profiles: Vec<Vec<f64>> = periods.iter().map(|&p| vec![0.0; p]).collect();
+    backfit(values, periods, profiles, passes, breaks)
+}
+
+/// Backfitting: each pass fits the trend to the series minus the seasons, then each period's
+/// profile to what the trend and the other periods leave.
+fn backfit(
+    values: &[f64],
+    periods: Vec<usize>,
+    mut profiles: Vec<Vec<f64>>,
+    passes: usize,
+    breaks: &[usize],
+) -> Decomposition {
+    let n = values.len();
     if periods.is_empty() {
-        return Decomposition::new(SeasonalMode::Additive, periods, profiles, values.to_vec());
+        let trend = segmented_trend(values, 1, breaks);
+        return Decomposition::new(SeasonalMode::Additive, periods, profiles, values.to_vec(), trend);
     }
     let longest = *periods.last().unwrap_or(&1);
     let mut seasonal_total = vec![0.0; n];
+    for (&period, profile) in periods.iter().zip(&profiles) {
+        for cycle in seasonal_total.chunks_mut(period) {
+            for (total, p) in cycle.iter_mut().zip(profile) {
+                *total += p;
+            }
+        }
+    }
     let mut residual = vec![0.0; n];
+    let mut deseasonalized: Vec<f64> = values.iter().zip(&seasonal_total).map(|(v, s)| v - s).collect();
+    // The trend of the last pass is the one kept: the profiles moved little in that pass.
+    let mut trend = Vec::new();
     for _pass in 0..passes.max(1) {
-        let deseasonalized: Vec<f64> = values.iter().zip(&seasonal_total).map(|(v, s)| v - s).collect();
-        let trend = moving_average(&deseasonalized, longest);
+        trend = segmented_trend(&deseasonalized, longest, breaks);
         for k in 0..periods.len() {
             let period = periods[k];
             // What is left for this period: data minus trend minus the other periods (the
             // running total minus this period's own previous profile).
             let own = &profiles[k];
-            let mut phase = 0;
-            for i in 0..n {
-                residual[i] = values[i] - trend[i] - (seasonal_total[i] - own[phase]);
-                phase += 1;
-                if phase == period {
-                    phase = 0;
+            let cycles = residual
+                .chunks_mut(period)
+                .zip(values.chunks(period))
+                .zip(trend.chunks(period).zip(seasonal_total.chunks(period)));
+            for ((r, v), (t, total)) in cycles {
+                for j in 0..r.len() {
+                    r[j] = v[j] - t[j] - (total[j] - own[j]);
                 }
             }
-            let updated = phase_profile(&residual, period);
-            let mut phase = 0;
-            for total in seasonal_total.iter_mut() {
-                *total += updated[phase] - own[phase];
-                phase += 1;
-                if phase == period {
-                    phase = 0;
+            let mut updated = phase_profile(&residual, period);
+            // What a shorter period already repeats is not this one's to learn.
+            for &shorter in periods[..k].iter().filter(|&&q| period % q == 0) {
+                remove_periodic(&mut updated, shorter);
+            }
+            for cycle in seasonal_total.chunks_mut(period) {
+                for (j, total) in cycle.iter_mut().enumerate() {
+                    *total += updated[j] - own[j];
                 }
             }
             profiles[k] = updated;
         }
+        for ((d, v), s) in deseasonalized.iter_mut().zip(values).zip(&seasonal_total) {
+            *d = v - s;
+        }
     }
-    let deseasonalized = values.iter().zip(&seasonal_total).map(|(v, s)| v - s).collect();
-    Decomposition::new(SeasonalMode::Additive, periods, profiles, deseasonalized)
+    Decomposition::new(SeasonalMode::Additive, periods, profiles, deseasonalized, trend)
+}
+
+/// Removes from `profile` its component that repeats every `shorter` steps (the mean over
+/// the copies of each of `shorter`'s phases).
+fn remove_periodic(profile: &mut [f64], shorter: usize) {
+    let copies = (profile.len() / shorter) as f64;
+    for phase in 0..shorter {
+        let mean = profile[phase..].iter().step_by(shorter).sum::<f64>() / copies;
+        profile[phase..].iter_mut().step_by(shorter).for_each(|v| *v -= mean);
+    }
 }
 
 /// Per-phase median over the most recent cycles, smoothed around the circle, centred, and
@@ -303,7 +629,6 @@ fn phase_profile(residual: &[f64], period: usize) -> Vec<f64> {
     let first = n - cycles * period;
     let mut profile = vec![0.0; period];
     let mut bucket = Vec::with_capacity(cycles + 1);
-    let mut deviations = Vec::with_capacity(cycles + 1);
     let mut noise_variance = 0.0;
     for (phase, slot) in profile.iter_mut().enumerate() {
         bucket.clear();
@@ -314,11 +639,9 @@ fn phase_profile(residual: &[f64], period: usize) -> Vec<f64> {
             bucket.push(residual[i]);
             i += period;
         }
-        let center = median(&mut bucket);
+        let (center, mad) = median_and_mad(&mut bucket);
         *slot = center;
-        deviations.clear();
-        deviations.extend(bucket.iter().map(|v| (v - center).abs()));
-        let sigma = 1.4826 * median(&mut deviations);
+        let sigma = 1.4826 * mad;
         // The variance of a median of k values is about (pi / 2) sigma^2 / k.
         noise_variance += std::f64::consts::FRAC_PI_2 * sigma * sigma / bucket.len().max(1) as f64;
     }
@@ -328,12 +651,19 @@ fn phase_profile(residual: &[f64], period: usize) -> Vec<f64> {
     let window = (period / 96).max(1);
     if window > 1 {
         let half = window / 2;
-        let smoothed: Vec<f64> = (0..period)
-            .map(|i| {
-                let sum: f64 = (0..window).map(|k| profile[(i + period + k - half) % period]).sum();
-                sum / window as f64
-            })
+        let mut smoothed = vec![0.0; period];
+        // The profile, wrapped around by a window at each end.
+        let wrapped: Vec<f64> = profile[period - half..]
+            .iter()
+            .chain(&profile)
+            .chain(&profile[..window])
+            .copied()
             .collect();
+        let mut sum: f64 = wrapped[..window].iter().sum();
+        for (i, slot) in smoothed.iter_mut().enumerate() {
+            *slot = sum / window as f64;
+            sum += wrapped[i + window] - wrapped[i];
+        }
         profile = smoothed;
         noise_variance /= window as f64;
     }
@@ -347,13 +677,48 @@ fn phase_profile(residual: &[f64], period: usize) -> Vec<f64> {
     profile
 }
 
-/// Removes an additive decomposition's seasonal part from `values` (same length).
-fn subtract_seasonal(values: &[f64], decomposition: &Decomposition) -> Vec<f64> {
-    values
-        .iter()
-        .enumerate()
-        .map(|(i, v)| v - decomposition.seasonal_at(i))
-        .collect()
+/// The trend of `values` segment by segment, `breaks` being the ascending indices where a new
+/// segment starts: a centred moving average of `window` within a segment long enough for it,
+/// a least-squares line through a shorter one. A moving average across a level shift would
+/// turn the step into a ramp a window wide.
+pub fn segmented_trend(values: &[f64], window: usize, breaks: &[usize]) -> Vec<f64> {
+    let n = values.len();
+    let mut trend = Vec::with_capacity(n);
+    let mut start = 0;
+    for end in breaks.iter().copied().filter(|&b| b > 0 && b < n).chain([n]) {
+        if end <= start {
+            continue;
+        }
+        let segment = &values[start..end];
+        if segment.len() >= window.max(2) {
+            trend.extend(moving_average(segment, window));
+        } else {
+            let (intercept, slope) = least_squares_line(segment);
+            trend.extend((0..segment.len()).map(|i| intercept + slope * i as f64));
+        }
+        start = end;
+    }
+    trend
+}
+
+/// Least-squares `(intercept, slope)` of `values` against their index.
+pub fn least_squares_line(values: &[f64]) -> (f64, f64) {
+    let n = values.len() as f64;
+    if values.len() < 2 {
+        return (values.first().copied().unwrap_or(0.0), 0.0);
+    }
+    let mean_t = (n - 1.0) / 2.0;
+    let (mut sum_y, mut sum_ty) = (0.0, 0.0);
+    for (i, v) in values.iter().enumerate() {
+        sum_y += v;
+        sum_ty += i as f64 * v;
+    }
+    let mean_y = sum_y / n;
+    // Σ (t − t̄)² over 0..n is n (n² − 1) / 12.
+    let var = n * (n * n - 1.0) / 12.0;
+    let cov = sum_ty - n * mean_t * mean_y;
+    let slope = if var > 0.0 { cov / var } else { 0.0 };
+    (mean_y - slope * mean_t, slope)
 }
 
 /// Centred moving average with window `window`. Where the window would run past either end,
@@ -362,23 +727,32 @@ fn subtract_seasonal(values: &[f64], decomposition: &Decomposition) -> Vec<f64> 
 pub fn moving_average(values: &[f64], window: usize) -> Vec<f64> {
     let n = values.len();
     let window = window.clamp(1, n.max(1));
-    let mut prefix = Vec::with_capacity(n + 1);
-    prefix.push(0.0);
-    for v in values {
-        prefix.push(prefix[prefix.len() - 1] + v);
-    }
     let half = window / 2;
-    let full = |i: usize| (prefix[i + window - half] - prefix[i - half]) / window as f64;
     // Grid points whose whole window lies inside the series.
     let first_full = half;
     let last_full = (n + half).saturating_sub(window);
     if n < window || last_full < first_full + 1 {
-        let mean = prefix[n] / n.max(1) as f64;
+        let mean = values.iter().sum::<f64>() / n.max(1) as f64;
         return vec![mean; n];
     }
     let mut out = vec![0.0; n];
-    for (i, slot) in out.iter_mut().enumerate().take(last_full + 1).skip(first_full) {
-        *slot = full(i);
+    // A running sum slides over the series; it is recomputed every few thousand steps so that
+    // rounding errors cannot accumulate.
+    let scale = 1.0 / window as f64;
+    let mut i = first_full;
+    while i <= last_full {
+        let stop = (i + 4096).min(last_full + 1);
+        let lo = i - half;
+        let mut sum: f64 = values[lo..lo + window].iter().sum();
+        out[i] = sum * scale;
+        // Entering and leaving values for the points after `i`, up to `stop`.
+        let entering = &values[lo + window..stop - half + window - 1];
+        let leaving = &values[lo..stop - half - 1];
+        for ((slot, enter), leave) in out[i + 1..stop].iter_mut().zip(entering).zip(leaving) {
+            sum += enter - leave;
+            *slot = sum * scale;
+        }
+        i = stop;
     }
     // Slopes over up to half a window of full values at each end.
     let span = half.max(1).min(last_full - first_full);
@@ -398,9 +772,20 @@ pub fn median(values: &mut [f64]) -> f64 {
     if values.is_empty() {
         return 0.0;
     }
+    // Seasonal profiles take thousands of medians of four (weeks) or eight (days) values:
+    // those have branch-free forms.
+    if let &mut [a, b, c, d] = values
+        && !(a.is_nan() || b.is_nan() || c.is_nan() || d.is_nan())
+    {
+        let low = a.min(b).min(c.min(d));
+        let high = a.max(b).max(c.max(d));
+        return (a + b + c + d - low - high) / 2.0;
+    }
+    if values.len() == 8 && values.iter().all(|v| !v.is_nan()) {
+        return small_median(values);
+    }
     let mid = values.len() / 2;
-    // Seasonal profiles take thousands of medians of 4 to 8 values: an insertion sort beats
-    // the general selection algorithm there by a wide margin.
+    // An insertion sort beats the general selection algorithm on a few values.
     if values.len() <= 16 {
         for i in 1..values.len() {
             let mut j = i;
@@ -423,6 +808,103 @@ pub fn median(values: &mut [f64]) -> f64 {
         let lower = values[..mid].iter().copied().fold(f64::NEG_INFINITY, f64::max);
         (lower + upper) / 2.0
     }
+}
+
+/// The median of `values` and their median absolute deviation from it (`values` end up
+/// sorted). After sorting, the deviations fall toward the median and rise after it: their
+/// median is found by walking outward from the middle, without a second sort.
+pub fn median_and_mad(values: &mut [f64]) -> (f64, f64) {
+    let k = values.len();
+    if k == 0 {
+        return (0.0, 0.0);
+    }
+    if k == 8 && values.iter().all(|v| !v.is_nan()) {
+        sort8(values);
+    } else if k == 4 && values.iter().all(|v| !v.is_nan()) {
+        for (a, b) in [(0, 1), (2, 3), (0, 2), (1, 3), (1, 2)] {
+            let (low, high) = (values[a].min(values[b]), values[a].max(values[b]));
+            values[a] = low;
+            values[b] = high;
+        }
+    } else {
+        values.sort_unstable_by(f64::total_cmp);
+    }
+    let center = if k % 2 == 1 {
+        values[k / 2]
+    } else {
+        (values[k / 2 - 1] + values[k / 2]) / 2.0
+    };
+    // Merge the two monotone runs of deviations, smallest first, up to the middle one(s).
+    let (mut left, mut right) = (k / 2, k / 2);
+    let mut next = || {
+        let from_left = (left > 0).then(|| center - values[left - 1]);
+        let from_right = (right < k).then(|| values[right] - center);
+        match (from_left, from_right) {
+            (Some(l), Some(r)) if l <= r => {
+                left -= 1;
+                l
+            }
+            (Some(l), None) => {
+                left -= 1;
+                l
+            }
+            (_, Some(r)) => {
+                right += 1;
+                r
+            }
+            (None, None) => 0.0,
+        }
+    };
+    let mut previous = 0.0;
+    for _ in 0..(k - 1) / 2 {
+        previous = next();
+    }
+    let mad = if k % 2 == 1 {
+        next()
+    } else {
+        let lower = if k >= 2 { next() } else { previous };
+        let upper = next();
+        (lower + upper) / 2.0
+    };
+    (center, mad.abs())
+}
+
+/// Sorts 8 values without NaN with a sorting network (no branches to mispredict).
+fn sort8(values: &mut [f64]) {
+    const NETWORK: [(usize, usize); 19] = [
+        (0, 1),
+        (2, 3),
+        (4, 5),
+        (6, 7),
+        (0, 2),
+        (1, 3),
+        (4, 6),
+        (5, 7),
+        (1, 2),
+        (5, 6),
+        (0, 4),
+        (3, 7),
+        (1, 5),
+        (2, 6),
+        (1, 4),
+        (3, 6),
+        (2, 4),
+        (3, 5),
+        (3, 4),
+    ];
+    for (a, b) in NETWORK {
+        let (low, high) = (values[a].min(values[b]), values[a].max(values[b]));
+        values[a] = low;
+        values[b] = high;
+    }
+}
+
+/// The median of 8 values without NaN, through a sorting network.
+fn small_median(values: &[f64]) -> f64 {
+    let mut sorted = [0.0; 8];
+    sorted.copy_from_slice(values);
+    sort8(&mut sorted);
+    (sorted[3] + sorted[4]) / 2.0
 }
 
 fn gcd(a: usize, b: usize) -> usize {
@@ -452,6 +934,11 @@ mod tests {
             .collect()
     }
 
+    fn selected(values: &[f64], step: f64) -> Vec<usize> {
+        let candidates = candidate_periods(values, step);
+        select_periods(values, &decompose(values, &candidates, SeasonalMode::Additive, 2, &[]))
+    }
+
     #[test]
     fn finds_daily_and_weekly_cycles_at_five_minutes() {
         let values = daily_weekly(28 * 288, 288);
@@ -460,7 +947,7 @@ mod tests {
             candidates.contains(&288) && candidates.contains(&2016),
             "{candidates:?}"
         );
-        assert_eq!(select_periods(&values, &candidates), vec![288, 2016]);
+        assert_eq!(selected(&values, 300.0), vec![288, 2016]);
     }
 
     #[test]
@@ -468,12 +955,46 @@ mod tests {
         let values: Vec<f64> = (0..4000)
             .map(|i| 5.0 + 0.3 * i as f64 + ((i * 7919) % 13) as f64 * 0.1)
             .collect();
-        let candidates = candidate_periods(&values, 300.0);
-        assert!(select_periods(&values, &candidates).is_empty());
+        assert!(selected(&values, 300.0).is_empty());
+    }
+
+    #[test]
+    fn a_step_is_not_a_season_once_the_trend_is_segmented() {
+        // Flat, then a step a week before the end: a moving average across the step would
+        // leave a weekly "pattern"; segments at the step leave none.
+        let values: Vec<f64> = (0..28 * 288).map(|i| if i < 21 * 288 { 40.0 } else { 55.0 }).collect();
+        let candidates = vec![288, 2016];
+        let segmented = decompose(&values, &candidates, SeasonalMode::Additive, 2, &[21 * 288]);
+        assert!(select_periods(&values, &segmented).is_empty());
+        assert!(
+            segmented
+                .deseasonalized
+                .iter()
+                .zip(&values)
+                .all(|(d, v)| (d - v).abs() < 1e-9)
+        );
     }
 
     #[test]
     fn medians_of_small_and_large_slices() {
+        for k in 1..=12 {
+            let values: Vec<f64> = (0..k).map(|i| ((i * 7919) % 13) as f64 - 6.0).collect();
+            let mut sorted = values.clone();
+            sorted.sort_by(f64::total_cmp);
+            let expected = if k % 2 == 1 {
+                sorted[k / 2]
+            } else {
+                (sorted[k / 2 - 1] + sorted[k / 2]) / 2.0
+            };
+            assert_eq!(median(&mut values.clone()), expected, "{k} values");
+        }
+        for k in 1..=12 {
+            let values: Vec<f64> = (0..k).map(|i| ((i * 5087) % 17) as f64 * 0.5 - 3.0).collect();
+            let center = median(&mut values.clone());
+            let mut deviations: Vec<f64> = values.iter().map(|v| (v - center).abs()).collect();
+            let mad = median(&mut deviations);
+            assert_eq!(median_and_mad(&mut values.clone()), (center, mad), "{k} values");
+        }
         assert_eq!(median(&mut [3.0, 1.0, 2.0]), 2.0);
         assert_eq!(median(&mut [4.0, 1.0, 3.0, 2.0]), 2.5);
         let mut large: Vec<f64> = (0..101).rev().map(f64::from).collect();
@@ -500,9 +1021,58 @@ mod tests {
             .map(|i| 10.0 * (2.0 * std::f64::consts::PI * i as f64 / day as f64).sin())
             .collect();
         values[day * 5 + 12] += 1000.0; // an incident spike
-        let decomposition = decompose(&values, &[day]);
+        let decomposition = decompose(&values, &[day], SeasonalMode::Additive, 2, &[]);
         let peak_phase = day / 4;
         assert!((decomposition.profiles[0][peak_phase] - 10.0).abs() < 0.5);
         assert!(decomposition.amplitude() > 19.0 && decomposition.amplitude() < 21.0);
+    }
+
+    #[test]
+    fn the_weekly_profile_holds_only_the_day_of_week_effect() {
+        // A daily shape that changed a week ago, no day-of-week effect: the weekly candidate
+        // must not carry the old daily shape (it would bring the old peak back).
+        let day = 24;
+        let values: Vec<f64> = (0..21 * day)
+            .map(|i| {
+                let hour = (i % day) as f64;
+                let peak = if i < 14 * day { 8.0 } else { 7.0 };
+                100.0 + 80.0 * (-(hour - peak).powi(2) / 4.0).exp()
+            })
+            .collect();
+        let decomposition = decompose(&values, &[day, 7 * day], SeasonalMode::Additive, 2, &[]);
+        assert_eq!(select_periods(&values, &decomposition), vec![day]);
+        let daily = &decomposition.profiles[0];
+        let peak = (0..day).max_by(|&a, &b| daily[a].total_cmp(&daily[b])).expect("a peak");
+        assert_eq!(peak, 7);
+    }
+
+    #[test]
+    fn the_mode_follows_what_the_swing_does() {
+        let day = 96;
+        let days = 28;
+        let shape = |i: usize| (2.0 * std::f64::consts::PI * (i % day) as f64 / day as f64).sin();
+        let noise = |i: usize| crate::forecast::testing::noise(i, 31);
+        let choose = |values: &[f64]| {
+            let additive = decompose(values, &[day], SeasonalMode::Additive, 2, &[]);
+            choose_mode(values, &additive).mode
+        };
+        // A constant swing on a base that doubles: additive.
+        let hump: Vec<f64> = (0..days * day)
+            .map(|i| 100.0 + 100.0 * i as f64 / (days * day) as f64 + 20.0 * shape(i) + noise(i))
+            .collect();
+        assert_eq!(choose(&hump), SeasonalMode::Additive);
+        // A swing proportional to that base: multiplicative.
+        let traffic: Vec<f64> = (0..days * day)
+            .map(|i| {
+                let level = 100.0 + 100.0 * i as f64 / (days * day) as f64;
+                level * (1.0 + 0.3 * shape(i)) + noise(i)
+            })
+            .collect();
+        assert_eq!(choose(&traffic), SeasonalMode::Multiplicative);
+        // A flat base whose swing grows 3 % a week: growing.
+        let peaks: Vec<f64> = (0..days * day)
+            .map(|i| 100.0 + 30.0 * 1.03f64.powf(i as f64 / (7 * day) as f64) * shape(i) + 0.5 * noise(i))
+            .collect();
+        assert_eq!(choose(&peaks), SeasonalMode::Growing);
     }
 }

@@ -3,6 +3,10 @@
 
 use super::*;
 use crate::exhaustion::{Direction, exhaustion};
+
+mod cases;
+mod items;
+mod shapes;
 use crate::series::Sample;
 
 const STEP: f64 = 300.0;
