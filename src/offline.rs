@@ -5,14 +5,18 @@
 //! inferred per series. Output: `series_id,timestamp,yhat,lo80,hi80,lo95,hi95`, one row per
 //! series per future step, series in order of first appearance, timestamps in the form the
 //! input used.
+//!
+//! RFC 3339 timestamps carry the local clock's offset: daily and weekly seasons are fitted in
+//! that clock, so a daily peak keeps its local hour across a daylight-saving change, and the
+//! forecast's timestamps carry the last offset seen.
 
 use std::collections::HashMap;
 use std::fmt::Write;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, FixedOffset, SecondsFormat, Utc};
 use rayon::prelude::*;
 
-use crate::forecast::{self, Forecast, Grid, NoForecast};
+use crate::forecast::{self, Forecast, Grid, LocalClock, NoForecast};
 use crate::series::Sample;
 
 /// The output header.
@@ -33,19 +37,28 @@ pub struct InputSeries {
     pub samples: Vec<Sample>,
     /// The input wrote this series' timestamps in RFC 3339.
     pub rfc3339: bool,
+    /// The UTC offset (seconds) each RFC 3339 timestamp carried, with its Unix time.
+    pub offsets: Vec<(f64, i32)>,
+}
+
+impl InputSeries {
+    /// The clock the series' own timestamps show (UTC when they carry no offset).
+    pub fn clock(&self) -> LocalClock {
+        LocalClock::observed(self.offsets.clone())
+    }
 }
 
 /// Reads the input CSV; the first bad row stops it with its line number.
 pub fn read(text: &str) -> Result<Vec<InputSeries>, CsvError> {
-    let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
-    let Some((header_index, header)) = lines.next() else {
+    let mut rows = Rows::new(text);
+    let Some((header_line, header, _)) = rows.next() else {
         return Err(CsvError {
             line: 1,
             message: "empty input; expected a header series_id,timestamp,value".into(),
         });
     };
     let columns = split_row(header.trim_start_matches('\u{feff}')).map_err(|message| CsvError {
-        line: header_index + 1,
+        line: header_line,
         message,
     })?;
     let position = |name: &str| columns.iter().position(|c| c.trim().eq_ignore_ascii_case(name));
@@ -53,62 +66,195 @@ pub fn read(text: &str) -> Result<Vec<InputSeries>, CsvError> {
         (position("series_id"), position("timestamp"), position("value"))
     else {
         return Err(CsvError {
-            line: header_index + 1,
+            line: header_line,
             message: format!("header {header:?} must name the columns series_id, timestamp and value"),
         });
     };
     let mut order: HashMap<String, usize> = HashMap::new();
     let mut series: Vec<InputSeries> = Vec::new();
-    for (index, row) in lines {
-        let line = index + 1;
-        let fields = split_row(row).map_err(|message| CsvError { line, message })?;
+    let mut plain: Vec<&str> = Vec::with_capacity(columns.len());
+    let mut last_slot = 0;
+    while let Some((line, row, commas)) = rows.next() {
+        // Most rows have no quotes: their fields are slices of the input between the commas
+        // the row scan already found.
+        let quoted: Vec<String>;
+        let quoted_fields: Vec<&str>;
+        let fields: &[&str] = match commas {
+            Some(commas) => {
+                plain.clear();
+                let mut from = 0;
+                for &at in commas {
+                    plain.push(&row[from..at]);
+                    from = at + 1;
+                }
+                plain.push(&row[from..]);
+                &plain
+            }
+            None => {
+                quoted = split_row(row).map_err(|message| CsvError { line, message })?;
+                quoted_fields = quoted.iter().map(String::as_str).collect();
+                &quoted_fields
+            }
+        };
         if fields.len() != columns.len() {
             return Err(CsvError {
                 line,
                 message: format!("{} fields, expected {}", fields.len(), columns.len()),
             });
         }
-        let id = fields[id_col].trim();
+        let id = trim(fields[id_col]);
         if id.is_empty() {
             return Err(CsvError {
                 line,
                 message: "empty series_id".into(),
             });
         }
-        let (timestamp, rfc3339) = parse_timestamp(fields[ts_col].trim()).ok_or_else(|| CsvError {
+        let (timestamp, offset) = parse_timestamp_with_offset(trim(fields[ts_col])).ok_or_else(|| CsvError {
             line,
             message: format!(
                 "timestamp {:?} is neither Unix seconds nor RFC 3339 (e.g. 2026-11-26T10:00:00Z)",
                 fields[ts_col].trim()
             ),
         })?;
-        let value_text = fields[value_col].trim();
+        let value_text = trim(fields[value_col]);
         // An empty value is a missing sample; anything else must be a number (NaN allowed).
         let value = if value_text.is_empty() {
             f64::NAN
+        } else if let Some(value) = parse_plain_decimal(value_text) {
+            value
         } else {
             value_text.parse::<f64>().map_err(|_| CsvError {
                 line,
                 message: format!("value {value_text:?} is not a number"),
             })?
         };
-        let slot = *order.entry(id.to_string()).or_insert_with(|| {
-            series.push(InputSeries {
-                id: id.to_string(),
-                samples: Vec::new(),
-                rfc3339,
-            });
-            series.len() - 1
-        });
-        series[slot].samples.push(Sample { timestamp, value });
+        // Rows usually come series by series: the previous row's series is checked first.
+        let slot = match series
+            .get(last_slot)
+            .filter(|s| s.id == id)
+            .map(|_| last_slot)
+            .or_else(|| order.get(id).copied())
+        {
+            Some(slot) => slot,
+            None => {
+                series.push(InputSeries {
+                    id: id.to_string(),
+                    samples: Vec::new(),
+                    rfc3339: offset.is_some(),
+                    offsets: Vec::new(),
+                });
+                order.insert(id.to_string(), series.len() - 1);
+                series.len() - 1
+            }
+        };
+        last_slot = slot;
+        let entry = &mut series[slot];
+        entry.samples.push(Sample { timestamp, value });
+        if let Some(offset) = offset {
+            entry.offsets.push((timestamp, offset));
+        }
     }
     if series.is_empty() {
         return Err(CsvError {
-            line: header_index + 2,
+            line: header_line + 1,
             message: "no data rows after the header".into(),
         });
     }
     Ok(series)
+}
+
+/// The non-blank lines of a CSV text, each with its 1-based number (blank lines count) and,
+/// when it holds no quote, the positions of its commas: one pass over the bytes finds the end
+/// of the line and its commas together.
+struct Rows<'a> {
+    text: &'a str,
+    at: usize,
+    line: usize,
+    commas: Vec<usize>,
+}
+
+impl<'a> Rows<'a> {
+    fn new(text: &'a str) -> Self {
+        Rows {
+            text,
+            at: 0,
+            line: 0,
+            commas: Vec::with_capacity(8),
+        }
+    }
+
+    /// The next non-blank line, without its `\n` or `\r\n`: `(number, line, commas)`, the
+    /// commas `None` when the line has a quote (it needs the full CSV rules).
+    fn next(&mut self) -> Option<(usize, &'a str, Option<&[usize]>)> {
+        let bytes = self.text.as_bytes();
+        while self.at < bytes.len() {
+            self.line += 1;
+            let start = self.at;
+            self.commas.clear();
+            let mut quote = false;
+            let mut end = start;
+            while end < bytes.len() {
+                match bytes[end] {
+                    b'\n' => break,
+                    b',' => self.commas.push(end - start),
+                    b'"' => quote = true,
+                    _ => {}
+                }
+                end += 1;
+            }
+            self.at = end + 1;
+            let line = &self.text[start..end];
+            let line = line.strip_suffix('\r').unwrap_or(line);
+            // A line that starts with a visible character is not blank, the common case.
+            if line.as_bytes().first().is_some_and(u8::is_ascii_graphic) || !line.trim().is_empty() {
+                return Some((self.line, line, (!quote).then_some(self.commas.as_slice())));
+            }
+        }
+        None
+    }
+}
+
+/// `field` without surrounding white space (ASCII first, the cheap case).
+fn trim(field: &str) -> &str {
+    let trimmed = field.trim_ascii();
+    match (trimmed.as_bytes().first(), trimmed.as_bytes().last()) {
+        (Some(first), Some(last)) if !first.is_ascii() || !last.is_ascii() => trimmed.trim(),
+        _ => trimmed,
+    }
+}
+
+/// A plain decimal (`-12.5`, `0.125`, `300`) read exactly as the general parser would, when
+/// its digits fit in 53 bits and it has at most 22 decimals: an integer divided by a power
+/// of ten, both exact in binary, is then correctly rounded. `None` for anything else.
+fn parse_plain_decimal(text: &str) -> Option<f64> {
+    const POWERS: [f64; 23] = [
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19,
+        1e20, 1e21, 1e22,
+    ];
+    let (negative, digits) = match text.as_bytes() {
+        [b'-', rest @ ..] => (true, rest),
+        rest => (false, rest),
+    };
+    if digits.len() > 20 {
+        return None;
+    }
+    let (mut mantissa, mut decimals, mut seen_point, mut count) = (0u64, 0usize, false, 0usize);
+    for &b in digits {
+        match b {
+            b'0'..=b'9' => {
+                mantissa = mantissa * 10 + u64::from(b - b'0');
+                count += 1;
+                decimals += usize::from(seen_point);
+            }
+            b'.' if !seen_point => seen_point = true,
+            _ => return None,
+        }
+    }
+    if count == 0 || count > 19 || mantissa > 1 << 53 || decimals >= POWERS.len() {
+        return None;
+    }
+    let value = mantissa as f64 / POWERS[decimals];
+    Some(if negative { -value } else { value })
 }
 
 /// Forecasts every series `horizon` steps ahead. Returns the output CSV and, for each series
@@ -119,7 +265,12 @@ pub fn forecast_all(series: &[InputSeries], horizon: usize, settings: &forecast:
         .map(|s| {
             let grid = Grid::from_samples(&s.samples, None)
                 .ok_or_else(|| format!("series {:?}: needs at least two finite samples to infer its step", s.id))?;
-            forecast::forecast(&grid, horizon, settings).map_err(|e: NoForecast| format!("series {:?}: {e}", s.id))
+            // Seasons in the clock the timestamps carry.
+            let settings = forecast::Settings {
+                clock: s.clock(),
+                ..settings.clone()
+            };
+            forecast::forecast(&grid, horizon, &settings).map_err(|e: NoForecast| format!("series {:?}: {e}", s.id))
         })
         .collect();
     let mut out = String::with_capacity(series.len() * horizon * 80 + 64);
@@ -135,6 +286,7 @@ pub fn forecast_all(series: &[InputSeries], horizon: usize, settings: &forecast:
             }
         };
         let id = quote(&input.id);
+        let clock = input.clock();
         let (b80, b95) = (forecast.band(0.8), forecast.band(0.95));
         for (h, yhat) in forecast.mean.iter().enumerate() {
             let band = |b: Option<&forecast::Band>, lower: bool| {
@@ -144,7 +296,10 @@ pub fn forecast_all(series: &[InputSeries], horizon: usize, settings: &forecast:
             let _ = writeln!(
                 out,
                 "{id},{},{yhat},{},{},{},{}",
-                format_timestamp(forecast.timestamp(h), input.rfc3339),
+                format_timestamp(
+                    forecast.timestamp(h),
+                    input.rfc3339.then(|| clock.offset_at(f64::INFINITY))
+                ),
                 band(b80, true),
                 band(b80, false),
                 band(b95, true),
@@ -157,22 +312,39 @@ pub fn forecast_all(series: &[InputSeries], horizon: usize, settings: &forecast:
 
 /// Parses Unix seconds or RFC 3339; the flag says which form it was.
 pub fn parse_timestamp(text: &str) -> Option<(f64, bool)> {
+    parse_timestamp_with_offset(text).map(|(seconds, offset)| (seconds, offset.is_some()))
+}
+
+/// Parses Unix seconds or RFC 3339, with the UTC offset (seconds) an RFC 3339 timestamp
+/// carries.
+pub fn parse_timestamp_with_offset(text: &str) -> Option<(f64, Option<i32>)> {
+    // Whole Unix seconds, the common case, without the general float parser.
+    if (1..=15).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_digit()) {
+        let seconds = text.bytes().fold(0u64, |acc, b| acc * 10 + u64::from(b - b'0'));
+        return Some((seconds as f64, None));
+    }
     if let Ok(seconds) = text.parse::<f64>() {
-        return seconds.is_finite().then_some((seconds, false));
+        return seconds.is_finite().then_some((seconds, None));
     }
     let parsed = DateTime::parse_from_rfc3339(text).ok()?;
     Some((
         parsed.timestamp() as f64 + f64::from(parsed.timestamp_subsec_nanos()) / 1e9,
-        true,
+        Some(parsed.offset().local_minus_utc()),
     ))
 }
 
-fn format_timestamp(seconds: f64, rfc3339: bool) -> String {
-    if rfc3339 {
+/// Unix seconds, or RFC 3339 at the given UTC offset (`Z` for zero).
+fn format_timestamp(seconds: f64, rfc3339_offset: Option<i32>) -> String {
+    if let Some(offset) = rfc3339_offset {
         let whole = seconds.floor();
         let nanos = ((seconds - whole) * 1e9).round() as u32;
-        if let Some(time) = DateTime::<Utc>::from_timestamp(whole as i64, nanos.min(999_999_999)) {
-            return time.to_rfc3339_opts(SecondsFormat::AutoSi, true);
+        let time = DateTime::<Utc>::from_timestamp(whole as i64, nanos.min(999_999_999));
+        match (time, FixedOffset::east_opt(offset)) {
+            (Some(time), Some(zone)) if offset != 0 => {
+                return time.with_timezone(&zone).to_rfc3339_opts(SecondsFormat::AutoSi, true);
+            }
+            (Some(time), _) => return time.to_rfc3339_opts(SecondsFormat::AutoSi, true),
+            _ => {}
         }
     }
     if (seconds - seconds.round()).abs() < 1e-6 {
@@ -243,9 +415,51 @@ mod tests {
     }
 
     #[test]
+    fn plain_decimals_read_as_the_general_parser_reads_them() {
+        for text in [
+            "0",
+            "300",
+            "-12.5",
+            "0.1",
+            "123.456",
+            "1000000.25",
+            "9007199254740992",
+            "0.000000000000000001",
+        ] {
+            assert_eq!(
+                parse_plain_decimal(text),
+                Some(text.parse::<f64>().expect("number")),
+                "{text}"
+            );
+        }
+        for text in [
+            "1e5",
+            "NaN",
+            "inf",
+            "1.2.3",
+            "",
+            "-",
+            ".",
+            "12345678901234567890",
+            "+1",
+            "0.12345678901234567890123",
+        ] {
+            assert!(
+                parse_plain_decimal(text).is_none_or(|v| text.parse::<f64>().ok() == Some(v)),
+                "{text}"
+            );
+        }
+        assert_eq!(parse_plain_decimal("."), None);
+    }
+
+    #[test]
     fn timestamps_round_trip_in_the_input_form() {
-        assert_eq!(format_timestamp(1_700_000_000.0, false), "1700000000");
-        assert_eq!(format_timestamp(1_795_689_000.0, true), "2026-11-26T10:30:00Z");
+        assert_eq!(format_timestamp(1_700_000_000.0, None), "1700000000");
+        assert_eq!(format_timestamp(1_795_689_000.0, Some(0)), "2026-11-26T10:30:00Z");
+        assert_eq!(
+            format_timestamp(1_795_689_000.0, Some(3600)),
+            "2026-11-26T11:30:00+01:00"
+        );
         assert_eq!(split_row("\"x,y\",1,\"q\"\"\"").expect("row"), vec!["x,y", "1", "q\""]);
         assert_eq!(quote("x,y"), "\"x,y\"");
     }
