@@ -15,7 +15,7 @@
 use super::seasonal::median;
 
 /// How far (in robust scale units) from the running median a glitch lies.
-const THRESHOLD: f64 = 8.0;
+const THRESHOLD: f64 = 12.0;
 /// Seconds either side of a point in its neighbourhood.
 const REACH_SECS: f64 = 1800.0;
 
@@ -85,10 +85,11 @@ pub fn remove_glitches(values: &mut [f64], step_secs: f64) -> usize {
         }
         i = end;
     }
-    // Glitches are rare. A series with many such bursts (tweets, a busy queue) is bursty by
-    // nature: there only a burst far beyond most others (a counter reset's absurd rate) is one.
-    let days = n as f64 * step_secs / 86_400.0;
-    let rare = ((days / 2.0).ceil() as usize).max(3);
+    // Glitches are rare: about one a week at most. A series with more such bursts (tweets, a
+    // busy queue) is bursty by nature: there only a burst far beyond most others (a counter
+    // reset's absurd rate) is one.
+    let weeks = n as f64 * step_secs / (7.0 * 86_400.0);
+    let rare = (weeks.ceil() as usize).max(2);
     if runs.len() > rare {
         let mut peaks: Vec<f64> = runs.iter().map(|r| r.2).collect();
         peaks.sort_by(f64::total_cmp);
@@ -195,7 +196,8 @@ mod tests {
     #[test]
     fn a_spike_a_dip_and_a_burst_go_a_season_stays() {
         let truth = |i: usize| 500.0 + 200.0 * daily(i);
-        let n = 10 * DAY;
+        // Three weeks: three glitches are rare enough.
+        let n = 21 * DAY;
         let mut values: Vec<f64> = (0..n).map(|i| truth(i) + 5.0 * noise(i, 2)).collect();
         values[3 * DAY + 40] = 4e9;
         for v in &mut values[5 * DAY + 7..5 * DAY + 10] {
@@ -229,6 +231,26 @@ mod tests {
         let original = values.clone();
         assert_eq!(remove_glitches(&mut values, STEP), 0);
         assert_eq!(values, original);
+    }
+
+    #[test]
+    fn a_bursty_series_keeps_its_bursts_but_not_an_absurd_one() {
+        // Tweets: a burst of 2 to 4 points every day or two, of varying size.
+        let n = 14 * DAY;
+        let mut values: Vec<f64> = (0..n).map(|i| 50.0 + 20.0 * daily(i) + 2.0 * noise(i, 5)).collect();
+        let mut at = 100;
+        while at + 10 < n {
+            let size = 60.0 + 40.0 * noise(at, 6);
+            for v in &mut values[at..at + 2 + at % 3] {
+                *v += size;
+            }
+            at += 200 + (noise(at, 7).abs() * 300.0) as usize;
+        }
+        values[9 * DAY + 7] = 1e9;
+        let original = values.clone();
+        assert_eq!(remove_glitches(&mut values, STEP), 1);
+        assert_eq!((0..n).filter(|&i| values[i] != original[i]).count(), 1);
+        assert!(values[9 * DAY + 7] < 200.0);
     }
 
     #[test]

@@ -351,13 +351,20 @@ fn forecast_filled(filled: &Grid, horizon: usize, settings: &Settings, observed:
     // a backtest inside a short regime cannot veto that on too little evidence, so methods
     // that forecast no growth are not candidates then.
     let regime = &level_series[regime_start..];
-    let trending = regime::slope_evidence(regime).holds(TREND_T);
+    let slope = regime::slope_evidence(regime);
+    // Only a short regime after a change (under half the history, and under two weeks) is
+    // too little evidence for its backtest to veto a growth.
+    let short_regime = regime_start > 0 && regime.len() < (n / 2).min(14 * steps_per_day);
+    let trending = short_regime && slope.holds(TREND_T);
     let mut methods = vec![
         Method::SeasonalLevel,
         Method::SeasonalRegimeLevel,
         Method::SeasonalLinear,
-        Method::SeasonalDamped,
     ];
+    // A damped trend is a growth that fades: a candidate only where there is a growth.
+    if slope.holds(TREND_T) {
+        methods.push(Method::SeasonalDamped);
+    }
     if !periods.is_empty() {
         methods.push(Method::SeasonalNaive);
     }

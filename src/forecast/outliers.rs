@@ -93,8 +93,7 @@ pub fn excursions(values: &mut [f64], block: usize) -> Vec<Excursion> {
         baseline.push(value);
     }
     let residuals: Vec<f64> = values.iter().zip(&baseline).map(|(v, b)| v - b).collect();
-    // Every other point is plenty for a median of thousands.
-    let mut absolute: Vec<f64> = residuals.iter().step_by(2).map(|r| r.abs()).collect();
+    let mut absolute: Vec<f64> = residuals.iter().map(|r| r.abs()).collect();
     let scale = 1.4826 * median(&mut absolute);
     if scale <= 0.0 || !scale.is_finite() {
         return found;

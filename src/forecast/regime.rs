@@ -143,12 +143,16 @@ pub struct SlopeEvidence {
     /// Both halves of the regime grow the same way, each at least a quarter of the whole's
     /// rate: the slope is not one end pulling a line.
     pub sustained: bool,
+    /// The share of the regime's variance the line explains.
+    pub r_squared: f64,
 }
 
 impl SlopeEvidence {
-    /// A slope that is both significant (|t| ≥ `t`) and sustained.
+    /// A slope that is significant (|t| ≥ `t`), sustained, and the main thing the regime
+    /// does (the line explains at least half its variance): a bursty series that happens to
+    /// end higher than it started does not qualify.
     pub fn holds(&self, t: f64) -> bool {
-        self.sustained && self.t.abs() >= t
+        self.sustained && self.t.abs() >= t && self.r_squared >= 0.5
     }
 }
 
@@ -160,6 +164,7 @@ pub fn slope_evidence(values: &[f64]) -> SlopeEvidence {
             slope: 0.0,
             t: 0.0,
             sustained: false,
+            r_squared: 0.0,
         };
     }
     let sums = LinearSums::new(values);
@@ -167,7 +172,11 @@ pub fn slope_evidence(values: &[f64]) -> SlopeEvidence {
     let rho = lag1_autocorrelation(values, &sums, 0).clamp(0.0, 0.99);
     let nf = n as f64;
     let var_t = (nf * nf - 1.0) * nf / 12.0;
-    let sigma2 = sums.sse(0, n) / (nf - 2.0);
+    let sse = sums.sse(0, n);
+    let sigma2 = sse / (nf - 2.0);
+    let [_, _, sy, _, syy] = sums.over(0, n);
+    let total = syy - sy * sy / nf;
+    let r_squared = if total > 0.0 { 1.0 - sse / total } else { 0.0 };
     let standard_error = (sigma2 / var_t * (1.0 + rho) / (1.0 - rho)).sqrt();
     let t = if standard_error > 0.0 {
         slope / standard_error
@@ -183,7 +192,12 @@ pub fn slope_evidence(values: &[f64]) -> SlopeEvidence {
         && first.signum() == slope.signum()
         && second.signum() == slope.signum()
         && first.abs().min(second.abs()) >= 0.25 * slope.abs();
-    SlopeEvidence { slope, t, sustained }
+    SlopeEvidence {
+        slope,
+        t,
+        sustained,
+        r_squared,
+    }
 }
 
 /// The split of `[start, n)` into two least-squares lines with the lowest total squared error,
