@@ -193,6 +193,32 @@ impl<'a> Rows<'a> {
             self.commas.clear();
             let mut quote = false;
             let mut end = start;
+            // Eight bytes at a time: the positions of newlines, commas and quotes in a word are
+            // the zero bytes of the word XOR each of them.
+            'scan: while end + 8 <= bytes.len() {
+                let word = u64::from_le_bytes(bytes[end..end + 8].try_into().unwrap_or([0; 8]));
+                let newline = zero_bytes(word ^ (ONES * u64::from(b'\n')));
+                let mut commas = zero_bytes(word ^ (ONES * u64::from(b',')));
+                let stop = if newline == 0 {
+                    8
+                } else {
+                    newline.trailing_zeros() as usize / 8
+                };
+                let within = if stop == 8 { u64::MAX } else { (1u64 << (stop * 8)) - 1 };
+                quote |= zero_bytes(word ^ (ONES * u64::from(b'"'))) & within != 0;
+                while commas != 0 {
+                    let at = commas.trailing_zeros() as usize / 8;
+                    if at >= stop {
+                        break;
+                    }
+                    self.commas.push(end + at - start);
+                    commas &= commas - 1;
+                }
+                end += stop;
+                if stop < 8 {
+                    break 'scan;
+                }
+            }
             while end < bytes.len() {
                 match bytes[end] {
                     b'\n' => break,
@@ -212,6 +238,15 @@ impl<'a> Rows<'a> {
         }
         None
     }
+}
+
+/// A byte of ones in each of the eight bytes of a word.
+const ONES: u64 = 0x0101_0101_0101_0101;
+
+/// The high bit of each zero byte of `word`, exactly (no carries between bytes).
+fn zero_bytes(word: u64) -> u64 {
+    const LOW7: u64 = 0x7F7F_7F7F_7F7F_7F7F;
+    !(((word & LOW7) + LOW7) | word) & !LOW7
 }
 
 /// `field` without surrounding white space (ASCII first, the cheap case).
@@ -319,9 +354,16 @@ pub fn parse_timestamp(text: &str) -> Option<(f64, bool)> {
 /// carries.
 pub fn parse_timestamp_with_offset(text: &str) -> Option<(f64, Option<i32>)> {
     // Whole Unix seconds, the common case, without the general float parser.
-    if (1..=15).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_digit()) {
-        let seconds = text.bytes().fold(0u64, |acc, b| acc * 10 + u64::from(b - b'0'));
-        return Some((seconds as f64, None));
+    if (1..=15).contains(&text.len()) {
+        let mut seconds = 0u64;
+        let mut digits = true;
+        for &b in text.as_bytes() {
+            digits &= b.is_ascii_digit();
+            seconds = seconds * 10 + u64::from(b.wrapping_sub(b'0'));
+        }
+        if digits {
+            return Some((seconds as f64, None));
+        }
     }
     if let Ok(seconds) = text.parse::<f64>() {
         return seconds.is_finite().then_some((seconds, None));
@@ -412,6 +454,31 @@ mod tests {
         assert_eq!(read("series_id,timestamp,value\na,1,two\n").expect_err("bad").line, 2);
         assert_eq!(read("id,time,v\n").expect_err("bad").line, 1);
         assert_eq!(read("series_id,timestamp,value\na,1\n").expect_err("bad").line, 2);
+    }
+
+    #[test]
+    fn rows_split_at_their_commas_whatever_their_length() {
+        let text = "a,1,2\nlonger-id-than-a-word,1700000000,-12.5\n\n,,\nq,\"x,y\",3\r\nend,1,2";
+        let mut rows = Rows::new(text);
+        let mut seen = Vec::new();
+        while let Some((line, row, commas)) = rows.next() {
+            seen.push((line, row.to_string(), commas.map(<[usize]>::to_vec)));
+        }
+        assert_eq!(
+            seen,
+            vec![
+                (1, "a,1,2".to_string(), Some(vec![1, 3])),
+                (
+                    2,
+                    "longer-id-than-a-word,1700000000,-12.5".to_string(),
+                    Some(vec![21, 32])
+                ),
+                (4, ",,".to_string(), Some(vec![0, 1])),
+                (5, "q,\"x,y\",3".to_string(), None),
+                (6, "end,1,2".to_string(), Some(vec![3, 5])),
+            ]
+        );
+        assert_eq!(zero_bytes(0x2C01_2C2D_0000_2C2C ^ (ONES * 0x2C)), 0x8000_8000_0000_8080);
     }
 
     #[test]

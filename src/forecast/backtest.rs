@@ -9,7 +9,7 @@
 use std::borrow::Cow;
 
 use super::methods::{Damping, Method, Prepared, predict};
-use super::outliers::excursions;
+use super::outliers::Excursion;
 use super::seasonal::{Decomposition, ModeChoice, SeasonalMode, decompose};
 
 /// Errors of one method at each horizon step, one row per origin.
@@ -90,6 +90,8 @@ pub struct Shape {
     pub trend_start: usize,
     /// The damped trend's smoothing parameters, chosen on the whole history.
     pub damping: Option<Damping>,
+    /// The excursions taken out of the whole history.
+    pub excursions: Vec<Excursion>,
 }
 
 /// A decomposition of `values` as `shape` says.
@@ -121,8 +123,12 @@ pub fn run(
     };
     let decomposition = decompose_as(&values[..earliest], shape, 1);
     let deseasonalized = decomposition.deseason_all(values);
+    // The excursions found on the whole history are where this one's are too.
     let mut cleaned = deseasonalized.clone();
-    let found = excursions(&mut cleaned, shape.steps_per_day);
+    for excursion in &shape.excursions {
+        excursion.interpolate(&mut cleaned);
+    }
+    let found = &shape.excursions;
     for &cut in cuts {
         // Excursions this origin would not yet have seen come back are not taken out.
         let mut level_series = Cow::Borrowed(&cleaned[..cut]);

@@ -139,6 +139,13 @@ pub fn fill_gaps(values: &mut [f64]) -> usize {
 
 /// The median spacing of sorted samples, ignoring duplicates.
 fn infer_step(sorted: &[Sample]) -> Option<f64> {
+    // Most series are perfectly regular: then every spacing is the step.
+    if let [first, second, ..] = sorted {
+        let step = second.timestamp - first.timestamp;
+        if step > 2.0 && sorted.windows(2).all(|w| w[1].timestamp - w[0].timestamp == step) {
+            return Some(step.round());
+        }
+    }
     let mut diffs: Vec<f64> = sorted
         .windows(2)
         .map(|w| w[1].timestamp - w[0].timestamp)

@@ -304,8 +304,13 @@ fn forecast_filled(filled: &Grid, horizon: usize, settings: &Settings, observed:
         .into_iter()
         .map(|(at, _)| at)
         .collect();
-    // Profiles learnt against the smeared trend would carry the smear: start them afresh.
-    let full = seasonal::decompose(&values, &candidates, SeasonalMode::Additive, 2, &breaks);
+    // Without a jump, the rough pass is the first of the decomposition; after one, profiles
+    // learnt against the smeared trend would carry the smear: they start afresh.
+    let full = if breaks.is_empty() {
+        rough.refine(&values, 1)
+    } else {
+        seasonal::decompose(&values, &candidates, SeasonalMode::Additive, 2, &breaks)
+    };
     let periods = seasonal::select_periods(&values, &full);
     let additive = if periods == candidates {
         full
@@ -324,6 +329,7 @@ fn forecast_filled(filled: &Grid, horizon: usize, settings: &Settings, observed:
         regime_start: 0,
         trend_start: 0,
         damping: None,
+        excursions: Vec::new(),
     };
     let decomposition = match mode.mode {
         SeasonalMode::Additive => additive,
@@ -331,7 +337,7 @@ fn forecast_filled(filled: &Grid, horizon: usize, settings: &Settings, observed:
         SeasonalMode::Multiplicative => backtest::decompose_as(&values, &shape, 2),
     };
     let mut level_series = decomposition.deseasonalized.clone();
-    outliers::clean_excursions(&mut level_series, steps_per_day);
+    shape.excursions = outliers::excursions(&mut level_series, steps_per_day);
     let changes = regime::change_points(&level_series, min_segment);
     let regime_start = changes.last().copied().unwrap_or(0);
     let jumps = level_jumps(

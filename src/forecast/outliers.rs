@@ -27,6 +27,15 @@ pub struct Excursion {
 }
 
 impl Excursion {
+    /// Replaces `values[start..end]` by the line between the values on either side.
+    pub fn interpolate(&self, values: &mut [f64]) {
+        let (left, right) = (values[self.start - 1], values[self.end]);
+        let span = (self.end - self.start + 1) as f64;
+        for (k, value) in values[self.start..self.end].iter_mut().enumerate() {
+            *value = left + (right - left) * (k + 1) as f64 / span;
+        }
+    }
+
     /// Whether a history cut at `cut` would already have seen this excursion come back.
     pub fn seen_back_by(&self, cut: usize) -> bool {
         self.end + self.side <= cut
@@ -133,12 +142,9 @@ pub fn excursions(values: &mut [f64], block: usize) -> Vec<Excursion> {
             (after - before).abs() <= 0.5 * depth
         };
         if came_back && end - start <= MAX_RUN_BLOCKS * block {
-            let (left, right) = (values[start - 1], values[end]);
-            let span = (end - start + 1) as f64;
-            for (k, value) in values[start..end].iter_mut().enumerate() {
-                *value = left + (right - left) * (k + 1) as f64 / span;
-            }
-            found.push(Excursion { start, end, side });
+            let excursion = Excursion { start, end, side };
+            excursion.interpolate(values);
+            found.push(excursion);
         }
         i = end.max(i + 1);
     }

@@ -542,6 +542,14 @@ fn decompose_additive(values: &[f64], periods: &[usize], passes: usize, breaks: 
     backfit(values, periods, profiles, passes, breaks)
 }
 
+impl Decomposition {
+    /// `passes` more passes of this additive decomposition of the same `values`, from its
+    /// profiles.
+    pub fn refine(self, values: &[f64], passes: usize) -> Decomposition {
+        backfit(values, self.periods, self.profiles, passes, &[])
+    }
+}
+
 /// Backfitting: each pass fits the trend to the series minus the seasons, then each period's
 /// profile to what the trend and the other periods leave.
 fn backfit(
