@@ -379,8 +379,9 @@ pub struct ModeChoice {
 /// decomposition of it: the swing of each cycle of the shortest period is measured (the least
 /// squares factor of the profile that fits that cycle) next to its level.
 ///
-/// - The swing follows the level (proportional, with the level moving by a fifth or more):
-///   multiplicative. A constant hump on a growing base stays additive.
+/// - The swing follows the level (proportional to it explains at least half of how the
+///   swings vary, the level moving by 5 % or more): multiplicative. A constant hump on a
+///   growing base stays additive.
 /// - Otherwise, the swing grows by a steady percentage with time (t ≥ 5, the growth explaining
 ///   at least 40 % of how the swings vary, and by 8 % or more over the history): growing.
 /// - Otherwise: additive.
@@ -437,7 +438,7 @@ pub fn choose_mode(values: &[f64], additive: &Decomposition) -> ModeChoice {
     let typical = median(&mut levels);
     levels.sort_by(f64::total_cmp);
     let (low, high) = (levels[k / 10], levels[k - 1 - k / 10]);
-    if low > 0.0 && high / low >= 1.2 && values.iter().all(|v| *v > 0.0) {
+    if low > 0.0 && high / low >= 1.05 && values.iter().all(|v| *v > 0.0) {
         let (mut num, mut den) = (0.0, 0.0);
         for m in &measured {
             let r = m.1 / typical;

@@ -265,6 +265,30 @@ fn a_constant_hump_on_a_growing_base_stays_additive_and_its_earliest_date_honest
     );
 }
 
+/// Item 4. Requests to a service that grows 4 % a week, its daily swing growing with it
+/// (15-minute steps): multiplicative, compounding, and the crossing where the truth's is.
+#[test]
+fn a_swing_that_grows_with_the_level_is_multiplicative() {
+    let step = 900.0;
+    let day = 96;
+    let n = 28 * day;
+    let truth = |i: usize| {
+        let level = 800.0 * 1.04f64.powf(i as f64 / (7 * day) as f64);
+        level * (1.0 + 0.35 * hump(i, day, 19.0, 3.0) - 0.1)
+    };
+    let values = (0..n).map(|i| truth(i) * (1.0 + 0.01 * gauss(i, 73))).collect();
+    let fc = forecast(&grid(step, values), 120 * day, &Settings::default()).expect("forecast");
+    assert_eq!(fc.diagnostics.seasonal_mode, SeasonalMode::Multiplicative);
+    let threshold = 1500.0;
+    let true_days = true_crossing_days(truth, n, step, threshold);
+    let likely = likely_days(&fc, threshold);
+    assert!(
+        (likely - true_days).abs() <= 0.1 * true_days,
+        "likely {likely:.1} d, truly {true_days:.1} d ({:?})",
+        fc.diagnostics.method
+    );
+}
+
 /// Item 5. A New York evening peak (18:00 local) forecast across the autumn change: the
 /// history ends on 2026-10-30 in summer time, the week ahead crosses 2026-11-01. In the zone's
 /// clock the peak moves from 22:00 to 23:00 UTC on the change; the default clock is UTC, where
