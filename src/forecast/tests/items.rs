@@ -194,6 +194,23 @@ fn glitches_neither_remove_a_season_nor_start_a_regime_nor_widen_the_bands() {
     }
 }
 
+/// Item 3. A 400 GB disk grows 0.5 % a day; a 25-minute burst of writes two hours before
+/// the end comes straight back. The growth stays 2 GB a day, with no new regime.
+#[test]
+fn a_burst_in_the_last_hours_is_not_a_new_regime() {
+    let day = 288;
+    let n = 21 * day;
+    let truth = |i: usize| 150.0 + 2.0 * i as f64 / day as f64;
+    let values = (0..n)
+        .map(|i| truth(i) + 0.2 * gauss(i, 74) + if (n - 29..n - 24).contains(&i) { 35.0 } else { 0.0 })
+        .collect();
+    let fc = forecast(&grid(300.0, values), 60 * day, &Settings::default()).expect("forecast");
+    assert_eq!(fc.diagnostics.regime_start, None);
+    assert!((fc.diagnostics.trend_per_day - 2.0).abs() < 0.1, "{:?}", fc.diagnostics);
+    let at_horizon = fc.mean[60 * day - 1];
+    assert!((at_horizon - truth(n + 60 * day - 1)).abs() < 3.0, "{at_horizon}");
+}
+
 /// Item 4. Retention filling toward its steady state (30-minute steps): the growth slows, so
 /// the crossing is where the curve crosses, not where a line through the last days would.
 #[test]
