@@ -15,8 +15,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use headroom::exhaustion::{Direction, exhaustion};
 use headroom::forecast::{self, Grid, Settings};
+use headroom::model::Direction;
+use headroom::recommend::exhaustion::exhaustion;
 use rayon::prelude::*;
 
 const STEP: f64 = 300.0;

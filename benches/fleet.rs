@@ -65,7 +65,7 @@ fn main() {
         "cpu_s",
         "scrape_ms"
     );
-    headroom::tls::install_crypto_provider();
+    headroom::net::install_crypto_provider();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -5,18 +5,16 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::config::{Config, SourceConfig};
-use crate::cycle;
-use crate::daemon::{Clock, Daemon};
+use crate::app::daemon::Daemon;
+use crate::config::Config;
 use crate::forecast;
 use crate::model;
+use crate::outcome::CycleOutcome;
 use crate::report;
-use crate::source::Source;
 
 /// Headroom forecasts when your resources run out.
 ///
@@ -70,7 +68,7 @@ pub enum Command {
         format: Format,
         /// Plan as of this time instead of now (Unix seconds or RFC 3339), to replay what
         /// Headroom would have said then.
-        #[arg(long, value_parser = parse_time)]
+        #[arg(long, value_parser = crate::clock::parse_instant)]
         at: Option<f64>,
         /// Show one scenario from the config (its dates, units and costs) instead of the
         /// baseline.
@@ -94,7 +92,7 @@ pub enum Command {
         #[arg(long)]
         send: bool,
         /// Plan as of this time instead of now (Unix seconds or RFC 3339).
-        #[arg(long, value_parser = parse_time)]
+        #[arg(long, value_parser = crate::clock::parse_instant)]
         at: Option<f64>,
     },
     /// Print the 12-month cost projection per scenario, model and team, for finance.
@@ -107,7 +105,7 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = BudgetFormat::Csv)]
         format: BudgetFormat,
         /// Plan as of this time instead of now (Unix seconds or RFC 3339).
-        #[arg(long, value_parser = parse_time)]
+        #[arg(long, value_parser = crate::clock::parse_instant)]
         at: Option<f64>,
     },
     /// Validate the config and every model file; print every problem (exit 2 if any).
@@ -179,7 +177,7 @@ const EXIT_CONFIG: u8 = 2;
 /// Runs the parsed command line.
 pub fn main(cli: Cli) -> ExitCode {
     init_logging(&cli.log_level, cli.log_format);
-    crate::tls::install_crypto_provider();
+    crate::net::install_crypto_provider();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("headroom-io")
@@ -260,8 +258,13 @@ fn forecast_csv(input: &Path, horizon: usize, output: Option<&Path>, min_points:
     } else {
         std::fs::read_to_string(input).with_context(|| format!("cannot read {}", input.display()))?
     };
-    let series = match crate::offline::read(&text) {
-        Ok(series) => series,
+    let series = match crate::app::forecast_csv::read(&text) {
+        Ok(read) => {
+            for note in &read.notes {
+                eprintln!("warning: {}: {note}", input.display());
+            }
+            read.series
+        }
         Err(error) => {
             eprintln!("error: {}: {error}", input.display());
             return Ok(ExitCode::from(EXIT_CONFIG));
@@ -273,7 +276,7 @@ fn forecast_csv(input: &Path, horizon: usize, output: Option<&Path>, min_points:
         min_points: min_points.max(2),
         ..forecast::Settings::default()
     };
-    let (csv, skipped) = crate::offline::forecast_all(&series, horizon, &settings);
+    let (csv, skipped) = crate::app::forecast_csv::forecast_all(&series, horizon, &settings);
     tracing::info!(
         series = series.len(),
         skipped = skipped.len(),
@@ -309,7 +312,7 @@ fn load_all(path: &Path) -> Option<(Config, Vec<model::CapacityModel>)> {
         );
         return None;
     }
-    match model::load_config_and_models(path, &environment()) {
+    match crate::config::models::load_config_and_models(path, &environment()) {
         Ok(loaded) => Some(loaded),
         Err(problems) => {
             eprintln!("{problems}");
@@ -334,7 +337,7 @@ fn check(path: &Path) -> ExitCode {
     let models_dir = models_dir.or_else(|| models_dir_fallback(path));
     let mut model_count = 0;
     if let Some(dir) = &models_dir {
-        match model::load_dir(dir) {
+        match crate::config::models::load_dir(dir) {
             Ok(models) => model_count = models.len(),
             Err(found) => problems.extend(found.0),
         }
@@ -363,27 +366,6 @@ fn models_dir_fallback(path: &Path) -> Option<PathBuf> {
     Some(path.parent().unwrap_or(Path::new(".")).join(dir))
 }
 
-/// The engine settings a config asks for.
-pub fn settings(config: &Config) -> forecast::Settings {
-    forecast::Settings {
-        min_history_secs: config.forecast.min_history.as_secs_f64(),
-        min_points: config.forecast.min_points,
-        backtest_origins: config.forecast.backtest_origins,
-        ..forecast::Settings::default()
-    }
-}
-
-fn build_source(config: &Config) -> anyhow::Result<(Source, Clock)> {
-    let source = Source::from_config(&config.source).context("cannot set up the history source")?;
-    let clock = match (&config.source, &source) {
-        (SourceConfig::File { .. }, Source::File(file)) => {
-            Clock::Fixed(file.last_timestamp().unwrap_or_else(cycle::unix_now))
-        }
-        _ => Clock::Wall,
-    };
-    Ok((source, clock))
-}
-
 async fn once(
     config: Config,
     models: Vec<model::CapacityModel>,
@@ -402,14 +384,14 @@ async fn once(
             return Ok(ExitCode::from(EXIT_CONFIG));
         }
     }
-    let report = one_cycle(&config, &models, at, shard).await?;
+    let report = crate::app::plan_once(&config, &models, at, shard).await?;
     let report = match scenario {
-        Some(name) => report::under_scenario(&report, name),
+        Some(name) => crate::outcome::under_scenario(&report, name),
         None => report,
     };
     match format {
-        Format::Table => print!("{}", report::to_table(&report)),
-        Format::Json => println!("{}", serde_json::to_string_pretty(&report::to_json(&report))?),
+        Format::Table => print!("{}", report::table::to_table(&report)),
+        Format::Json => println!("{}", serde_json::to_string_pretty(&report::json::cycle(&report))?),
     }
     if report.has_failures() {
         print_model_failures(&report);
@@ -418,34 +400,7 @@ async fn once(
     Ok(ExitCode::SUCCESS)
 }
 
-/// One planning cycle as of `at` (default: now, or the end of a file source).
-async fn one_cycle(
-    config: &Config,
-    models: &[model::CapacityModel],
-    at: Option<f64>,
-    shard: crate::shard::Shard,
-) -> anyhow::Result<cycle::CycleReport> {
-    let (source, clock) = build_source(config)?;
-    let now = match (at, clock) {
-        (Some(t), _) | (None, Clock::Fixed(t)) => t,
-        (None, Clock::Wall) => cycle::unix_now(),
-    };
-    let pool = cycle::build_pool(config.forecast.threads).context("cannot start the forecasting threads")?;
-    if let Source::Scrape(scrape) = &source {
-        // One round now, on top of what a running daemon has scraped before.
-        let round = scrape.scrape_all(cycle::unix_now()).await;
-        tracing::info!(
-            targets_ok = round.succeeded,
-            targets_failed = round.failed,
-            samples = round.samples,
-            "scraped"
-        );
-    }
-    let fetcher = crate::fetch::Fetcher::new(&source, None).with_shard(shard);
-    Ok(cycle::run(&fetcher, models, &settings(config), &config.scenarios, &pool, now, None).await)
-}
-
-fn print_model_failures(report: &cycle::CycleReport) {
+fn print_model_failures(report: &CycleOutcome) {
     for model in report.models.iter().filter(|m| m.error.is_some()) {
         eprintln!(
             "error: model {}: {}",
@@ -468,29 +423,23 @@ async fn weekly_report(
         return Ok(ExitCode::from(EXIT_CONFIG));
     }
     let started = std::time::Instant::now();
-    let cycle = one_cycle(&config, &models, at, shard).await?;
+    let cycle = crate::app::plan_once(&config, &models, at, shard).await?;
     print_model_failures(&cycle);
     // Last week's snapshot, from the daemon's state file if there is one (never created here).
     let report_config = config.report.clone();
     let store_path = config.store.path.clone();
     let evaluated_at = cycle.evaluated_at;
     let rendered = tokio::task::spawn_blocking(move || {
-        let period = report_config.schedule.current_period(evaluated_at);
-        let previous = if store_path.exists() {
-            crate::store::Store::open(&store_path)
-                .ok()
-                .and_then(|store| crate::weekly::due::previous_snapshot(&store, &period.name))
-        } else {
-            None
-        };
-        let report = crate::weekly::WeeklyReport::build(&cycle, period, previous);
-        crate::weekly::message::render(&report, &report_config.subject)
+        let store = store_path
+            .exists()
+            .then(|| crate::store::Store::open(&store_path).ok())
+            .flatten();
+        crate::delivery::weekly::build(store.as_ref(), &cycle, &report_config).1
     })
     .await
     .context("rendering the report failed")?;
-    let written = rendered
-        .write_to(out)
-        .with_context(|| format!("cannot write the report into {}", out.display()))?;
+    let written =
+        write_report(&rendered, out).with_context(|| format!("cannot write the report into {}", out.display()))?;
     tracing::info!(
         files = written.len(),
         charts = rendered.charts.len(),
@@ -501,13 +450,13 @@ async fn weekly_report(
     if send {
         let smtp = config.smtp.as_ref().context("no [smtp] section")?;
         let mailer = crate::delivery::email::Mailer::new(smtp).map_err(anyhow::Error::msg)?;
-        let body = rendered
-            .email(
-                &config.report.from,
-                &config.report.to,
-                &format!("report-manual-{}", evaluated_at as i64),
-            )
-            .map_err(anyhow::Error::msg)?;
+        let body = crate::delivery::email::weekly_report(
+            &rendered,
+            &config.report.from,
+            &config.report.to,
+            &format!("report-manual-{}", evaluated_at as i64),
+        )
+        .map_err(anyhow::Error::msg)?;
         let envelope = crate::delivery::email::StoredEnvelope {
             from: config.report.from.clone(),
             to: config.report.to.clone(),
@@ -532,19 +481,15 @@ async fn budget(
     at: Option<f64>,
     shard: crate::shard::Shard,
 ) -> anyhow::Result<ExitCode> {
-    let cycle = one_cycle(&config, &models, at, shard).await?;
+    let cycle = crate::app::plan_once(&config, &models, at, shard).await?;
     print_model_failures(&cycle);
-    let lines = report::budget(&cycle);
+    let lines = crate::outcome::budget(&cycle);
     match format {
         BudgetFormat::Json => println!(
             "{}",
-            serde_json::to_string_pretty(&serde_json::json!({
-                "schema_version": 1,
-                "evaluated_at": cycle.evaluated_at,
-                "budget": lines,
-            }))?
+            serde_json::to_string_pretty(&report::json::budget_document(&cycle))?
         ),
-        BudgetFormat::Csv => print!("{}", report::budget_csv(&lines)),
+        BudgetFormat::Csv => print!("{}", report::table::budget_csv(&lines)),
     }
     if lines.is_empty() {
         eprintln!("warning: no model has [scaling] unit_cost, so the budget is empty");
@@ -563,85 +508,21 @@ async fn run(
     listen: Option<SocketAddr>,
     shard: crate::shard::Shard,
 ) -> anyhow::Result<ExitCode> {
-    let (source, clock) = build_source(&config)?;
-    let store = crate::store::Store::open(&config.store.path).context("cannot open the state file")?;
-    let channels = crate::delivery::Channels::from_config(&config).map_err(anyhow::Error::msg)?;
-    let daemon = Daemon {
-        source,
-        models,
-        reload_from: Some(config_path.to_path_buf()),
-        settings: settings(&config),
-        scenarios: config.scenarios.clone(),
-        interval: config.schedule.interval.as_std(),
-        listen: listen.unwrap_or(config.server.listen),
-        bearer_token: config.server.bearer_token.clone(),
-        shard,
-        threads: config.forecast.threads,
-        clock,
-        outputs: Some(crate::daemon::Outputs {
-            store,
-            report: {
-                // Each replica reports on its share of the fleet, and says so.
-                let mut report = config.report.clone();
-                if shard.is_split() {
-                    report.subject = format!("{} (shard {} of {})", report.subject, shard.index + 1, shard.count);
-                }
-                report
-            },
-            channels,
-        }),
-    };
-    daemon.run().await?;
+    Daemon::from_config(config_path, &config, models, listen, shard)?
+        .run()
+        .await?;
     Ok(ExitCode::SUCCESS)
 }
 
 async fn demo(listen: SocketAddr, dump: Option<PathBuf>) -> anyhow::Result<ExitCode> {
-    let now = cycle::unix_now();
-    let started = std::time::Instant::now();
+    let now = crate::clock::unix_now();
     if let Some(path) = &dump {
-        std::fs::write(path, crate::demo::history(now)).with_context(|| format!("cannot write {}", path.display()))?;
+        std::fs::write(path, crate::app::demo::history(now))
+            .with_context(|| format!("cannot write {}", path.display()))?;
         tracing::info!(path = %path.display(), "demo history written");
     }
-    let source = crate::demo::source(now).context("the embedded demo history is unreadable")?;
-    tracing::info!(
-        elapsed_ms = started.elapsed().as_millis() as u64,
-        "demo fleet generated: 4 disks, 3 hosts' CPU, 1 API tier, 28 days of 5-minute history"
-    );
-    tracing::info!(
-        "open http://{listen}/metrics for the forecasts, or http://{listen}/api/v1/recommendations for what to do"
-    );
-    let daemon = Daemon {
-        source: Source::File(source),
-        reload_from: None,
-        models: crate::demo::models()
-            .map_err(|problems| anyhow::anyhow!("the embedded demo models are invalid:\n{problems}"))?,
-        settings: forecast::Settings::default(),
-        scenarios: crate::demo::scenarios(),
-        interval: Duration::from_secs(300),
-        listen,
-        bearer_token: None,
-        shard: crate::shard::Shard::default(),
-        threads: 0,
-        clock: Clock::Wall,
-        // The report at /report; nothing is mailed or posted, and nothing kept on disk.
-        outputs: Some(crate::daemon::Outputs {
-            store: crate::store::Store::in_memory().context("cannot create the in-memory state")?,
-            report: crate::config::delivery::ReportConfig::default(),
-            channels: crate::delivery::Channels {
-                webhooks: Vec::new(),
-                mailer: None,
-                policy: crate::config::delivery::DeliveryConfig::default(),
-            },
-        }),
-    };
-    daemon.run().await?;
+    crate::app::demo::daemon(listen, now)?.run().await?;
     Ok(ExitCode::SUCCESS)
-}
-
-fn parse_time(text: &str) -> Result<f64, String> {
-    crate::offline::parse_timestamp(text)
-        .map(|(t, _)| t)
-        .ok_or_else(|| format!("{text:?} is neither Unix seconds nor RFC 3339 (e.g. 2026-11-26T10:00:00Z)"))
 }
 
 fn init_logging(level: &str, format: LogFormat) {
@@ -659,4 +540,27 @@ fn init_logging(level: &str, format: LogFormat) {
         // Colours for a person at a terminal; plain text for files, journald and pipes.
         LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).try_init(),
     };
+}
+
+/// Writes `report.html`, `report.txt` and the charts into `dir`; returns the files written.
+fn write_report(
+    rendered: &crate::report::weekly::message::Rendered,
+    dir: &Path,
+) -> std::io::Result<Vec<std::path::PathBuf>> {
+    std::fs::create_dir_all(dir)?;
+    let mut written = Vec::new();
+    for (name, bytes) in [
+        ("report.html", rendered.html_for_files.as_bytes()),
+        ("report.txt", rendered.text.as_bytes()),
+    ] {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes)?;
+        written.push(path);
+    }
+    for (index, png) in &rendered.charts {
+        let path = dir.join(crate::report::weekly::message::file_name(*index));
+        std::fs::write(&path, png)?;
+        written.push(path);
+    }
+    Ok(written)
 }

@@ -1,33 +1,42 @@
 //! Headroom: a capacity-planning forecasting daemon.
 //!
-//! See `ARCHITECTURE.md` for the map. In short: [`config`] and [`model`] describe what to
-//! watch; a [`source`] reads history; [`forecast`] (pure, synchronous) predicts it;
-//! [`exhaustion`] finds when it crosses its limit; [`cycle`] runs all of that for every
-//! model; [`expose`] and [`server`] publish the results; [`daemon`] repeats it on a schedule.
+//! The modules are listed bottom to top, in the layers `ARCHITECTURE.md` draws and
+//! `tests/it/architecture.rs` enforces: a module imports only its own layer or lower ones.
+//! Start with [`plan::entity`] (one entity from history to recommendation), then
+//! [`app::cycle`] (a whole cycle) and [`app::daemon`] (the loop).
 
-pub mod accuracy;
-pub mod cli;
-pub mod config;
-pub mod cycle;
-pub mod daemon;
-pub mod delivery;
-pub mod demo;
-pub mod driver;
+// Leaves: small values and helpers every layer may use.
+pub mod clock;
 pub mod duration;
-pub mod exhaustion;
-pub mod expose;
-pub mod fetch;
-pub mod forecast;
-pub mod model;
-pub mod offline;
-pub mod recommend;
-pub mod report;
-pub mod scenario;
+pub mod format;
+pub mod net;
+pub mod percent;
 pub mod series;
-pub mod server;
 pub mod shard;
-pub mod source;
+
+// The pure core: no IO, no async, no logging (checked transitively).
+pub mod model;
+pub mod forecast;
+pub mod scenario;
+pub mod recommend;
+pub mod outcome;
+pub mod plan;
+
+// Text in: the config and capacity model files.
+pub mod config;
+
+// Edges: the state file, renderings of an outcome, history sources, self-metrics, delivery,
+// and the HTTP API.
 pub mod store;
-pub mod timing;
-pub mod tls;
-pub mod weekly;
+pub mod report;
+pub mod source;
+pub mod telemetry;
+pub mod delivery;
+pub mod api;
+
+// Wiring and the command line.
+pub mod app;
+pub mod cli;
+
+#[cfg(test)]
+pub(crate) mod test_util;

@@ -23,17 +23,25 @@ impl Default for Shard {
     }
 }
 
+/// Why shard numbers are not valid.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ShardError {
+    #[error("--shard-count must be at least 1")]
+    NoShards,
+    #[error("--shard-index {index} is out of range for --shard-count {count} (valid: 0 to {})", count - 1)]
+    OutOfRange { index: u32, count: u32 },
+    #[error("{0:?} is not a shard index: give a number, or a pod name ending in one (headroom-2)")]
+    NotAnIndex(String),
+}
+
 impl Shard {
     /// A shard, or why the numbers are wrong.
-    pub fn new(index: u32, count: u32) -> Result<Shard, String> {
+    pub fn new(index: u32, count: u32) -> Result<Shard, ShardError> {
         if count == 0 {
-            return Err("--shard-count must be at least 1".into());
+            return Err(ShardError::NoShards);
         }
         if index >= count {
-            return Err(format!(
-                "--shard-index {index} is out of range for --shard-count {count} (valid: 0 to {})",
-                count - 1
-            ));
+            return Err(ShardError::OutOfRange { index, count });
         }
         Ok(Shard { index, count })
     }
@@ -50,7 +58,7 @@ impl Shard {
 }
 
 /// Parses a shard index given as a number or as a StatefulSet pod name (`headroom-2` → 2).
-pub fn parse_index(text: &str) -> Result<u32, String> {
+pub fn parse_index(text: &str) -> Result<u32, ShardError> {
     let digits: String = text
         .chars()
         .rev()
@@ -59,9 +67,7 @@ pub fn parse_index(text: &str) -> Result<u32, String> {
         .into_iter()
         .rev()
         .collect();
-    digits
-        .parse()
-        .map_err(|_| format!("{text:?} is not a shard index: give a number, or a pod name ending in one (headroom-2)"))
+    digits.parse().map_err(|_| ShardError::NotAnIndex(text.to_string()))
 }
 
 /// The replica (of `count`) that owns the series of `model` with `labels`.

@@ -9,6 +9,7 @@
 //! never written in the config file, and their `Debug` output is redacted.
 
 pub mod delivery;
+pub mod models;
 pub mod problems;
 pub mod scenarios;
 

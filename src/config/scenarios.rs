@@ -20,7 +20,7 @@ use chrono::{NaiveDate, NaiveTime};
 
 use super::problems::Table;
 use crate::duration::PromDuration;
-use crate::model::Threshold;
+use crate::percent::Percent;
 use crate::scenario::{Change, ChangeKind, Effect, Scenario};
 
 /// Reads every `[[scenarios]]` table; problems are recorded in the document.
@@ -71,18 +71,15 @@ fn change(mut table: Table<'_>) -> Option<Change> {
         Some("growth") => {
             let rate = table
                 .optional::<String>("rate", "a percentage such as \"3%\"")
-                .and_then(|text| match text.parse::<Threshold>() {
-                    Ok(Threshold::Fraction(f)) => Some(f),
-                    _ => match text.trim().strip_prefix('-').map(|t| t.parse::<Threshold>()) {
-                        Some(Ok(Threshold::Fraction(f))) => Some(-f),
-                        _ => {
-                            table.report(
-                                "rate",
-                                format!("{text:?} is not a percentage such as \"3%\" or \"-2%\""),
-                            );
-                            None
-                        }
-                    },
+                .and_then(|text| match text.parse::<Percent>() {
+                    Ok(rate) => Some(rate.fraction()),
+                    Err(_) => {
+                        table.report(
+                            "rate",
+                            format!("{text:?} is not a percentage such as \"3%\" or \"-2%\""),
+                        );
+                        None
+                    }
                 });
             if rate.is_none() && !table.is_empty() {
                 table.report("rate", "growth needs a rate such as \"3%\"");
@@ -170,7 +167,7 @@ fn effect(table: &mut Table<'_>) -> Option<Effect> {
 /// A date (`2027-03-01`, midnight UTC) or an RFC 3339 time, as Unix seconds.
 fn time(table: &mut Table<'_>, key: &'static str) -> Option<f64> {
     let text: String = table.optional(key, "a date such as 2027-03-01 or an RFC 3339 time")?;
-    if let Some((seconds, _)) = crate::offline::parse_timestamp(&text) {
+    if let Some((seconds, _)) = crate::clock::parse_timestamp(&text) {
         return Some(seconds);
     }
     match NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d") {

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use crate::cycle::{CycleReport, EntityResult, ModelOutcome};
+use crate::outcome::{CycleOutcome, EntityResult, ModelOutcome};
 use crate::recommend::Urgency;
 use crate::store::risks::RiskState;
 
@@ -58,7 +58,7 @@ pub struct Diff<'a> {
 
 /// The stable key of an entity of `model`.
 pub fn key(model: &str, entity: &EntityResult) -> String {
-    format!("{model}{}", entity.labels)
+    crate::outcome::entity_key(model, &entity.labels)
 }
 
 /// The state of an entity's baseline recommendation, if it has one.
@@ -78,7 +78,7 @@ pub fn state_of(model: &ModelOutcome, entity: &EntityResult) -> Option<RiskState
 
 /// Compares `report` with the states last notified. Dates that moved less than
 /// `min_date_move_secs` are not a change. Models that failed this cycle are left alone.
-pub fn diff<'a>(report: &'a CycleReport, notified: &HashMap<String, RiskState>, min_date_move_secs: f64) -> Diff<'a> {
+pub fn diff<'a>(report: &'a CycleOutcome, notified: &HashMap<String, RiskState>, min_date_move_secs: f64) -> Diff<'a> {
     let mut out = Diff::default();
     let mut seen = std::collections::HashSet::new();
     for model in report.models.iter().filter(|m| m.error.is_none()) {

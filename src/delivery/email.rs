@@ -3,14 +3,16 @@
 //! The outbox holds each email fully formatted (RFC 5322 bytes) with its envelope, so a retry
 //! after a restart sends byte for byte what was built, and the report of a period is built once.
 
-use lettre::AsyncTransport;
 use lettre::address::{Address, Envelope};
+use lettre::message::header::ContentType;
+use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
-use lettre::{AsyncSmtpTransport, Tokio1Executor};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
-use super::Attempt;
+use super::{Attempt, DeliveryError};
 use crate::config::delivery::{SmtpConfig, SmtpTls};
+use crate::report::weekly::message::{Rendered, content_id};
 
 /// Sender and recipients, as stored next to the message.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -34,20 +36,24 @@ impl std::fmt::Debug for Mailer {
 
 impl Mailer {
     /// Builds the transport; TLS is verified against the public roots plus `ca_file`.
-    pub fn new(config: &SmtpConfig) -> Result<Mailer, String> {
+    pub fn new(config: &SmtpConfig) -> Result<Mailer, DeliveryError> {
         let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(config.host.clone())
             .port(config.port)
             .timeout(Some(config.timeout.as_std()));
         if config.tls != SmtpTls::None {
             let mut parameters = TlsParameters::builder(config.host.clone());
             if let Some(ca_file) = &config.ca_file {
-                let pem = std::fs::read(ca_file)
-                    .map_err(|e| format!("cannot read smtp.ca_file {}: {e}", ca_file.display()))?;
-                let certificate =
-                    Certificate::from_pem(&pem).map_err(|e| format!("smtp.ca_file {}: {e}", ca_file.display()))?;
+                let ca_problem = |reason: String| DeliveryError::CaFile {
+                    path: ca_file.clone(),
+                    reason,
+                };
+                let pem = std::fs::read(ca_file).map_err(|e| ca_problem(format!("cannot read it: {e}")))?;
+                let certificate = Certificate::from_pem(&pem).map_err(|e| ca_problem(e.to_string()))?;
                 parameters = parameters.add_root_certificate(certificate);
             }
-            let parameters = parameters.build_rustls().map_err(|e| format!("smtp TLS setup: {e}"))?;
+            let parameters = parameters
+                .build_rustls()
+                .map_err(|e| DeliveryError::Tls(e.to_string()))?;
             builder = builder.tls(match config.tls {
                 SmtpTls::Tls => Tls::Wrapper(parameters),
                 _ => Tls::Required(parameters),
@@ -84,13 +90,48 @@ impl Mailer {
                 Attempt::Permanent(format!("SMTP relay {} refused the message: {error}", self.relay))
             }
             Err(error) => Attempt::Retry {
-                error: format!(
-                    "SMTP relay {}: {}",
-                    self.relay,
-                    crate::source::prometheus::error_chain(&error)
-                ),
+                error: format!("SMTP relay {}: {}", self.relay, crate::net::error_chain(&error)),
                 retry_after: None,
             },
         }
     }
+}
+
+/// The weekly report as one MIME email, formatted (RFC 5322 bytes), ready for the outbox:
+/// `multipart/alternative` of the text part and a `multipart/related` HTML part whose charts
+/// are inline PNG parts referenced by Content-ID.
+pub fn weekly_report(
+    rendered: &Rendered,
+    from: &str,
+    to: &[String],
+    message_id_seed: &str,
+) -> Result<Vec<u8>, DeliveryError> {
+    let address = |key: &'static str, text: &str| -> Result<Mailbox, DeliveryError> {
+        text.parse()
+            .map_err(|e: lettre::address::AddressError| DeliveryError::Address {
+                key,
+                address: text.to_string(),
+                reason: e.to_string(),
+            })
+    };
+    let from = address("report.from", from)?;
+    let mut builder = Message::builder()
+        .from(from.clone())
+        .subject(rendered.subject.clone())
+        .message_id(Some(format!("<{message_id_seed}@headroom>")));
+    for recipient in to {
+        builder = builder.to(address("report.to", recipient)?);
+    }
+    let mut related = MultiPart::related().singlepart(SinglePart::html(rendered.html_for_mail.clone()));
+    let png = ContentType::parse("image/png").map_err(|e| DeliveryError::Email(e.to_string()))?;
+    for (index, bytes) in &rendered.charts {
+        related = related.singlepart(Attachment::new_inline(content_id(*index)).body(bytes.clone(), png.clone()));
+    }
+    let body = MultiPart::alternative()
+        .singlepart(SinglePart::plain(rendered.text.clone()))
+        .multipart(related);
+    let message = builder
+        .multipart(body)
+        .map_err(|e| DeliveryError::Email(e.to_string()))?;
+    Ok(message.formatted())
 }

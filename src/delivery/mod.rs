@@ -1,8 +1,8 @@
 //! Getting results to people: webhooks on recommendation changes and the weekly report by
 //! email, through a durable outbox so that nothing is lost.
 //!
-//! Producers ([`queue_changes`], the weekly report in [`crate::weekly`]) write messages into
-//! the store in the same transaction as the state that produced them. The [`Deliverer`] task
+//! Producers ([`queue_changes`], the weekly report in [`crate::report::weekly`]) write messages into
+//! the store in the same transaction as the state that produced them. The [`worker::Deliverer`] task
 //! drains the outbox: each due message is attempted once; a receiver that is down, a 5xx or a
 //! 429 is retried with exponential backoff and jitter; a 4xx (other than 408 and 429) or an
 //! SMTP 5xx is a permanent failure, logged and counted; a message pending longer than
@@ -12,17 +12,44 @@
 pub mod changes;
 pub mod email;
 pub mod webhook;
+pub mod weekly;
+pub mod worker;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::Config;
 use crate::config::delivery::{DeliveryConfig, WebhookConfig};
-use crate::cycle::CycleReport;
-use crate::expose::SelfMetrics;
-use crate::store::outbox::{Message, NewMessage};
+use crate::outcome::CycleOutcome;
+use crate::store::outbox::NewMessage;
 use crate::store::{Store, StoreError};
-use email::{Mailer, StoredEnvelope};
+use crate::telemetry::SelfMetrics;
+use email::Mailer;
+
+/// Why a delivery component could not be set up, or a message not be built or queued.
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryError {
+    #[error("smtp.ca_file {path}: {reason}")]
+    CaFile { path: std::path::PathBuf, reason: String },
+    #[error("smtp TLS setup: {0}")]
+    Tls(String),
+    #[error("{key} {address:?} is not a mail address: {reason}")]
+    Address {
+        key: &'static str,
+        address: String,
+        reason: String,
+    },
+    #[error("building the report email: {0}")]
+    Email(String),
+    #[error("cannot build the webhook HTTP client: {0}")]
+    HttpClient(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot encode the {what}: {source}")]
+    Encode {
+        what: &'static str,
+        source: serde_json::Error,
+    },
+}
 
 /// The result of one delivery attempt.
 #[derive(Clone, Debug, PartialEq)]
@@ -56,7 +83,7 @@ pub struct Channels {
 
 impl Channels {
     /// Builds the receivers of `config` (the mail transport needs its CA file readable).
-    pub fn from_config(config: &Config) -> Result<Channels, String> {
+    pub fn from_config(config: &Config) -> Result<Channels, DeliveryError> {
         let mailer = config.smtp.as_ref().map(Mailer::new).transpose()?;
         Ok(Channels {
             webhooks: config.webhooks.clone(),
@@ -70,7 +97,7 @@ impl Channels {
 /// webhook when something changed; returns the changes found.
 pub fn queue_changes(
     store: &Store,
-    report: &CycleReport,
+    report: &CycleOutcome,
     channels: &Channels,
     metrics: &SelfMetrics,
 ) -> Result<usize, StoreError> {
@@ -100,211 +127,4 @@ pub fn queue_changes(
         tracing::info!(kind = change.kind.name(), model = change.model, entity = %change.current.entity, "{}", webhook::summary(change));
     }
     Ok(diff.changes.len())
-}
-
-/// Drains the outbox.
-pub struct Deliverer {
-    store: Store,
-    channels: tokio::sync::watch::Receiver<Arc<Channels>>,
-    client: reqwest::Client,
-    state: Arc<crate::server::AppState>,
-}
-
-impl Deliverer {
-    pub fn new(
-        store: Store,
-        channels: tokio::sync::watch::Receiver<Arc<Channels>>,
-        state: Arc<crate::server::AppState>,
-    ) -> Result<Deliverer, String> {
-        let client = reqwest::Client::builder()
-            .user_agent(concat!("headroom/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(10))
-            .build()
-            .map_err(|e| format!("cannot build the webhook HTTP client: {e}"))?;
-        Ok(Deliverer {
-            store,
-            channels,
-            client,
-            state,
-        })
-    }
-
-    /// Delivers until `stop`; `wake` is notified when new messages are queued.
-    pub async fn run(self, mut stop: tokio::sync::watch::Receiver<bool>, wake: Arc<tokio::sync::Notify>) {
-        loop {
-            let now = crate::cycle::unix_now();
-            self.ensure_state_file().await;
-            self.deliver_due(now).await;
-            self.record_depth(now).await;
-            let next_due = self.blocking(|store| store.next_due()).await.ok().flatten();
-            let wait = next_due
-                .map(|at| (at - crate::cycle::unix_now()).clamp(0.05, 30.0))
-                .unwrap_or(30.0);
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_secs_f64(wait)) => {}
-                _ = wake.notified() => {}
-                _ = stop.wait_for(|stop| *stop) => return,
-            }
-        }
-    }
-
-    /// Attempts every message due at `now`; returns how many were attempted.
-    pub async fn deliver_due(&self, now: f64) -> usize {
-        let due = match self.blocking(move |store| store.due(now, 100)).await {
-            Ok(due) => due,
-            Err(error) => {
-                self.state.exposition.self_metrics.record_store_error();
-                tracing::error!(%error, "cannot read the outbox");
-                return 0;
-            }
-        };
-        let channels = Arc::clone(&self.channels.borrow());
-        let count = due.len();
-        for message in due {
-            let attempt = self.attempt(&channels, &message).await;
-            self.settle(&channels.policy, &message, attempt).await;
-        }
-        count
-    }
-
-    async fn attempt(&self, channels: &Channels, message: &Message) -> Attempt {
-        if message.channel == EMAIL_CHANNEL {
-            let Some(mailer) = &channels.mailer else {
-                return Attempt::Retry {
-                    error: "no [smtp] relay is configured".into(),
-                    retry_after: None,
-                };
-            };
-            return match serde_json::from_str::<StoredEnvelope>(&message.envelope) {
-                Ok(envelope) => mailer.send(&envelope, &message.body).await,
-                Err(e) => Attempt::Permanent(format!("stored envelope is not valid: {e}")),
-            };
-        }
-        if let Some(name) = message.channel.strip_prefix("webhook:") {
-            return match channels.webhooks.iter().find(|h| h.name == name) {
-                Some(hook) => webhook::post(&self.client, hook, &message.dedupe_key, &message.body).await,
-                None => Attempt::Permanent(format!("webhook {name} is no longer configured")),
-            };
-        }
-        Attempt::Permanent(format!("unknown channel {:?}", message.channel))
-    }
-
-    async fn settle(&self, policy: &DeliveryConfig, message: &Message, attempt: Attempt) {
-        let metrics = &self.state.exposition.self_metrics;
-        let receiver = message
-            .channel
-            .strip_prefix("webhook:")
-            .unwrap_or(&message.channel)
-            .to_string();
-        let now = crate::cycle::unix_now();
-        let id = message.id;
-        let result = match attempt {
-            Attempt::Delivered => {
-                metrics.record_delivery(&receiver, "delivered");
-                tracing::info!(receiver, key = %message.dedupe_key, attempts = message.attempts + 1, "delivered");
-                self.blocking(move |store| store.mark_delivered(id, now)).await
-            }
-            Attempt::Retry { error, retry_after } => {
-                if now - message.created_at > policy.give_up_after.as_secs_f64() {
-                    metrics.record_delivery(&receiver, "failed");
-                    tracing::error!(receiver, key = %message.dedupe_key, %error, "giving up: still undelivered after give_up_after");
-                    let error = format!("gave up after {} attempts: {error}", message.attempts + 1);
-                    self.blocking(move |store| store.mark_failed(id, &error, now)).await
-                } else {
-                    let delay = retry_delay(policy, message.attempts + 1, retry_after);
-                    metrics.record_delivery(&receiver, "retry");
-                    tracing::warn!(receiver, key = %message.dedupe_key, %error, retry_in_s = delay.as_secs_f64(), "delivery failed; will retry");
-                    self.blocking(move |store| store.mark_retry(id, &error, now + delay.as_secs_f64()))
-                        .await
-                }
-            }
-            Attempt::Permanent(error) => {
-                metrics.record_delivery(&receiver, "failed");
-                tracing::error!(receiver, key = %message.dedupe_key, %error, "delivery failed permanently");
-                self.blocking(move |store| store.mark_failed(id, &error, now)).await
-            }
-        };
-        if let Err(error) = result {
-            metrics.record_store_error();
-            tracing::error!(%error, "cannot record a delivery attempt; it will be attempted again");
-        }
-    }
-
-    /// Restores the state file if it was deleted under the running daemon (nothing committed
-    /// is lost: the open connection still has it all).
-    async fn ensure_state_file(&self) {
-        let metrics = &self.state.exposition.self_metrics;
-        match self.blocking(|store| store.ensure_file()).await {
-            Ok(false) => {}
-            Ok(true) => {
-                metrics.record_store_error();
-                tracing::error!(path = %self.store.path().display(), "the state file was deleted while in use; restored it from the open copy");
-            }
-            Err(error) => {
-                metrics.record_store_error();
-                tracing::error!(%error, "the state file is gone and cannot be restored; check the directory's permissions and space");
-            }
-        }
-    }
-
-    async fn record_depth(&self, now: f64) {
-        match self
-            .blocking(|store| Ok((store.outbox_depth()?, store.size_bytes())))
-            .await
-        {
-            Ok((depth, size)) => self.state.exposition.self_metrics.record_outbox(depth, now, size),
-            Err(_) => self.state.exposition.self_metrics.record_store_error(),
-        }
-    }
-
-    async fn blocking<T: Send + 'static>(
-        &self,
-        work: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
-    ) -> Result<T, StoreError> {
-        let store = self.store.clone();
-        tokio::task::spawn_blocking(move || work(&store))
-            .await
-            .map_err(|e| StoreError::Task(e.to_string()))?
-    }
-}
-
-/// Exponential backoff from `retry_initial`, capped at `retry_max`, with jitter (50–100 % of
-/// the step, so that many messages to one receiver do not retry in lockstep). A receiver's
-/// `Retry-After` is honoured up to `retry_max`.
-pub fn retry_delay(policy: &DeliveryConfig, attempt: u32, retry_after: Option<Duration>) -> Duration {
-    let initial = policy.retry_initial.as_std();
-    let max = policy.retry_max.as_std();
-    let step = initial
-        .saturating_mul(1u32 << attempt.saturating_sub(1).min(20))
-        .min(max);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    let jittered = step.mul_f64(0.5 + f64::from(nanos % 1000) / 2000.0);
-    retry_after.map_or(jittered, |asked| asked.min(max).max(jittered))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::duration::PromDuration;
-
-    #[test]
-    fn retries_back_off_exponentially_up_to_the_cap() {
-        let policy = DeliveryConfig {
-            retry_initial: PromDuration::from_secs(10),
-            retry_max: PromDuration::from_secs(300),
-            give_up_after: PromDuration::from_secs(86_400),
-            min_date_move: PromDuration::from_secs(86_400),
-        };
-        for (attempt, step) in [(1, 10.0), (2, 20.0), (3, 40.0), (6, 300.0), (30, 300.0)] {
-            let delay = retry_delay(&policy, attempt, None).as_secs_f64();
-            assert!(delay >= step * 0.5 && delay <= step, "attempt {attempt}: {delay}");
-        }
-        let asked = retry_delay(&policy, 1, Some(Duration::from_secs(120))).as_secs_f64();
-        assert_eq!(asked, 120.0);
-        let capped = retry_delay(&policy, 1, Some(Duration::from_secs(10_000))).as_secs_f64();
-        assert_eq!(capped, 300.0);
-    }
 }

@@ -13,7 +13,7 @@ use super::Attempt;
 use super::changes::{Change, ChangeKind};
 use crate::config::Secret;
 use crate::config::delivery::{WebhookConfig, WebhookFormat};
-use crate::report::format_time;
+use crate::format;
 
 /// The `schema_version` of the JSON payload; bumped only for changes that break readers.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -64,7 +64,7 @@ pub fn json_payload(id: &str, generated_at: f64, source: &str, changes: &[Change
                 "capacity": entity.and_then(|e| e.capacity),
                 "threshold": entity.and_then(|e| e.threshold),
                 "summary": summary(change),
-                "recommendation": recommendation,
+                "recommendation": recommendation.map(crate::report::json::recommendation),
             })
         })
         .collect();
@@ -80,7 +80,7 @@ pub fn json_payload(id: &str, generated_at: f64, source: &str, changes: &[Change
 
 /// One line saying what happened, for people.
 pub fn summary(change: &Change<'_>) -> String {
-    let date = |at: Option<f64>| at.map(format_time).unwrap_or_else(|| "beyond the horizon".into());
+    let date = |at: Option<f64>| at.map(format::time).unwrap_or_else(|| "beyond the horizon".into());
     let what = format!("{} {}", change.model, change.current.entity);
     match change.kind {
         ChangeKind::NewRisk => format!(
@@ -210,7 +210,7 @@ pub async fn post(client: &reqwest::Client, hook: &WebhookConfig, delivery_id: &
             error: format!(
                 "webhook {}: {}",
                 hook.name,
-                crate::source::prometheus::error_chain(&error.without_url())
+                crate::net::error_chain(&error.without_url())
             ),
             retry_after: None,
         },

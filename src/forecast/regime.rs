@@ -9,6 +9,8 @@
 //! of operations data are strongly correlated, which makes a plain BIC see changepoints
 //! everywhere; the penalty therefore uses the effective sample size `n (1 - rho) / (1 + rho)`.
 
+use super::stats;
+
 /// Prefix sums that give the least-squares line of any segment in O(1): for each prefix,
 /// the sums of t, t², y, t·y and y².
 struct LinearSums {
@@ -246,6 +248,93 @@ fn lag1_autocorrelation(values: &[f64], sums: &LinearSums, offset: usize) -> f64
         previous = r;
     }
     if den > 0.0 { num / den } else { 0.0 }
+}
+
+/// The level jumps among the change points of `level`: `(index, size)` of each whose level
+/// after differs from the level before (medians over `window` steps, or the segments if
+/// shorter) by more than four times the current regime's noise (the others are changes of
+/// slope).
+pub(super) fn level_jumps(level: &[f64], changes: &[usize], regime_start: usize, window: usize) -> Vec<(usize, f64)> {
+    if changes.is_empty() {
+        return Vec::new();
+    }
+    let n = level.len();
+    // The noise a jump must stand out from: the spread of the current regime around its line.
+    let regime = &level[regime_start..];
+    let (intercept, slope) = stats::least_squares_line(regime);
+    // Every other point is plenty for a median of thousands.
+    let mut residuals: Vec<f64> = regime
+        .iter()
+        .enumerate()
+        .step_by(2)
+        .map(|(i, v)| (v - intercept - slope * i as f64).abs())
+        .collect();
+    let noise = 1.4826 * stats::median(&mut residuals);
+    let mut bounds = vec![0];
+    bounds.extend_from_slice(changes);
+    bounds.push(n);
+    let mut jumps = Vec::new();
+    for k in 1..bounds.len() - 1 {
+        let (before, at, after) = (bounds[k - 1], bounds[k], bounds[k + 1]);
+        let width = (at - before).min(after - at).min(window).max(1);
+        let mut left = level[at - width..at].to_vec();
+        let mut right = level[at..at + width].to_vec();
+        let jump = (stats::median(&mut right) - stats::median(&mut left)).abs();
+        if jump > 4.0 * noise {
+            jumps.push((at, jump));
+        }
+    }
+    jumps
+}
+
+/// Whether the level has been growing (or shrinking) ever more slowly since `trend_start`:
+/// a curve toward a plateau fits that stretch far better than a line, and its slope in the
+/// middle of the current regime matches that regime's own slope (within a factor of two).
+pub(super) fn slows_down(level: &[f64], trend_start: usize, regime_start: usize, steps_per_day: usize) -> bool {
+    let stretch = &level[trend_start..];
+    if stretch.len() < 2 * steps_per_day {
+        return false;
+    }
+    let Some(fit) = super::methods::saturating_fit(stretch).filter(|fit| fit.is_evident()) else {
+        return false;
+    };
+    let regime = &level[regime_start..];
+    let (_, regime_slope) = stats::least_squares_line(regime);
+    let middle = (regime_start - trend_start) as f64 + regime.len() as f64 / 2.0;
+    let curve_slope = -fit.gap / fit.tau * (-middle / fit.tau).exp();
+    let ratio = curve_slope / regime_slope;
+    regime_slope != 0.0 && (0.5..=2.0).contains(&ratio)
+}
+
+/// The chance of one more level shift within the horizon, for a history that has shifted
+/// before. A backtest inside the current regime never sees a shift, so a step gauge would
+/// otherwise get a zero-width band. The band widens by half the typical shift at the 95 %
+/// level (a quarter at 80 %), reached once the horizon is as long as the history's time
+/// between shifts, and in proportion before that.
+pub(super) struct ShiftRisk {
+    /// Median size of the history's level shifts.
+    size: f64,
+    /// Grid steps of history per shift.
+    every: f64,
+}
+
+impl ShiftRisk {
+    pub(super) fn new(jumps: &[(usize, f64)], history: usize) -> ShiftRisk {
+        if jumps.is_empty() {
+            return ShiftRisk { size: 0.0, every: 1.0 };
+        }
+        let mut sizes: Vec<f64> = jumps.iter().map(|j| j.1).collect();
+        ShiftRisk {
+            size: stats::median(&mut sizes),
+            every: history as f64 / jumps.len() as f64,
+        }
+    }
+
+    /// The extra half-width at forecast step `h` for the band at `level`.
+    pub(super) fn half_width(&self, level: f64, h: usize) -> f64 {
+        let share = if level >= 0.95 { 0.5 } else { 0.25 };
+        share * self.size * (h as f64 / self.every).min(1.0)
+    }
 }
 
 #[cfg(test)]

@@ -5,8 +5,8 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::duration::PromDuration;
-use crate::exhaustion::exhaustion;
 use crate::forecast::Forecast;
+use crate::recommend::exhaustion::exhaustion;
 
 const NOW: f64 = 1_790_000_000.0; // 2026-09-21T14:13:20Z
 const STEP: f64 = 3600.0;
@@ -35,6 +35,7 @@ fn pool_scaling() -> Scaling {
 
 fn recommend_for(forecast: &Forecast, capacity: f64, threshold: f64, scaling: &Scaling) -> Recommendation {
     let summary = forecast.summary();
+    let peaks = sizing::peaks(forecast, Direction::Above, Some(capacity));
     recommend(&Situation {
         now: NOW,
         direction: Direction::Above,
@@ -42,6 +43,7 @@ fn recommend_for(forecast: &Forecast, capacity: f64, threshold: f64, scaling: &S
         capacity: Some(capacity),
         threshold: Some(threshold),
         forecast: &summary,
+        peaks: peaks.as_ref(),
         exhaustion: Some(exhaustion(forecast, threshold, Direction::Above)),
         scaling: Some(scaling),
         driver: None,
@@ -111,7 +113,7 @@ fn every_number_a_sentence_quotes_is_a_field() {
     ];
     for forecast in &cases {
         let r = recommend_for(forecast, 160.0, 136.0, &pool_scaling());
-        let json = serde_json::to_value(&r).expect("json");
+        let json = serde_json::to_value(crate::report::json::recommendation(&r)).expect("json");
         for sentence in &r.justification {
             // Each sentence names the field it rests on, in parentheses.
             let named: Vec<&str> = sentence

@@ -1,9 +1,12 @@
 //! Where history comes from: anything that answers a PromQL range query.
 //!
-//! [`Source`] is a closed enum rather than a trait object: there are two kinds, both known
-//! here, and an enum keeps `async fn` simple. Both return [`Series`] keyed by labels without
-//! `__name__` (VictoriaMetrics keeps the name after functions, Prometheus drops it).
+//! [`Source`] is a closed enum rather than a trait object: there are three kinds (the
+//! Prometheus HTTP API, a dump file, exporters scraped by Headroom itself), all known here, and
+//! an enum keeps `async fn` simple. All return [`Series`] keyed by labels without `__name__`
+//! (VictoriaMetrics keeps the name after functions, Prometheus drops it). [`cache`] puts the
+//! state file in front of any of them.
 
+pub mod cache;
 pub mod file;
 pub mod prometheus;
 pub mod response;
@@ -54,6 +57,14 @@ pub enum SourceError {
     },
     #[error("unreadable answer from {url} to query `{query}`: {reason}")]
     Malformed { url: String, query: String, reason: String },
+    /// The query layer answered with only part of the data (a store or storage node it could
+    /// not reach) although a complete answer was asked for; planning on it would hide what
+    /// lives on the missing part.
+    #[error(
+        "{url} answered query `{query}` only in part: {reason}; a partial answer is not planned \
+         (the missing part may hold the resources at risk)"
+    )]
+    Partial { url: String, query: String, reason: String },
     #[error("{origin}: {message}")]
     File { origin: String, message: String },
     #[error("cannot set up the source: {0}")]
@@ -68,6 +79,7 @@ impl SourceError {
             SourceError::Http { .. } => "http",
             SourceError::Query { .. } => "query",
             SourceError::Malformed { .. } => "malformed",
+            SourceError::Partial { .. } => "partial",
             SourceError::File { .. } => "file",
             SourceError::Setup(_) => "setup",
         }
@@ -98,6 +110,14 @@ impl Source {
             SourceConfig::Prometheus(c) => Ok(Source::Prometheus(prometheus::PrometheusSource::new(c)?)),
             SourceConfig::File { path } => Ok(Source::File(file::FileSource::from_path(path)?)),
             SourceConfig::Scrape(c) => Ok(Source::Scrape(scrape::ScrapeSource::new(c)?)),
+        }
+    }
+
+    /// Warning and informational annotations the source's answers carried so far.
+    pub fn annotations(&self) -> (u64, u64) {
+        match self {
+            Source::Prometheus(source) => source.annotations(),
+            Source::File(_) | Source::Scrape(_) => (0, 0),
         }
     }
 

@@ -33,12 +33,21 @@ pub struct PrometheusSource {
     /// Earliest start of the next request, spacing requests to the configured rate.
     next_slot: tokio::sync::Mutex<tokio::time::Instant>,
     min_spacing: Duration,
+    /// Warning and informational annotations received so far (for self-metrics).
+    annotations: Annotations,
+}
+
+/// Counts of the annotations answers carried, since the source was built.
+#[derive(Debug, Default)]
+pub struct Annotations {
+    pub warnings: std::sync::atomic::AtomicU64,
+    pub infos: std::sync::atomic::AtomicU64,
 }
 
 impl PrometheusSource {
     /// Builds the HTTP client: timeouts, auth, extra headers, TLS roots.
     pub fn new(config: &PrometheusConfig) -> Result<PrometheusSource, SourceError> {
-        crate::tls::install_crypto_provider();
+        crate::net::install_crypto_provider();
         let mut headers = HeaderMap::new();
         for (name, value) in &config.headers {
             let name = HeaderName::from_bytes(name.as_bytes())
@@ -100,7 +109,31 @@ impl PrometheusSource {
             } else {
                 Duration::ZERO
             },
+            annotations: Annotations::default(),
         })
+    }
+
+    /// Warning and informational annotations received so far: (warnings, infos).
+    pub fn annotations(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (
+            self.annotations.warnings.load(Relaxed),
+            self.annotations.infos.load(Relaxed),
+        )
+    }
+
+    /// Logs and counts what an answer says of itself.
+    fn note(&self, query: &str, answer: &response::Answer) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let (warnings, infos) = answer.annotations();
+        for warning in warnings {
+            tracing::warn!(query, warning = %warning, "the query layer warned about its answer");
+        }
+        for info in infos {
+            tracing::debug!(query, info = %info, "informational annotation");
+        }
+        self.annotations.warnings.fetch_add(warnings.len() as u64, Relaxed);
+        self.annotations.infos.fetch_add(infos.len() as u64, Relaxed);
     }
 
     /// Waits until the request rate allows one more request.
@@ -177,7 +210,12 @@ impl PrometheusSource {
             .append_pair("query", &query.query)
             .append_pair("start", &format_time(start))
             .append_pair("end", &format_time(end))
-            .append_pair("step", &format_time(query.step));
+            .append_pair("step", &format_time(query.step))
+            // Complete answers or an error, from the query layers that can answer in part:
+            // Thanos (`partial_response`) and VictoriaMetrics cluster (`deny_partial_response`).
+            // Prometheus, Mimir and the rest ignore the parameters they do not know.
+            .append_pair("partial_response", "false")
+            .append_pair("deny_partial_response", "1");
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -213,7 +251,7 @@ impl PrometheusSource {
             .get(url.clone())
             .send()
             .await
-            .map_err(|e| unreachable(error_chain(&e)))?;
+            .map_err(|e| unreachable(crate::net::error_chain(&e)))?;
         let status = response.status().as_u16();
         if !(200..300).contains(&status) {
             // An error answer is read whole up to a bound: a server's JSON error is small, and
@@ -223,7 +261,12 @@ impl PrometheusSource {
                 match response.chunk().await {
                     Ok(Some(chunk)) => body.extend_from_slice(&chunk),
                     Ok(None) => break,
-                    Err(e) => return Err(unreachable(format!("reading the response: {}", error_chain(&e)))),
+                    Err(e) => {
+                        return Err(unreachable(format!(
+                            "reading the response: {}",
+                            crate::net::error_chain(&e)
+                        )));
+                    }
                 }
             }
             return parse_response_keeping(&base, &query.query, status, &body, &**keep);
@@ -245,7 +288,7 @@ impl PrometheusSource {
                 }
                 Ok(None) => break,
                 Err(error) => {
-                    let reason = format!("reading the response: {}", error_chain(&error));
+                    let reason = format!("reading the response: {}", crate::net::error_chain(&error));
                     let _ = chunks.send(Err(reason.clone())).await;
                     read_error = Some(reason);
                     break;
@@ -260,7 +303,10 @@ impl PrometheusSource {
             return Err(unreachable(reason));
         }
         match parsed {
-            Ok(answer) => answer.into_series(&base, &query.query, status),
+            Ok(answer) => {
+                self.note(&query.query, &answer);
+                answer.into_series(&base, &query.query, status)
+            }
             Err(error) => Err(SourceError::Malformed {
                 url: base,
                 query: query.query.clone(),
@@ -353,30 +399,10 @@ fn format_time(seconds: f64) -> String {
     text.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
-/// Jittered exponential backoff for retry `attempt` (1-based).
+/// Jittered exponential backoff for retry `attempt` (1-based): 100-150 % of the step.
 pub fn backoff(attempt: u32) -> Duration {
-    let base = FIRST_BACKOFF.saturating_mul(1 << attempt.saturating_sub(1).min(10));
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    let jitter = f64::from(nanos % 1000) / 1000.0 * 0.5;
-    base.mul_f64(1.0 + jitter)
-}
-
-/// An error and its causes on one line ("connection refused" is usually three levels down).
-pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
+    let base = crate::net::exponential_backoff(FIRST_BACKOFF, attempt, FIRST_BACKOFF.saturating_mul(1 << 10));
+    base.mul_f64(1.0 + crate::net::jitter_fraction() * 0.5)
 }
 
 /// Standard base64 with padding (for the basic auth header).

@@ -30,6 +30,13 @@ pub struct Answer {
     error_type: Option<String>,
     error: Option<String>,
     data: Option<Data>,
+    /// `warnings`: what a query layer says of an answer it could not complete (Thanos names
+    /// the store it lost), and PromQL's warning annotations.
+    warnings: Vec<String>,
+    /// `infos` (Prometheus 3): informational annotations, never a sign of missing data.
+    infos: Vec<String>,
+    /// `isPartial` (VictoriaMetrics cluster): some storage node did not answer.
+    is_partial: bool,
 }
 
 #[derive(Debug, Default)]
@@ -56,6 +63,27 @@ pub fn from_slice(body: &[u8], keep: Keep<'_>) -> Result<Answer, serde_json::Err
 }
 
 impl Answer {
+    /// The warnings of the answer, and its informational annotations.
+    pub fn annotations(&self) -> (&[String], &[String]) {
+        (&self.warnings, &self.infos)
+    }
+
+    /// Why the answer is incomplete, when it says so: a query layer's warning (anything but a
+    /// PromQL annotation about the query itself) or VictoriaMetrics' `isPartial`.
+    pub fn partial(&self) -> Option<String> {
+        let lost: Vec<&str> = self
+            .warnings
+            .iter()
+            .map(String::as_str)
+            .filter(|w| !is_query_annotation(w))
+            .collect();
+        match (self.is_partial, lost.is_empty()) {
+            (false, true) => None,
+            (true, true) => Some("isPartial: true (a storage node did not answer)".into()),
+            (_, false) => Some(lost.join("; ")),
+        }
+    }
+
     /// The kept series of a successful range query, or what the server said went wrong.
     pub fn into_series(self, url: &str, query: &str, http_status: u16) -> Result<Vec<Series>, SourceError> {
         if self.status.as_deref() != Some("success") {
@@ -67,6 +95,13 @@ impl Answer {
                     Some(status) => format!("status {status:?} with no error message"),
                     None => "no status and no error message".into(),
                 }),
+            });
+        }
+        if let Some(reason) = self.partial() {
+            return Err(SourceError::Partial {
+                url: url.into(),
+                query: query.into(),
+                reason,
             });
         }
         let data = self.data.ok_or_else(|| SourceError::Malformed {
@@ -89,6 +124,12 @@ impl Answer {
     }
 }
 
+/// Whether a warning is one of PromQL's annotations about the query (`PromQL warning: ...`,
+/// `PromQL info: ...`), which say nothing about missing data.
+fn is_query_annotation(warning: &str) -> bool {
+    warning.trim_start().starts_with("PromQL ")
+}
+
 /// Object keys, read without allocating.
 #[derive(Clone, Copy, PartialEq)]
 enum Key {
@@ -100,6 +141,9 @@ enum Key {
     Result,
     Metric,
     Values,
+    Warnings,
+    Infos,
+    IsPartial,
     Other,
 }
 
@@ -121,6 +165,9 @@ impl<'de> serde::Deserialize<'de> for Key {
                     "result" => Key::Result,
                     "metric" => Key::Metric,
                     "values" => Key::Values,
+                    "warnings" => Key::Warnings,
+                    "infos" => Key::Infos,
+                    "isPartial" => Key::IsPartial,
                     _ => Key::Other,
                 })
             }
@@ -153,6 +200,9 @@ impl<'de> Visitor<'de> for AnswerSeed<'_> {
                 Key::ErrorType => answer.error_type = map.next_value()?,
                 Key::Error => answer.error = map.next_value()?,
                 Key::Data => answer.data = map.next_value_seed(DataSeed { keep: self.keep })?,
+                Key::Warnings => answer.warnings = map.next_value::<Option<Vec<String>>>()?.unwrap_or_default(),
+                Key::Infos => answer.infos = map.next_value::<Option<Vec<String>>>()?.unwrap_or_default(),
+                Key::IsPartial => answer.is_partial = map.next_value::<Option<bool>>()?.unwrap_or(false),
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -386,7 +436,7 @@ mod tests {
         {"metric":{"__name__":"x","instance":"a"},"values":[[1700000000.123,"1.5"],[1700000300,"NaN"],[1700000600,"+Inf"]]},
         {"values":[[1700000000,"2"]],"metric":{"instance":"b"}},
         {"metric":{"instance":"c"},"values":[[1700000000,"3"]],"histograms":[]}
-    ]},"warnings":["w"]}"#;
+    ]},"warnings":["PromQL warning: w"],"infos":["PromQL info: i"]}"#;
 
     #[test]
     fn keeps_only_the_wanted_series_whatever_the_key_order() {
@@ -483,5 +533,34 @@ mod tests {
         ] {
             assert!(from_slice(broken.as_bytes(), &|_| true).is_err(), "{broken}");
         }
+    }
+
+    #[test]
+    fn a_partial_answer_is_refused_and_annotations_are_not() {
+        let keep = |_: &Labels| true;
+        let body = |tail: &str| format!(r#"{{"status":"success","data":{{"resultType":"matrix","result":[]}}{tail}}}"#);
+        let thanos =
+            body(r#","warnings":["No StoreAPIs matched for this query: store 10.20.0.7:10901 (dc2) unavailable"]"#);
+        let error = from_slice(thanos.as_bytes(), &keep)
+            .expect("json")
+            .into_series("u", "q", 200)
+            .expect_err("partial");
+        assert!(
+            matches!(&error, SourceError::Partial { reason, .. } if reason.contains("10.20.0.7:10901")),
+            "{error}"
+        );
+        let victoria = body(r#","isPartial":true"#);
+        assert!(matches!(
+            from_slice(victoria.as_bytes(), &keep)
+                .expect("json")
+                .into_series("u", "q", 200),
+            Err(SourceError::Partial { .. })
+        ));
+        let annotated = body(
+            r#","warnings":["PromQL warning: encountered a mix of histograms and floats"],"infos":["PromQL info: metric might not be a counter"],"isPartial":false"#,
+        );
+        let answer = from_slice(annotated.as_bytes(), &keep).expect("json");
+        assert_eq!(answer.annotations().0.len() + answer.annotations().1.len(), 2);
+        assert!(answer.into_series("u", "q", 200).is_ok());
     }
 }

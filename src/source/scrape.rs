@@ -42,7 +42,7 @@ struct Inner {
 impl ScrapeSource {
     /// Opens the state file the samples go to and builds the HTTP client.
     pub fn new(config: &ScrapeConfig) -> Result<ScrapeSource, SourceError> {
-        crate::tls::install_crypto_provider();
+        crate::net::install_crypto_provider();
         let store = Store::open(&config.state_path).map_err(|e| SourceError::Setup(e.to_string()))?;
         let client = reqwest::Client::builder()
             .timeout(config.timeout.as_std())
@@ -107,7 +107,7 @@ impl ScrapeSource {
             .header(reqwest::header::ACCEPT, "text/plain;version=0.0.4")
             .send()
             .await
-            .map_err(|e| crate::source::prometheus::error_chain(&e))?;
+            .map_err(|e| crate::net::error_chain(&e))?;
         if !response.status().is_success() {
             return Err(format!("HTTP {}", response.status()));
         }
@@ -118,7 +118,7 @@ impl ScrapeSource {
     /// Scrapes every `interval` until `stop`, reporting each round to `record`.
     pub async fn run(self, mut stop: tokio::sync::watch::Receiver<bool>, record: impl Fn(Round) + Send + 'static) {
         loop {
-            let round = self.scrape_all(crate::cycle::unix_now()).await;
+            let round = self.scrape_all(crate::clock::unix_now()).await;
             record(round);
             tokio::select! {
                 _ = tokio::time::sleep(self.interval()) => {}
@@ -131,7 +131,7 @@ impl ScrapeSource {
     pub async fn query_range(&self, query: &RangeQuery) -> Result<Vec<Series>, SourceError> {
         let selector = Selector::parse(&query.query).map_err(|message| SourceError::File {
             origin: self.describe(),
-            message: message.replace("a file source", "the scrape source"),
+            message: message.to_string(),
         })?;
         let store = self.inner.store.clone();
         let (name, start, end) = (selector.name.clone(), query.start, query.end);

@@ -22,16 +22,23 @@ pub struct Selector {
     pub matchers: Vec<Matcher>,
 }
 
+/// Why a query is not a selector the file and scrape sources can evaluate.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SelectorError {
+    #[error(
+        "`{0}` is not a plain series selector; this source can only evaluate selectors such as \
+         metric{{label=\"value\"}} (write the query against a recording-rule series, or use a Prometheus source)"
+    )]
+    NotASelector(String),
+    #[error("bad regex in `{query}`: {reason}")]
+    BadRegex { query: String, reason: String },
+}
+
 impl Selector {
     /// Parses a selector; the error says what is expected.
-    pub fn parse(text: &str) -> Result<Selector, String> {
+    pub fn parse(text: &str) -> Result<Selector, SelectorError> {
         let text = text.trim();
-        let unsupported = || {
-            format!(
-                "`{text}` is not a plain series selector; a file source can only evaluate selectors such as \
-                 metric{{label=\"value\"}} (write the query against a recording-rule series, or use a Prometheus source)"
-            )
-        };
+        let unsupported = || SelectorError::NotASelector(text.to_string());
         let (name_part, rest) = match text.find('{') {
             Some(i) => (&text[..i], &text[i..]),
             None => (text, ""),
@@ -58,7 +65,12 @@ impl Selector {
                     selector.name = Some(value);
                     continue;
                 }
-                let regex = || Regex::new(&format!("^(?:{value})$")).map_err(|e| format!("bad regex in `{text}`: {e}"));
+                let regex = || {
+                    Regex::new(&format!("^(?:{value})$")).map_err(|e| SelectorError::BadRegex {
+                        query: text.to_string(),
+                        reason: e.to_string(),
+                    })
+                };
                 selector.matchers.push(match op.as_str() {
                     "=" => Matcher::Equal(label, value),
                     "!=" => Matcher::NotEqual(label, value),
@@ -107,13 +119,36 @@ fn split_matchers(inner: &str) -> Option<Vec<(String, String, String)>> {
         if i >= chars.len() {
             return Some(out);
         }
-        let start = i;
-        while i < chars.len() && (chars[i].is_ascii_alphanumeric() || chars[i] == '_') {
+        // A name is classic, or quoted (Prometheus 3: `{"service.name"="x"}`, and a quoted
+        // name alone is the metric's: `{"my.metric"}`).
+        let label: String = if chars[i] == '"' {
+            let mut quoted = String::new();
             i += 1;
-        }
-        let label: String = chars[start..i].iter().collect();
+            while i < chars.len() && chars[i] != '"' {
+                if chars[i] == '\\' && i + 1 < chars.len() {
+                    i += 1;
+                }
+                quoted.push(chars[i]);
+                i += 1;
+            }
+            if i >= chars.len() {
+                return None;
+            }
+            i += 1;
+            quoted
+        } else {
+            let start = i;
+            while i < chars.len() && (chars[i].is_ascii_alphanumeric() || chars[i] == '_') {
+                i += 1;
+            }
+            chars[start..i].iter().collect()
+        };
         while i < chars.len() && chars[i].is_whitespace() {
             i += 1;
+        }
+        if !label.is_empty() && (i >= chars.len() || chars[i] == ',') {
+            out.push(("__name__".to_string(), "=".to_string(), label));
+            continue;
         }
         let op_start = i;
         while i < chars.len() && matches!(chars[i], '=' | '!' | '~') {
@@ -169,8 +204,17 @@ mod tests {
     #[test]
     fn expressions_are_refused_with_advice() {
         let err = Selector::parse("rate(http_requests_total[5m])").expect_err("not a selector");
-        assert!(err.contains("not a plain series selector"), "{err}");
+        assert!(err.to_string().contains("not a plain series selector"), "{err}");
         assert!(Selector::parse("a - b").is_err());
         assert!(Selector::parse(r#"x{a="unterminated}"#).is_err());
+    }
+
+    #[test]
+    fn quoted_names_select_prometheus_3_series() {
+        let s = Selector::parse(r#"{"k8s.pvc.used", "service.name"="checkout"}"#).expect("valid");
+        assert_eq!(s.name.as_deref(), Some("k8s.pvc.used"));
+        let labels = Labels::new([("service.name", "checkout")]);
+        assert!(s.matches("k8s.pvc.used", &labels));
+        assert!(!s.matches("k8s.pvc.used", &Labels::new([("service.name", "cart")])));
     }
 }

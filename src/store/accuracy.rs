@@ -1,4 +1,4 @@
-//! Forecast snapshots and their scores (see [`crate::accuracy`]).
+//! Forecast snapshots and their scores (see [`crate::forecast::accuracy`]).
 //!
 //! A snapshot's path is stored as little-endian `f64` sextuples (time, mean, 80 % and 95 %
 //! bounds), up to the last checkpoint only: a few kilobytes per entity per day. Snapshots are
@@ -9,8 +9,8 @@ use std::collections::HashMap;
 use rusqlite::params;
 
 use super::{Store, StoreError};
-use crate::accuracy::{CHECKPOINTS, DueSnapshots, Score, Snapshot};
 use crate::forecast::PathPoint;
+use crate::forecast::accuracy::{CHECKPOINTS, DueSnapshots, Score, Snapshot};
 
 impl Store {
     /// When the last snapshot of each entity of `model` was made.
@@ -211,7 +211,7 @@ mod tests {
         assert_eq!(entries.len(), 1);
         assert_eq!(entries[0].0, snapshot, "the path survives the round trip");
         assert_eq!(entries[0].1, "1d");
-        let score = crate::accuracy::score(&entries[0].0, "1d", 86_400.0, |_| Some(1.0)).expect("score");
+        let score = crate::forecast::accuracy::score(&entries[0].0, "1d", 86_400.0, |_| Some(1.0)).expect("score");
         store.save_scores("disk", &[score]).expect("save score");
         assert!(
             store

@@ -5,8 +5,8 @@
 
 use std::time::Duration;
 
-use headroom::accuracy::Snapshot;
 use headroom::forecast::PathPoint;
+use headroom::forecast::accuracy::Snapshot;
 use headroom::series::Labels;
 use headroom::store::Store;
 
@@ -136,7 +136,7 @@ fn past_forecasts_are_scored_in_every_batch_of_a_large_model() {
     }
     let source =
         headroom::source::Source::File(headroom::source::file::FileSource::from_text("fleet", &dump).expect("dump"));
-    let models = headroom::model::load_texts(&[(
+    let models = headroom::config::models::load_texts(&[(
         "fleet.toml",
         "name = \"fleet\"\nusage = 'disk_used_bytes'\ncapacity = 1000\nthreshold = \"90%\"\nunit = \"bytes\"\nhistory = \"3d\"\nstep = \"1h\"\nhorizon = \"7d\"\n",
     )])
@@ -170,22 +170,21 @@ fn past_forecasts_are_scored_in_every_batch_of_a_large_model() {
         .collect();
     store.save_snapshots("fleet", &snapshots).expect("seed past forecasts");
 
-    let fetcher = headroom::fetch::Fetcher::new(&source, Some(&store));
-    let pool = headroom::cycle::build_pool(0).expect("pool");
+    let fetcher = headroom::source::cache::Fetcher::new(&source, Some(&store));
+    let pool = headroom::app::cycle::build_pool(0).expect("pool");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("runtime");
-    let report = runtime.block_on(headroom::cycle::run(
-        &fetcher,
-        &models,
-        &headroom::forecast::Settings::default(),
-        &[],
-        &pool,
-        end + 60.0,
-        None,
-    ));
+    let cycle = headroom::app::cycle::Cycle {
+        fetcher: &fetcher,
+        store: Some(&store),
+        settings: &headroom::forecast::Settings::default(),
+        scenarios: &[],
+        pool: &pool,
+    };
+    let report = runtime.block_on(cycle.run(&models, end + 60.0, None));
     let entities = &report.models[0].entities;
     assert_eq!(entities.len(), DISKS, "{:?}", report.models[0].error);
     for disk in [0, DISKS - 1] {

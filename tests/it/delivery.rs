@@ -93,26 +93,6 @@ fn assert_signed(request: &serde_json::Value) {
     assert!((0..300).contains(&age), "signature timestamp {age} s old");
 }
 
-/// Validates `body` against docs/webhooks.schema.json with Debian's python3-jsonschema.
-fn assert_matches_schema(body: &str) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let document = dir.path().join("payload.json");
-    std::fs::write(&document, body).expect("write payload");
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let output = Command::new("/usr/bin/python3")
-        .arg(root.join("tests/support/validate_json.py"))
-        .arg(root.join("docs/webhooks.schema.json"))
-        .arg(&document)
-        .output()
-        .expect("run validate_json.py");
-    assert!(
-        output.status.success(),
-        "payload does not match docs/webhooks.schema.json:\n{}{}\n{body}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
 fn read_json(path: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).expect("read")).expect("JSON")
 }
@@ -208,7 +188,7 @@ fn the_report_and_a_signed_webhook_reach_real_receivers_once() {
     assert_eq!(request["headers"]["content-type"], "application/json");
     assert_signed(&request);
     let body = request["body"].as_str().expect("body");
-    assert_matches_schema(body);
+    crate::harness::assert_matches_schema("docs/webhooks.schema.json", body);
     let payload: serde_json::Value = serde_json::from_str(body).expect("payload");
     let events = payload["events"].as_array().expect("events");
     assert_eq!(events.len(), 1, "only the filling disk is a risk: {payload:#}");

@@ -237,8 +237,11 @@ fn the_dashboard_only_queries_metrics_headroom_exposes() {
         &std::fs::read_to_string(root().join("deploy/grafana/headroom-dashboard.json")).expect("dashboard"),
     )
     .expect("dashboard JSON");
-    // What src/expose.rs registers, with the suffixes the exposition adds.
-    let expose = std::fs::read_to_string(root().join("src/expose.rs")).expect("expose.rs");
+    // What src/telemetry.rs and src/api/metrics.rs register, with the suffixes the
+    // exposition adds.
+    let expose = ["src/telemetry.rs", "src/api/metrics.rs"]
+        .map(|file| std::fs::read_to_string(root().join(file)).expect(file))
+        .join("\n");
     let registered = regex::Regex::new(r#""(headroom_[a-z0-9_]+)""#).expect("regex");
     let mut exposed: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
     for name in registered.captures_iter(&expose).map(|c| c[1].to_string()) {

@@ -126,7 +126,7 @@ proptest! {
     ) {
         let files = ["node-filesystem", "node-memory", "node-cpu", "http-requests", "service-cpu"];
         let text = mutate(&shipped(&format!("models/{}.toml", files[which])), &mutations);
-        let _ = headroom::model::load_texts(&[("fuzz.toml", text.as_str())]);
+        let _ = headroom::config::models::load_texts(&[("fuzz.toml", text.as_str())]);
     }
 
     #[test]
@@ -149,7 +149,7 @@ proptest! {
     #[test]
     fn the_dump_and_csv_parsers_never_panic(text in "[a-z_{}=\",0-9\\. \n@eE+-]{0,300}") {
         let _ = headroom::source::file::FileSource::from_text("fuzz", &text);
-        let _ = headroom::offline::read(&text);
+        let _ = headroom::app::forecast_csv::read(&text);
     }
 }
 

@@ -556,3 +556,24 @@ pub fn metric_value(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f
         .and_then(|line| line.rsplit(' ').next())
         .and_then(|value| value.parse().ok())
 }
+
+/// Validates the JSON `document` against the schema file `schema` (relative to the project
+/// root) with Debian's python3-jsonschema; fails naming every error.
+pub fn assert_matches_schema(schema: &str, document: &str) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("document.json");
+    std::fs::write(&path, document).expect("write document");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let output = Command::new("/usr/bin/python3")
+        .arg(root.join("tests/support/validate_json.py"))
+        .arg(root.join(schema))
+        .arg(&path)
+        .output()
+        .expect("run validate_json.py");
+    assert!(
+        output.status.success(),
+        "document does not match {schema}:\n{}{}\n{document}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

@@ -9,6 +9,7 @@ mod delivery;
 mod deploy_files;
 mod drivers;
 mod faults;
+mod field_cases;
 mod forecast_csv;
 mod fuzz;
 mod harness;

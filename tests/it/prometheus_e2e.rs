@@ -42,6 +42,10 @@ pub fn once_forecasts_the_test_fleet(url: &str, end: u64) {
     assert!(output.status.success(), "headroom once failed: {stderr}");
     let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON output");
     assert_eq!(json["schema_version"], 1);
+    crate::harness::assert_matches_schema(
+        "docs/schemas/cycle.schema.json",
+        &String::from_utf8_lossy(&output.stdout),
+    );
     let now = json["evaluated_at"].as_f64().expect("evaluated_at");
 
     // The filling disk: the truth is the first time noise-free use reaches 90 % of 1 TB.
@@ -161,6 +165,17 @@ fn run_serves_metrics_that_promtool_accepts_and_survives_prometheus_restarts() {
     // The recommendations API: the fill disk is listed, filters work, bad filters are explained.
     let (status, body) = http_get(port, "/api/v1/recommendations?model=disk").expect("recommendations");
     assert_eq!(status, 200, "{body}");
+    crate::harness::assert_matches_schema("docs/schemas/recommendations.schema.json", &body);
+    let (status, cycle) = http_get(port, "/api/v1/cycle").expect("cycle");
+    assert_eq!(status, 200, "{cycle}");
+    crate::harness::assert_matches_schema("docs/schemas/cycle.schema.json", &cycle);
+    let cycle: serde_json::Value = serde_json::from_str(&cycle).expect("json");
+    assert_eq!(cycle["schema_version"], 1);
+    assert!(
+        cycle["models"][0]["entities"][0]["forecast"]["method"].is_string()
+            || cycle["models"][0]["entities"][0]["status"] != "ok",
+        "the cycle names each forecast's method: {cycle:#}"
+    );
     let json: serde_json::Value = serde_json::from_str(&body).expect("json");
     let items = json["recommendations"].as_array().expect("list");
     let fill = items

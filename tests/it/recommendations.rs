@@ -93,6 +93,10 @@ fn a_growing_node_pool_gets_the_right_units_and_order_by_date() {
     );
     let output = once_json(&setup, end);
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    crate::harness::assert_matches_schema(
+        "docs/schemas/cycle.schema.json",
+        &String::from_utf8_lossy(&output.stdout),
+    );
     let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
     let entity = pool(&json, "eu-1");
     let r = &entity["recommendation"];

@@ -66,6 +66,10 @@ fn budget_prints_twelve_months_per_scenario_model_and_team() {
         "--format",
         "json",
     ]);
+    crate::harness::assert_matches_schema(
+        "docs/schemas/budget.schema.json",
+        &String::from_utf8_lossy(&json.stdout),
+    );
     let json: serde_json::Value = serde_json::from_slice(&json.stdout).expect("JSON");
     let baseline = json["budget"]
         .as_array()

@@ -3,8 +3,9 @@
 //! states as right.
 
 use super::shapes::gauss;
-use crate::exhaustion::{Direction, Exhaustion, exhaustion};
 use crate::forecast::{Forecast, Grid, LocalClock, Settings, forecast};
+use crate::model::Direction;
+use crate::recommend::exhaustion::{Exhaustion, exhaustion};
 
 const STEP: f64 = 300.0;
 const DAY: usize = 288;

@@ -2,8 +2,9 @@
 //! input of its own (other levels, steps, noise, zones than the field cases).
 
 use super::shapes::{gauss, hump, uniform};
-use crate::exhaustion::{Direction, exhaustion};
 use crate::forecast::{Forecast, Grid, LocalClock, Method, SeasonalMode, Settings, forecast};
+use crate::model::Direction;
+use crate::recommend::exhaustion::exhaustion;
 
 const NOW: f64 = 1_790_000_000.0;
 

@@ -2,11 +2,13 @@
 //! stated tolerance.
 
 use super::*;
-use crate::exhaustion::{Direction, exhaustion};
+use crate::model::Direction;
+use crate::recommend::exhaustion::exhaustion;
 
 mod cases;
 mod items;
 mod shapes;
+
 use crate::series::Sample;
 
 const STEP: f64 = 300.0;
