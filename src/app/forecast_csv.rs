@@ -433,6 +433,48 @@ mod tests {
         assert_eq!(quote("x,y"), "\"x,y\"");
     }
 
+    /// 12-dst-daily-peak through the CSV: hourly from 2026-03-15, RFC 3339 in Paris time
+    /// (+01:00, then +02:00 from 2026-03-29T01:00Z), peaking at 09:00 local every day. Both
+    /// forecast days peak at 07:00 UTC (09:00 CEST), and the forecast is written at +02:00.
+    #[test]
+    fn a_daily_peak_in_local_time_keeps_its_hour_across_daylight_saving() {
+        let (start, change) = (1_773_532_800_i64, 1_774_746_000_i64);
+        let mut text = String::from("series_id,timestamp,value\n");
+        for h in 0..21 * 24 {
+            let t = start + h * 3600;
+            let offset = if t >= change { 7200 } else { 3600 };
+            let zone = FixedOffset::east_opt(offset).expect("offset");
+            let local = DateTime::<Utc>::from_timestamp(t, 0)
+                .expect("time")
+                .with_timezone(&zone);
+            let hour = f64::from(chrono::Timelike::hour(&local));
+            let value = 100.0 + 80.0 * (-(hour - 9.0).powi(2) / 4.0).exp();
+            text.push_str(&format!("paris_web,{},{value:.3}\n", local.to_rfc3339()));
+        }
+        let input = read(&text).expect("read");
+        let settings = forecast::Settings {
+            min_history_secs: 0.0,
+            ..forecast::Settings::default()
+        };
+        let (csv, skipped) = forecast_all(&input.series, 48, &settings);
+        assert!(skipped.is_empty(), "{skipped:?}");
+        let rows: Vec<(DateTime<FixedOffset>, f64)> = csv
+            .lines()
+            .skip(1)
+            .map(|row| {
+                let fields: Vec<&str> = row.split(',').collect();
+                let time = DateTime::parse_from_rfc3339(fields[1]).expect("RFC 3339");
+                (time, fields[2].parse().expect("yhat"))
+            })
+            .collect();
+        assert_eq!(rows.len(), 48);
+        assert!(rows.iter().all(|(time, _)| time.offset().local_minus_utc() == 7200));
+        for day in rows.chunks(24) {
+            let (peak, _) = day.iter().max_by(|a, b| a.1.total_cmp(&b.1)).expect("a peak");
+            assert_eq!(chrono::Timelike::hour(&peak.with_timezone(&Utc)), 7, "{peak}");
+        }
+    }
+
     /// Three days at 5 minutes from 2026-02-27, with each timestamp written by `write`.
     fn series_csv(write: impl Fn(usize, f64) -> String) -> String {
         let mut text = String::from("series_id,timestamp,value\n");
