@@ -213,8 +213,22 @@ pub fn read(text: &str) -> Result<CsvInput, CsvError> {
 /// in another unit than most.
 fn numeric_unit(numeric: &[(usize, f64)]) -> Result<Option<EpochUnit>, CsvError> {
     let mut counts: std::collections::BTreeMap<EpochUnit, usize> = std::collections::BTreeMap::new();
+    // Counted run by run: a file holds long runs of one unit, and a map entry per row would
+    // cost more than the rest of the reading.
+    let mut run: Option<(EpochUnit, usize)> = None;
     for (_, t) in numeric {
-        *counts.entry(EpochUnit::guess(*t)).or_default() += 1;
+        let unit = EpochUnit::guess(*t);
+        match &mut run {
+            Some((same, length)) if *same == unit => *length += 1,
+            _ => {
+                if let Some((unit, length)) = run.replace((unit, 1)) {
+                    *counts.entry(unit).or_default() += length;
+                }
+            }
+        }
+    }
+    if let Some((unit, length)) = run {
+        *counts.entry(unit).or_default() += length;
     }
     let Some((&most, &count)) = counts.iter().max_by_key(|(_, count)| **count) else {
         return Ok(None);
@@ -243,14 +257,16 @@ fn numeric_unit(numeric: &[(usize, f64)]) -> Result<Option<EpochUnit>, CsvError>
 /// naming the row furthest from the others.
 fn check_span(input: &InputSeries) -> Result<(), CsvError> {
     let mut times: Vec<f64> = input.samples.iter().map(|s| s.timestamp).collect();
-    times.sort_by(f64::total_cmp);
+    if !times.is_sorted_by(|a, b| a.total_cmp(b).is_le()) {
+        times.sort_by(f64::total_cmp);
+    }
     times.dedup();
     if times.len() < 3 {
         return Ok(());
     }
     let mut steps: Vec<f64> = times.windows(2).map(|w| w[1] - w[0]).collect();
-    steps.sort_by(f64::total_cmp);
-    let step = steps[steps.len() / 2].max(1e-3);
+    let middle = steps.len() / 2;
+    let step = steps.select_nth_unstable_by(middle, f64::total_cmp).1.max(1e-3);
     let span = times[times.len() - 1] - times[0];
     if span / step <= MAX_GRID_POINTS {
         return Ok(());
