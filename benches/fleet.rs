@@ -172,7 +172,7 @@ fn used(host: usize, k: u64) -> f64 {
     let h = host as f64;
     let days = (k * STEP) as f64 / 86_400.0;
     let level = 0.3 + 0.5 * frac(h * 0.618_034);
-    let growth = if host % 20 == 0 {
+    let growth = if host.is_multiple_of(20) {
         0.012
     } else {
         0.002 * frac(h * 0.414_214)

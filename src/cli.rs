@@ -312,7 +312,7 @@ fn load_all(path: &Path) -> Option<(Config, Vec<model::CapacityModel>)> {
         );
         return None;
     }
-    match crate::config::models::load_config_and_models(path, &environment()) {
+    match crate::config::load::load(path, &environment()) {
         Ok(loaded) => Some(loaded),
         Err(problems) => {
             eprintln!("{problems}");
@@ -323,47 +323,20 @@ fn load_all(path: &Path) -> Option<(Config, Vec<model::CapacityModel>)> {
 }
 
 fn check(path: &Path) -> ExitCode {
-    let mut problems = Vec::new();
-    let mut models_dir = None;
-    if !path.exists() {
-        eprintln!("{}: the config file does not exist", path.display());
-        return ExitCode::from(EXIT_CONFIG);
-    }
-    match Config::load(path, &environment()) {
-        Ok(config) => models_dir = Some(config.models_dir),
-        Err(found) => problems.extend(found.0),
-    }
-    // Even with a broken config, check the models where the config would most likely put them.
-    let models_dir = models_dir.or_else(|| models_dir_fallback(path));
-    let mut model_count = 0;
-    if let Some(dir) = &models_dir {
-        match crate::config::models::load_dir(dir) {
-            Ok(models) => model_count = models.len(),
-            Err(found) => problems.extend(found.0),
+    // The same validation a start and a reload run.
+    match crate::config::load::load(path, &environment()) {
+        Ok((_, models)) => {
+            println!("{}: ok; {} capacity model(s) valid", path.display(), models.len());
+            ExitCode::SUCCESS
+        }
+        Err(problems) => {
+            for problem in &problems.0 {
+                println!("{problem}");
+            }
+            println!("{} problem(s) found", problems.0.len());
+            ExitCode::from(EXIT_CONFIG)
         }
     }
-    if problems.is_empty() {
-        println!("{}: ok; {model_count} capacity model(s) valid", path.display());
-        ExitCode::SUCCESS
-    } else {
-        for problem in &problems {
-            println!("{problem}");
-        }
-        println!("{} problem(s) found", problems.len());
-        ExitCode::from(EXIT_CONFIG)
-    }
-}
-
-/// The models directory named in a config file that failed validation, if it can be read.
-fn models_dir_fallback(path: &Path) -> Option<PathBuf> {
-    let text = std::fs::read_to_string(path).ok()?;
-    let table: toml::Table = toml::from_str(&text).ok()?;
-    let dir = table
-        .get("models")
-        .and_then(|m| m.get("dir"))
-        .and_then(|d| d.as_str())
-        .unwrap_or("models");
-    Some(path.parent().unwrap_or(Path::new(".")).join(dir))
 }
 
 async fn once(
@@ -376,9 +349,11 @@ async fn once(
 ) -> anyhow::Result<ExitCode> {
     if let Some(name) = scenario {
         if !config.scenarios.iter().any(|s| s.name == name) && name != "baseline" {
-            let known: Vec<&str> = config.scenarios.iter().map(|s| s.name.as_str()).collect();
+            let known: Vec<&str> = std::iter::once("baseline")
+                .chain(config.scenarios.iter().map(|s| s.name.as_str()))
+                .collect();
             eprintln!(
-                "error: no scenario {name:?} in the config; configured: baseline, {}",
+                "error: no scenario {name:?} in the config; configured: {}",
                 known.join(", ")
             );
             return Ok(ExitCode::from(EXIT_CONFIG));

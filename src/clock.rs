@@ -66,15 +66,34 @@ pub fn parse_timestamp(text: &str) -> Option<(UnixSeconds, TimeForm)> {
 }
 
 /// Why a text is not an instant.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{0:?} is neither Unix seconds nor RFC 3339 (e.g. 2026-11-26T10:00:00Z)")]
-pub struct InstantError(String);
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum InstantError {
+    #[error("{0:?} is neither Unix seconds nor RFC 3339 (e.g. 2026-11-26T10:00:00Z)")]
+    Unreadable(String),
+    #[error("{text:?} reads as {unit}, not Unix seconds; give Unix seconds ({seconds:.0}) or RFC 3339")]
+    NotSeconds {
+        text: String,
+        unit: &'static str,
+        seconds: f64,
+    },
+}
 
-/// Parses an instant a person gave on the command line or in a config file.
+/// Parses an instant a person gave on the command line or in a config file. A number too
+/// large for Unix seconds of any capacity history (milliseconds from a dashboard's URL) is
+/// refused with the value in seconds, never read as a date thousands of years away.
 pub fn parse_instant(text: &str) -> Result<UnixSeconds, InstantError> {
-    parse_timestamp(text.trim())
-        .map(|(t, _)| t)
-        .ok_or_else(|| InstantError(text.to_string()))
+    let (t, form) = parse_timestamp(text.trim()).ok_or_else(|| InstantError::Unreadable(text.to_string()))?;
+    if form == TimeForm::UnixSeconds {
+        let unit = EpochUnit::guess(t);
+        if unit != EpochUnit::Seconds {
+            return Err(InstantError::NotSeconds {
+                text: text.to_string(),
+                unit: unit.name(),
+                seconds: unit.to_seconds(t),
+            });
+        }
+    }
+    Ok(t)
 }
 
 /// The unit a number of time since 1970 is written in.
@@ -133,6 +152,19 @@ impl EpochUnit {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `--at` in milliseconds (a dashboard's URL) is refused with the value in seconds, never
+    /// read as a date tens of thousands of years away.
+    #[test]
+    fn an_instant_in_milliseconds_is_refused_with_its_value_in_seconds() {
+        assert_eq!(parse_instant("1796000000"), Ok(1_796_000_000.0));
+        let error = parse_instant("1796000000000").expect_err("milliseconds").to_string();
+        assert!(
+            error.contains("milliseconds") && error.contains("1796000000"),
+            "{error}"
+        );
+        assert!(parse_instant("2026-11-26T10:00:00Z").is_ok());
+    }
 
     #[test]
     fn instants_parse_in_both_forms() {

@@ -87,6 +87,32 @@ pub struct Scaling {
     pub target_utilization: f64,
     pub min_units: u32,
     pub max_units: Option<u32>,
+    /// Capacity each unit spends on itself, in the model's unit, that the usage query does not
+    /// count (the kubelet's and system reservation, a DaemonSet, a sidecar): one unit carries
+    /// `unit_size - overhead` of usage.
+    pub overhead: f64,
+    /// How far ahead units are sized (`sizing_horizon`); `None`: the model's horizon.
+    /// Exhaustion is still searched over the whole horizon.
+    pub sizing_horizon: Option<PromDuration>,
+}
+
+impl Scaling {
+    /// Usage one unit carries at the target utilisation.
+    pub fn usable_per_unit(&self) -> f64 {
+        (self.unit_size - self.overhead) * self.target_utilization
+    }
+
+    /// Whole units that keep `peak` usage under the target utilisation of what the units
+    /// carry after their overhead, within `min_units` and `max_units`.
+    pub fn units_for(&self, peak: f64) -> u32 {
+        let mut units = (peak.max(0.0) / self.usable_per_unit())
+            .ceil()
+            .max(f64::from(self.min_units));
+        if let Some(max) = self.max_units {
+            units = units.min(f64::from(max));
+        }
+        units as u32
+    }
 }
 
 /// The capacity of each entity.
@@ -171,6 +197,15 @@ impl CapacityModel {
         )
     }
 
+    /// The only labels the usage query's series can carry, when the query says so: its
+    /// outermost expression is an aggregation by a list (`sum by (pool) (...)`,
+    /// `max(...) by (instance, mountpoint)`) spanning the whole query. `None` when it cannot be
+    /// known without running it (a selector, a function, `without`, a binary operation, or
+    /// `topk`, which keeps its input's labels).
+    pub fn usage_labels(&self) -> Option<Vec<String>> {
+        aggregation_labels(&self.usage)
+    }
+
     /// The usage query as sent: wrapped in a subquery that downsamples on the server when the
     /// model asks for it, so a 1-hour step still sees the 5-minute peaks and the response is 12
     /// times smaller than fetching 5-minute samples.
@@ -185,5 +220,112 @@ impl CapacityModel {
                 d.resolution
             ),
         }
+    }
+}
+
+/// The `by` list of an aggregation that spans all of `query` (see
+/// [`CapacityModel::usage_labels`]).
+fn aggregation_labels(query: &str) -> Option<Vec<String>> {
+    /// Aggregations whose result carries exactly the `by` labels.
+    const BY_ONLY: [&str; 9] = [
+        "sum", "min", "max", "avg", "count", "group", "stddev", "stdvar", "quantile",
+    ];
+    let query = query.trim();
+    let name_end = query.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))?;
+    if !BY_ONLY.contains(&&query[..name_end]) {
+        return None;
+    }
+    let rest = query[name_end..].trim_start();
+    let (labels, rest) = match by_list(rest) {
+        // `sum by (a) (x)`: the argument must end the query.
+        Some((labels, after)) => {
+            let after = after.trim_start();
+            (labels, &after[group_end(after)?..])
+        }
+        // `sum (x) by (a)`: the list must end the query.
+        None => {
+            let after = rest[group_end(rest)?..].trim_start();
+            let (labels, after) = by_list(after)?;
+            (labels, after)
+        }
+    };
+    rest.trim().is_empty().then_some(labels)
+}
+
+/// `by (a, b)` at the start of `text`: the names, and what follows the list.
+fn by_list(text: &str) -> Option<(Vec<String>, &str)> {
+    let rest = text.strip_prefix("by")?.trim_start();
+    if !rest.starts_with('(') {
+        return None;
+    }
+    let close = rest.find(')')?;
+    let names = rest[1..close]
+        .split(',')
+        .map(|name| name.trim().trim_matches(|c| c == '"' || c == '\'').to_string())
+        .filter(|name| !name.is_empty())
+        .collect();
+    Some((names, &rest[close + 1..]))
+}
+
+/// The byte just after the parenthesised group that opens `text`, skipping quoted strings.
+fn group_end(text: &str) -> Option<usize> {
+    if !text.starts_with('(') {
+        return None;
+    }
+    let mut depth = 0usize;
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    for (index, c) in text.char_indices() {
+        match quote {
+            Some(_) if escaped => escaped = false,
+            Some(_) if c == '\\' => escaped = true,
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None => match c {
+                '"' | '\'' | '`' => quote = Some(c),
+                '(' => depth += 1,
+                ')' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        return Some(index + 1);
+                    }
+                }
+                _ => {}
+            },
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::aggregation_labels;
+
+    #[test]
+    fn the_labels_of_an_outermost_aggregation_are_known_and_nothing_else_is() {
+        let known = |q: &str| aggregation_labels(q);
+        let names = |list: &[&str]| Some(list.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!(
+            known("sum by (pool) (kube_pod_container_resource_requests{resource=\"cpu\"})"),
+            names(&["pool"])
+        );
+        assert_eq!(
+            known(" max(rate(x[5m])) by (instance, \"service.name\") "),
+            names(&["instance", "service.name"])
+        );
+        assert_eq!(
+            known("sum by (a) (x{l=\")(\"} * on (a) group_left (b) y)"),
+            names(&["a"])
+        );
+        assert_eq!(known("sum by (a) (x) / sum by (a) (y)"), None);
+        assert_eq!(known("sum without (cpu) (x)"), None);
+        assert_eq!(known("topk by (a) (3, x)"), None);
+        assert_eq!(known("node_filesystem_avail_bytes{fstype!=\"tmpfs\"}"), None);
+        assert_eq!(
+            known("label_replace(sum by (a) (x), \"b\", \"$1\", \"a\", \"(.*)\")"),
+            None
+        );
+        // No `by`: the answer has no labels, but only a list is taken as knowledge.
+        assert_eq!(known("sum(x)"), None);
     }
 }

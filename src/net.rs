@@ -27,6 +27,51 @@ pub fn jitter_fraction() -> f64 {
     f64::from(nanos % 1000) / 1000.0
 }
 
+/// A `Retry-After` header's wait: delay-seconds (`120`) or an HTTP date
+/// (`Wed, 21 Oct 2026 07:28:00 GMT`, counted from `now`, Unix seconds). A date in the past is
+/// no wait; anything else unreadable is ignored.
+pub fn retry_after(value: &str, now: f64) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(value).ok()?.timestamp() as f64;
+    Some(Duration::from_secs_f64((at - now).max(0.0)))
+}
+
+/// The redirect policy of every client: at most 5 redirects, and only within the origin
+/// (scheme, host and port) of the first request. The headers set for a source or a receiver
+/// (a tenant, an API key, a signature) must never reach another host that answers a 3xx.
+pub fn same_origin_redirects() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let Some(first) = attempt.previous().first() else {
+            return attempt.follow();
+        };
+        if attempt.previous().len() > 5 {
+            return attempt.error("more than 5 redirects");
+        }
+        if attempt.url().origin() == first.origin() {
+            attempt.follow()
+        } else {
+            let to = attempt.url().origin().ascii_serialization();
+            attempt.error(format!(
+                "redirected to another origin ({to}); redirects are followed only within the configured URL's scheme, host and port, so its headers never reach another host: configure the final URL"
+            ))
+        }
+    })
+}
+
+/// `url` without its query string and fragment, for logs and errors: a query may carry a
+/// token (`?api_key=`).
+pub fn url_for_logs(url: &reqwest::Url) -> String {
+    let mut shown = url.clone();
+    shown.set_query(None);
+    shown.set_fragment(None);
+    let _ = shown.set_password(None);
+    let _ = shown.set_username("");
+    shown.to_string()
+}
+
 /// An error and its causes on one line ("connection refused" is usually three levels down).
 pub fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
@@ -59,5 +104,22 @@ mod tests {
             Duration::from_secs(60)
         );
         assert!((0.0..1.0).contains(&jitter_fraction()));
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_dates() {
+        assert_eq!(retry_after(" 7 ", 0.0), Some(Duration::from_secs(7)));
+        // 2026-10-21T07:28:00Z, asked 90 s before.
+        let at = 1_792_567_680.0;
+        assert_eq!(
+            retry_after("Wed, 21 Oct 2026 07:28:00 GMT", at - 90.0),
+            Some(Duration::from_secs(90))
+        );
+        assert_eq!(
+            retry_after("Wed, 21 Oct 2026 07:28:00 GMT", at + 5.0),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(retry_after("soon", 0.0), None);
+        assert_eq!(retry_after("-3", 0.0), None);
     }
 }

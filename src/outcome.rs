@@ -125,13 +125,23 @@ impl EntityResult {
         }
     }
 
-    /// The baseline's recommendation, then each scenario's, with the scenario's name.
+    /// The baseline's recommendation, then that of each scenario that changes this entity's
+    /// forecast, with the scenario's name.
     pub fn recommendations_by_scenario(&self) -> impl Iterator<Item = (&str, Option<&Recommendation>)> {
         std::iter::once(("baseline", self.recommendation.as_ref())).chain(
             self.scenarios
                 .iter()
                 .map(|o| (o.scenario.as_str(), o.recommendation.as_ref())),
         )
+    }
+
+    /// The entity's recommendation under `scenario`: the scenario's own where it changes this
+    /// entity's forecast, the baseline elsewhere (`baseline` is the baseline).
+    pub fn recommendation_under(&self, scenario: &str) -> Option<&Recommendation> {
+        match self.scenarios.iter().find(|o| o.scenario == scenario) {
+            Some(outcome) => outcome.recommendation.as_ref(),
+            None => self.recommendation.as_ref(),
+        }
     }
 }
 
@@ -141,6 +151,16 @@ pub struct ScenarioOutcome {
     pub scenario: String,
     pub exhaustion: Option<Exhaustion>,
     pub recommendation: Option<Recommendation>,
+}
+
+/// How far a configured scenario reached in a cycle.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScenarioReach {
+    pub name: String,
+    /// Entities one of its changes selects (by model, labels, or the model's driver).
+    pub entities_matched: usize,
+    /// Entities whose forecast it changes within the horizon (those that carry its result).
+    pub entities_changed: usize,
 }
 
 /// The result of one model.
@@ -171,6 +191,10 @@ pub struct CycleOutcome {
     pub source_errors: BTreeMap<&'static str, u64>,
     /// Set on a view of the report under one scenario ([`under_scenario`]).
     pub scenario: Option<String>,
+    /// The configured scenarios and how many entities each reached. An entity carries a
+    /// scenario's result only where the scenario changes its forecast; elsewhere its baseline
+    /// is that scenario's answer.
+    pub scenarios: Vec<ScenarioReach>,
     /// What the cycle asked of its source.
     pub fetch: FetchStats,
 }
@@ -226,13 +250,17 @@ pub struct BudgetLine {
 }
 
 /// The 12-month budget: each model's entities' cost projections summed per scenario (the
-/// baseline first), team and currency.
+/// baseline first), team and currency. A scenario's line counts every entity: its own result
+/// where it changes the entity's forecast, the baseline elsewhere.
 pub fn budget(report: &CycleOutcome) -> Vec<BudgetLine> {
     let mut lines: Vec<BudgetLine> = Vec::new();
+    let scenarios: Vec<&str> = std::iter::once("baseline")
+        .chain(report.scenarios.iter().map(|s| s.name.as_str()))
+        .collect();
     for model in &report.models {
         for entity in &model.entities {
-            for (scenario, recommendation) in entity.recommendations_by_scenario() {
-                let Some(cost) = recommendation.and_then(|r| r.cost.as_ref()) else {
+            for &scenario in &scenarios {
+                let Some(cost) = entity.recommendation_under(scenario).and_then(|r| r.cost.as_ref()) else {
                     continue;
                 };
                 let position = lines.iter().position(|l| {

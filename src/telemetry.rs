@@ -28,6 +28,7 @@ pub struct SelfMetrics {
     series_processed: Family<Vec<(&'static str, &'static str)>, Counter>,
     source_errors: Family<Vec<(&'static str, &'static str)>, Counter>,
     models_configured: Gauge,
+    result_series: Gauge,
     reloads: Family<Vec<(&'static str, &'static str)>, Counter>,
     deliveries: Family<Vec<(&'static str, String)>, Counter>,
     outbox: Family<Vec<(&'static str, &'static str)>, Gauge>,
@@ -44,6 +45,7 @@ pub struct SelfMetrics {
     scrapes: Family<Vec<(&'static str, &'static str)>, Counter>,
     scrape_samples: Counter,
     source_annotations: Family<Vec<(&'static str, &'static str)>, Counter>,
+    connections_closed: Family<Vec<(&'static str, &'static str)>, Counter>,
 }
 
 impl SelfMetrics {
@@ -91,6 +93,12 @@ impl SelfMetrics {
             "headroom_models_configured",
             "Capacity models currently loaded",
             models_configured.clone(),
+        );
+        let result_series = Gauge::default();
+        registry.register(
+            "headroom_result_series",
+            "Result series on /metrics after the last cycle (entity, scenario, budget and model series; not these self metrics)",
+            result_series.clone(),
         );
         let reloads = Family::default();
         registry.register(
@@ -188,6 +196,12 @@ impl SelfMetrics {
             "Samples read from exporters by the scrape source",
             scrape_samples.clone(),
         );
+        let connections_closed = Family::default();
+        registry.register(
+            "headroom_http_connections_closed",
+            "HTTP connections the server closed itself, by reason (header_timeout: no whole request header in time; limit: the oldest idle one, to make room at server.max_connections; refused: at the limit with every connection busy)",
+            connections_closed.clone(),
+        );
         let build_info: Family<Vec<(&'static str, &'static str)>, Gauge> = Family::default();
         build_info
             .get_or_create(&vec![("version", env!("CARGO_PKG_VERSION"))])
@@ -206,6 +220,7 @@ impl SelfMetrics {
             series_processed,
             source_errors,
             models_configured,
+            result_series,
             reloads,
             deliveries,
             outbox,
@@ -222,7 +237,13 @@ impl SelfMetrics {
             scrapes,
             scrape_samples,
             source_annotations,
+            connections_closed,
         }
+    }
+
+    /// Counts a connection the HTTP server closed itself, for `reason`.
+    pub fn record_connection_closed(&self, reason: &'static str) {
+        self.connections_closed.get_or_create(&vec![("reason", reason)]).inc();
     }
 
     /// Records a round of the scrape source.
@@ -332,6 +353,11 @@ impl SelfMetrics {
     /// Records how many models are loaded.
     pub fn set_models_configured(&self, count: usize) {
         self.models_configured.set(count as i64);
+    }
+
+    /// Records how many result series the last cycle put on `/metrics`.
+    pub fn set_result_series(&self, count: usize) {
+        self.result_series.set(count as i64);
     }
 
     /// Records a configuration reload attempt.

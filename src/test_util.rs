@@ -73,6 +73,7 @@ pub(crate) fn cycle() -> CycleOutcome {
         }],
         source_errors: Default::default(),
         scenario: None,
+        scenarios: Vec::new(),
         fetch: Default::default(),
     }
 }
@@ -117,6 +118,11 @@ pub(crate) fn check_golden(name: &str, actual: &str) {
 pub(crate) fn rich_cycle() -> CycleOutcome {
     use crate::forecast::{Diagnostics, ForecastSummary, Method, PathPoint, SeasonalMode};
     let mut outcome = cycle();
+    outcome.scenarios = vec![crate::outcome::ScenarioReach {
+        name: "launch".into(),
+        entities_matched: 3,
+        entities_changed: 1,
+    }];
     let now = outcome.evaluated_at;
     for entity in &mut outcome.models[0].entities {
         if let Some(cost) = entity.recommendation.as_mut().and_then(|r| r.cost.as_mut()) {

@@ -92,8 +92,14 @@ impl Exposition {
             .iter()
             .flat_map(|m| &m.entities)
             .any(|e| e.labels.iter().any(|(name, _)| !label_names::is_classic(name)));
+        let classic = render(NameStyle::Classic);
+        let series = classic
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty() && l[0] != b'#')
+            .count();
+        self.self_metrics.set_result_series(series);
         let published = Published {
-            classic: render(NameStyle::Classic),
+            classic,
             utf8: utf8_names.then(|| render(NameStyle::Utf8)),
         };
         match self.results.write() {
@@ -449,6 +455,22 @@ fn results_registry(report: &CycleOutcome, style: NameStyle) -> Registry {
         "headroom_model_results_timestamp_seconds",
         "Unix time of the cycle the model's results come from; older than the last cycle when the model failed since and its last good results are kept",
         results_from,
+    );
+    let scenario_entities: Family<LabelPairs, Gauge> = Family::default();
+    for reach in &report.scenarios {
+        for (kind, count) in [("matched", reach.entities_matched), ("changed", reach.entities_changed)] {
+            scenario_entities
+                .get_or_create(&vec![
+                    ("scenario".to_string(), reach.name.clone()),
+                    ("reach".to_string(), kind.to_string()),
+                ])
+                .set(count as i64);
+        }
+    }
+    registry.register(
+        "headroom_scenario_entities",
+        "Entities a configured scenario reached in the last cycle (reach=matched: selected by its models, labels or drivers; changed: whose forecast it changes within the horizon, the only ones with per-scenario result series)",
+        scenario_entities,
     );
     let evaluated: GaugeF64 = Gauge::default();
     evaluated.set(report.evaluated_at);

@@ -6,6 +6,7 @@
 
 pub mod label_names;
 pub mod metrics;
+pub mod serve;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
@@ -31,7 +32,9 @@ pub struct AppState {
     /// What `/report` is built from (set by the daemon when it has a store).
     pub report: OnceLock<ReportSource>,
     /// The token every endpoint but the health checks requires, when configured.
-    pub bearer_token: OnceLock<crate::config::Secret>,
+    pub bearer_token: RwLock<Option<crate::config::Secret>>,
+    /// Whether `POST /-/reload` works without a token (`server.reload_without_token`).
+    pub reload_without_token: AtomicBool,
 }
 
 /// The state file and report settings behind `/report`, and the last rendering (rebuilt when a
@@ -95,12 +98,33 @@ impl AppState {
             report.carry_over_failed_models(&previous);
         }
         self.exposition.publish(&report);
+        // Ready once `/metrics` has results to serve: a first cycle in which every model
+        // failed (the source down at start) leaves it not ready.
+        let has_results = report.models.iter().any(|m| m.results_from.is_some());
         let report = Arc::new(report);
         match self.latest.write() {
             Ok(mut guard) => *guard = Some(report),
             Err(poisoned) => *poisoned.into_inner() = Some(report),
         }
-        self.ready.store(true, Ordering::Release);
+        self.ready.store(has_results, Ordering::Release);
+    }
+
+    /// The API token in force (`server.bearer_token_file`), if any.
+    pub fn bearer_token(&self) -> Option<crate::config::Secret> {
+        match self.bearer_token.read() {
+            Ok(token) => token.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Puts the API settings of a (re)loaded configuration in force: the token (rotated, added
+    /// or removed) and whether reload over HTTP works without it.
+    pub fn set_api_access(&self, token: Option<crate::config::Secret>, reload_without_token: bool) {
+        match self.bearer_token.write() {
+            Ok(mut current) => *current = token,
+            Err(poisoned) => *poisoned.into_inner() = token,
+        }
+        self.reload_without_token.store(reload_without_token, Ordering::Release);
     }
 
     /// The last finished cycle, if any.
@@ -111,7 +135,8 @@ impl AppState {
         }
     }
 
-    /// Whether a first cycle has finished (so `/metrics` has results).
+    /// Whether a cycle has finished with results for at least one model (so `/metrics` has
+    /// results).
     pub fn is_ready(&self) -> bool {
         self.ready.load(Ordering::Acquire)
     }
@@ -140,7 +165,7 @@ async fn require_token(
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    let Some(expected) = state.bearer_token.get() else {
+    let Some(expected) = state.bearer_token() else {
         return next.run(request).await;
     };
     if matches!(request.uri().path(), "/healthz" | "/readyz") {
@@ -150,7 +175,12 @@ async fn require_token(
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
+        // The scheme is case-insensitive (RFC 9110 section 11.1).
+        .and_then(|v| {
+            v.split_once(' ')
+                .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        })
+        .map(|(_, token)| token.trim());
     match presented {
         Some(token) if constant_time_eq(token.as_bytes(), expected.expose().as_bytes()) => next.run(request).await,
         _ => (
@@ -180,11 +210,11 @@ async fn index() -> impl IntoResponse {
             ": capacity forecasts\n\n",
             "/metrics        forecast results and self-metrics (Prometheus / OpenMetrics text)\n",
             "/healthz        200 while the process runs\n",
-            "/readyz         200 once the first planning cycle has finished\n",
+            "/readyz         200 once a planning cycle has produced results\n",
             "/api/v1/cycle   the last cycle's results as JSON\n",
             "/api/v1/recommendations?model=&team=&urgency=   what to do, most urgent first\n",
             "/report         the weekly capacity report, from the latest cycle (HTML)\n",
-            "POST /-/reload  re-read the config and models (as SIGHUP does)\n"
+            "POST /-/reload  re-read the config and models (as SIGHUP does; needs the API token, or server.reload_without_token)\n"
         ),
     )
 }
@@ -210,14 +240,26 @@ async fn healthz() -> &'static str {
 
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     if state.is_ready() {
-        (StatusCode::OK, "ready\n").into_response()
-    } else {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not ready: the first planning cycle has not finished\n",
-        )
-            .into_response()
+        return (StatusCode::OK, "ready\n").into_response();
     }
+    // Unauthenticated: names the failed models only (their errors, which quote queries and
+    // the source's address, are in /api/v1/cycle and the log).
+    let why = match state.latest() {
+        None => "not ready: the first planning cycle has not finished\n".to_string(),
+        Some(cycle) => {
+            let failed: Vec<&str> = cycle
+                .models
+                .iter()
+                .filter(|m| m.error.is_some())
+                .map(|m| m.model.as_str())
+                .collect();
+            format!(
+                "not ready: no model has results yet; failed in the last cycle: {} (the errors are in /api/v1/cycle and the log)\n",
+                failed.join(", ")
+            )
+        }
+    };
+    (StatusCode::SERVICE_UNAVAILABLE, why).into_response()
 }
 
 async fn cycle(State(state): State<Arc<AppState>>) -> Response {
@@ -259,12 +301,7 @@ async fn recommendations(
     let report = match filter.scenario.as_deref() {
         None | Some("baseline") => report.as_ref().clone(),
         Some(name) => {
-            let known = report
-                .models
-                .iter()
-                .flat_map(|m| &m.entities)
-                .flat_map(|e| &e.scenarios)
-                .any(|o| o.scenario == name);
+            let known = report.scenarios.iter().any(|s| s.name == name);
             if !known {
                 return (
                     StatusCode::NOT_FOUND,
@@ -278,7 +315,10 @@ async fn recommendations(
     axum::Json(crate::report::json::recommendations(&report, &filter)).into_response()
 }
 
-async fn reload(State(state): State<Arc<AppState>>) -> Response {
+async fn reload(State(state): State<Arc<AppState>>, headers: axum::http::HeaderMap) -> Response {
+    if let Err(why) = reload_allowed(&state, &headers) {
+        return (StatusCode::FORBIDDEN, format!("{why}\n")).into_response();
+    }
     let Some(sender) = state.reload.get() else {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -299,6 +339,46 @@ async fn reload(State(state): State<Arc<AppState>>) -> Response {
             .into_response(),
         _ => (StatusCode::SERVICE_UNAVAILABLE, "no answer from the daemon\n").into_response(),
     }
+}
+
+/// Whether a reload request may go ahead. Never from another site: a browser can POST a form
+/// (`text/plain`, `application/x-www-form-urlencoded`, `multipart/form-data`) to any address
+/// without a preflight, and says where it comes from in `Origin` and `Sec-Fetch-Site`, which
+/// scripts cannot forge. Without an API token (which a cross-site form cannot carry), reloads
+/// over HTTP are off unless `server.reload_without_token` says otherwise; SIGHUP always works.
+fn reload_allowed(state: &AppState, headers: &axum::http::HeaderMap) -> Result<(), &'static str> {
+    let value = |name: header::HeaderName| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.trim().to_ascii_lowercase())
+    };
+    if let Some(site) = value(header::HeaderName::from_static("sec-fetch-site")) {
+        if site != "same-origin" && site != "none" {
+            return Err("reload refused: the request comes from another site");
+        }
+    }
+    if let Some(origin) = value(header::ORIGIN) {
+        let host = value(header::HOST).unwrap_or_default();
+        let origin_host = origin.split_once("://").map_or(origin.as_str(), |(_, rest)| rest);
+        if origin_host != host {
+            return Err("reload refused: the request comes from another origin");
+        }
+    }
+    let form = value(header::CONTENT_TYPE).is_some_and(|kind| {
+        ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data"]
+            .iter()
+            .any(|form| kind.starts_with(form))
+    });
+    if form {
+        return Err("reload refused: a form's content type (send no body, or application/json)");
+    }
+    if state.bearer_token().is_none() && !state.reload_without_token.load(Ordering::Acquire) {
+        return Err(
+            "reload over HTTP is off without an API token: send SIGHUP (systemctl reload headroom), or set server.bearer_token_file and POST with the token, or set server.reload_without_token = true",
+        );
+    }
+    Ok(())
 }
 
 async fn latest_rendered(state: &AppState) -> Result<Arc<crate::report::weekly::message::Rendered>, Response> {

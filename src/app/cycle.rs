@@ -15,7 +15,7 @@ use rayon::prelude::*;
 use crate::forecast::{self, Grid, accuracy};
 use crate::format;
 use crate::model::{Capacity, CapacityModel};
-use crate::outcome::{CycleOutcome, EntityResult, EntityStatus, ModelOutcome};
+use crate::outcome::{CycleOutcome, EntityResult, EntityStatus, ModelOutcome, ScenarioReach};
 use crate::plan::inputs::CapacityLookup;
 use crate::plan::{self, EarlierResults, ModelContext, PastAccuracy};
 use crate::scenario::Scenario;
@@ -64,6 +64,14 @@ enum ModelFailure {
          the source may have lost its data or part of it (their last results are kept)"
     )]
     AllMissing { series: usize },
+    /// The usage query answered no series at all (a misspelt metric or label, the wrong
+    /// tenant, an empty or rebuilt database, a scrape target not read yet). A model with
+    /// nothing to plan is not an all-clear.
+    #[error(
+        "the usage query returned no series: check its metric name and label matchers against the source \
+         (for example in the Prometheus UI); a model with nothing to plan is reported as failed, never as all clear"
+    )]
+    NoSeries,
 }
 
 impl ModelFailure {
@@ -74,6 +82,7 @@ impl ModelFailure {
             ModelFailure::Source(error) => Some(error.kind()),
             ModelFailure::AllStale { .. } => Some("stale"),
             ModelFailure::AllMissing { .. } => Some("missing"),
+            ModelFailure::NoSeries => Some("empty"),
             ModelFailure::Planning(_) => None,
         }
     }
@@ -148,6 +157,7 @@ impl Cycle<'_> {
             };
             outcomes.push(outcome);
         }
+        let scenarios = scenario_reach(self.scenarios, models, &outcomes, previous.as_deref());
         CycleOutcome {
             evaluated_at: now,
             duration_seconds: started.elapsed().as_secs_f64(),
@@ -156,6 +166,7 @@ impl Cycle<'_> {
             models: outcomes,
             source_errors,
             scenario: None,
+            scenarios,
             fetch: self.fetcher.stats(),
         }
     }
@@ -249,8 +260,13 @@ impl Cycle<'_> {
             tokio::task::spawn_blocking(move || plan_in_batches(&context, store.as_ref(), &pool, usage, end))
                 .await
                 .map_err(|e| ModelFailure::Planning(e.to_string()))?;
+        mark_ambiguous(fetcher, model, &mut entities);
         entities.extend(missing(&entities, previous_entities, model, now));
         entities.sort_by(|a, b| a.labels.cmp(&b.labels));
+        // One replica of several may own none of a model's entities; a whole fleet cannot.
+        if entities.is_empty() && !fetcher.shard().is_split() {
+            return Err(ModelFailure::NoSeries);
+        }
         let answered: Vec<&EntityResult> = entities.iter().filter(|e| e.status != EntityStatus::Missing).collect();
         if answered.is_empty() && !entities.is_empty() {
             return Err(ModelFailure::AllMissing { series: entities.len() });
@@ -269,6 +285,52 @@ impl Cycle<'_> {
         }
         Ok((entities, reused))
     }
+}
+
+/// How many planned entities each scenario selects and changes. A scenario that selects
+/// none (a label value that matches no entity, a model with no series) is logged as a warning
+/// on the first cycle and whenever it stops matching; `/metrics` counts it every cycle.
+fn scenario_reach(
+    scenarios: &[Scenario],
+    models: &[CapacityModel],
+    outcomes: &[ModelOutcome],
+    previous: Option<&CycleOutcome>,
+) -> Vec<ScenarioReach> {
+    scenarios
+        .iter()
+        .map(|scenario| {
+            let (mut matched, mut changed) = (0, 0);
+            for outcome in outcomes.iter().filter(|o| o.error.is_none()) {
+                let driver = models
+                    .iter()
+                    .find(|m| m.name == outcome.model)
+                    .and_then(|m| m.driver.as_ref())
+                    .map(|d| d.name.as_str());
+                for entity in &outcome.entities {
+                    if scenario.reaches(&outcome.model, driver, &entity.labels) {
+                        matched += 1;
+                    }
+                    if entity.scenarios.iter().any(|o| o.scenario == scenario.name) {
+                        changed += 1;
+                    }
+                }
+            }
+            let matched_before = previous
+                .and_then(|p| p.scenarios.iter().find(|r| r.name == scenario.name))
+                .map(|r| r.entities_matched);
+            if matched == 0 && matched_before != Some(0) {
+                tracing::warn!(
+                    scenario = %scenario.name,
+                    "scenario matches no entity: check its models, labels and drivers against the entities in /api/v1/cycle"
+                );
+            }
+            ScenarioReach {
+                name: scenario.name.clone(),
+                entities_matched: matched,
+                entities_changed: changed,
+            }
+        })
+        .collect()
 }
 
 /// Whether a series known from the previous cycle has vanished from the source's answers
@@ -315,6 +377,28 @@ fn missing(
             gone
         })
         .collect()
+}
+
+/// Entities whose usage (or capacity) answer held several series with their labels get an
+/// error naming them instead of a result built from one of the copies.
+fn mark_ambiguous(fetcher: &Fetcher<'_>, model: &CapacityModel, entities: &mut Vec<EntityResult>) {
+    let usage = model.usage_query();
+    for ambiguous in fetcher.ambiguous(&usage) {
+        let mut entity = EntityResult::new(ambiguous.labels.clone(), model.team.clone());
+        entity.status = crate::outcome::EntityStatus::Error;
+        entity.reason = Some(ambiguous.reason(&usage));
+        entities.retain(|e| e.labels != ambiguous.labels);
+        entities.push(entity);
+    }
+    if let Some(Capacity::Query(query)) = &model.capacity {
+        for ambiguous in fetcher.ambiguous(query) {
+            for entity in entities.iter_mut().filter(|e| e.labels == ambiguous.labels) {
+                *entity = EntityResult::new(ambiguous.labels.clone(), model.team.clone());
+                entity.status = crate::outcome::EntityStatus::Error;
+                entity.reason = Some(ambiguous.reason(query));
+            }
+        }
+    }
 }
 
 /// Entities planned between two visits to the state file. A batch's past forecasts are read

@@ -36,6 +36,10 @@ pub struct Daemon {
     pub listen: SocketAddr,
     /// Required on every endpoint but the health checks, when set.
     pub bearer_token: Option<crate::config::Secret>,
+    /// The HTTP server's connection limit and timeouts.
+    pub http: crate::config::server::HttpLimits,
+    /// Whether `POST /-/reload` works without the API token.
+    pub reload_without_token: bool,
     /// The part of the fleet this replica plans.
     pub shard: crate::shard::Shard,
     pub threads: usize,
@@ -52,9 +56,9 @@ pub struct Outputs {
     pub channels: Channels,
 }
 
-/// A weekly report waits for a cycle in which every model succeeded, but no longer than this
-/// after it fell due.
-const REPORT_PATIENCE_SECS: f64 = 6.0 * 3600.0;
+/// How soon after a reload the new configuration is planned: reloads in this window share
+/// one re-plan.
+const RELOAD_SETTLE: Duration = Duration::from_secs(1);
 
 impl Daemon {
     /// The daemon a config file describes: its source and clock, the state file, the
@@ -67,8 +71,10 @@ impl Daemon {
         listen: Option<SocketAddr>,
         shard: crate::shard::Shard,
     ) -> Result<Daemon, AppError> {
+        // The state file first: a second daemon on it stops here, before it scrapes, queries
+        // or delivers anything.
+        let store = Store::open_exclusive(&config.store.path)?;
         let (source, clock) = super::source_and_clock(config)?;
-        let store = Store::open(&config.store.path)?;
         let channels = Channels::from_config(config)?;
         let mut report = config.report.clone();
         if shard.is_split() {
@@ -83,6 +89,8 @@ impl Daemon {
             interval: config.schedule.interval.as_std(),
             listen: listen.unwrap_or(config.server.listen),
             bearer_token: config.server.bearer_token.clone(),
+            http: config.server.limits,
+            reload_without_token: config.server.reload_without_token,
             shard,
             threads: config.forecast.threads,
             clock,
@@ -97,9 +105,7 @@ impl Daemon {
     /// Serves HTTP and runs cycles until a stop signal.
     pub async fn run(mut self) -> Result<(), AppError> {
         let state = Arc::new(AppState::default());
-        if let Some(token) = self.bearer_token.clone() {
-            let _ = state.bearer_token.set(token);
-        }
+        state.set_api_access(self.bearer_token.clone(), self.reload_without_token);
         state.exposition.self_metrics.set_models_configured(self.models.len());
         state.exposition.self_metrics.set_shard(self.shard);
         let listener = tokio::net::TcpListener::bind(self.listen)
@@ -112,15 +118,15 @@ impl Daemon {
         tracing::info!(url = %format!("http://{address}/metrics"), models = self.models.len(), source = %self.source.describe(), shard = self.shard.index, shards = self.shard.count, "headroom is serving");
 
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let mut server_stop = stop_rx.clone();
+        let server_stop = stop_rx.clone();
         let server_state = Arc::clone(&state);
-        let server = tokio::spawn(async move {
-            axum::serve(listener, router(server_state))
-                .with_graceful_shutdown(async move {
-                    let _ = server_stop.wait_for(|stop| *stop).await;
-                })
-                .await
-        });
+        let server = tokio::spawn(crate::api::serve::serve(
+            listener,
+            router(Arc::clone(&server_state)),
+            self.http,
+            Arc::clone(&server_state.exposition.self_metrics),
+            server_stop,
+        ));
         let signals = tokio::spawn(async move {
             wait_for_stop_signal().await;
             let _ = stop_tx.send(true);
@@ -167,6 +173,7 @@ impl Daemon {
         let mut failures_in_a_row: u32 = 0;
         let mut timing = Timing::default();
         let mut fresh_config = true;
+        let mut patience = crate::delivery::weekly::Patience::default();
         loop {
             let started = crate::clock::unix_now();
             let due: Vec<CapacityModel> = timing.due(&self.models, started).into_iter().cloned().collect();
@@ -175,7 +182,7 @@ impl Daemon {
                     .await;
                 fresh_config = false;
                 if let Some(outputs) = &self.outputs {
-                    after_cycle(outputs, &state).await;
+                    after_cycle(outputs, &state, &mut patience).await;
                     wake.notify_one();
                 }
             }
@@ -183,42 +190,27 @@ impl Daemon {
                 .next(&self.models)
                 .unwrap_or(started + self.interval.as_secs_f64());
             let delay = Duration::from_secs_f64((next_due - crate::clock::unix_now()).clamp(0.0, 86_400.0));
-            let next_cycle = tokio::time::Instant::now() + delay;
+            let mut next_cycle = tokio::time::Instant::now() + delay;
             let stopping = loop {
                 tokio::select! {
                     _ = tokio::time::sleep_until(next_cycle) => break false,
                     _ = stop.wait_for(|stop| *stop) => break true,
                     Some(request) = reload_rx.recv() => {
-                        let outcome = self.reload();
-                        state.exposition.self_metrics.record_reload(outcome.is_ok());
-                        match &outcome {
-                            Ok(message) => {
-                                tracing::info!("{message}");
-                                state.exposition.self_metrics.set_models_configured(self.models.len());
-                                if let (Some(outputs), Some(tx)) = (&self.outputs, &channels_tx) {
-                                    let _ = tx.send(Arc::new(outputs.channels.clone()));
-                                    if let Some(source) = state.report.get() {
-                                        if let Ok(mut config) = source.config.write() {
-                                            *config = outputs.report.clone();
-                                        }
-                                    }
-                                }
-                            }
-                            Err(problems) => tracing::error!("reload refused, the previous configuration keeps running:\n{problems}"),
+                        // Every request queued meanwhile is answered by this one reload.
+                        let mut requests = vec![request];
+                        while let Ok(more) = reload_rx.try_recv() {
+                            requests.push(more);
                         }
-                        let reloaded = outcome.is_ok();
-                        if let Some(respond) = request.respond {
-                            let _ = respond.send(outcome.map_err(|error| error.to_string()));
-                        }
-                        // A new configuration is planned with at once.
-                        if reloaded {
+                        if self.answer_reloads(requests, &state, channels_tx.as_ref()) {
                             if let Some(old) = scraper.take() {
                                 old.abort();
                             }
                             scraper = start_scraper(&self.source, &scraper_stop, &state);
                             timing.reset();
                             fresh_config = true;
-                            break false;
+                            // The new configuration is planned shortly: a burst of reloads
+                            // makes one re-plan, not one each.
+                            next_cycle = next_cycle.min(tokio::time::Instant::now() + RELOAD_SETTLE);
                         }
                     }
                 }
@@ -240,11 +232,9 @@ impl Daemon {
         if let Some(hangups) = hangups {
             hangups.abort();
         }
-        match server.await {
-            Ok(result) => result.map_err(|error| AppError::Server(error.to_string()))?,
-            Err(error) => return Err(AppError::Server(format!("the server task failed: {error}"))),
-        }
-        Ok(())
+        server
+            .await
+            .map_err(|error| AppError::Server(format!("the server task failed: {error}")))
     }
 }
 
@@ -335,19 +325,58 @@ impl Daemon {
         }
     }
 
+    /// Reloads once for `requests`, answers each of them, and publishes the new receivers and
+    /// report settings; whether the configuration changed.
+    fn answer_reloads(
+        &mut self,
+        requests: Vec<ReloadRequest>,
+        state: &Arc<AppState>,
+        channels: Option<&tokio::sync::watch::Sender<Arc<Channels>>>,
+    ) -> bool {
+        let outcome = self.reload();
+        state.exposition.self_metrics.record_reload(outcome.is_ok());
+        match &outcome {
+            Ok(message) => {
+                tracing::info!(requests = requests.len(), "{message}");
+                state.exposition.self_metrics.set_models_configured(self.models.len());
+                state.set_api_access(self.bearer_token.clone(), self.reload_without_token);
+                if let (Some(outputs), Some(tx)) = (&self.outputs, channels) {
+                    let _ = tx.send(Arc::new(outputs.channels.clone()));
+                    if let Some(source) = state.report.get() {
+                        if let Ok(mut config) = source.config.write() {
+                            *config = outputs.report.clone();
+                        }
+                    }
+                }
+            }
+            Err(problems) => tracing::error!("reload refused, the previous configuration keeps running:\n{problems}"),
+        }
+        let answer = outcome.as_ref().map(Clone::clone).map_err(ToString::to_string);
+        for respond in requests.into_iter().filter_map(|r| r.respond) {
+            let _ = respond.send(answer.clone());
+        }
+        outcome.is_ok()
+    }
+
     /// Re-reads the config and models; on any problem nothing changes and every problem is
-    /// returned. The listen address and thread count stay as started.
+    /// returned. The API token and `reload_without_token` take effect at once; the listen
+    /// address, connection limits and thread count stay as started (a warning says so).
     fn reload(&mut self) -> Result<String, ReloadError> {
         let Some(path) = &self.reload_from else {
             return Err(ReloadError::NothingToReload);
         };
         let env: std::collections::BTreeMap<String, String> = std::env::vars().collect();
-        let (config, models) = crate::config::models::load_config_and_models(path, &env)?;
+        let (config, models) = crate::config::load::load(path, &env)?;
         let (source, clock) = super::source_and_clock(&config)?;
         let channels = Channels::from_config(&config)?;
         if config.server.listen != self.listen {
             tracing::warn!(configured = %config.server.listen, serving = %self.listen, "server.listen changes need a restart");
         }
+        if config.server.limits != self.http {
+            tracing::warn!("server connection limits and timeouts change on restart; the running server keeps its own");
+        }
+        self.bearer_token = config.server.bearer_token.clone();
+        self.reload_without_token = config.server.reload_without_token;
         self.clock = clock;
         self.source = source;
         self.settings = super::engine_settings(&config);
@@ -404,10 +433,16 @@ fn start_scraper(
 }
 
 /// Queues webhook notices for what changed, and the weekly report when it is due.
-async fn after_cycle(outputs: &Outputs, state: &Arc<AppState>) {
+async fn after_cycle(outputs: &Outputs, state: &Arc<AppState>, patience: &mut crate::delivery::weekly::Patience) {
     let Some(latest) = state.latest() else {
         return;
     };
+    let period = outputs.report.schedule.current_period(latest.evaluated_at);
+    let deadline = patience.deadline(
+        &period,
+        latest.evaluated_at,
+        outputs.report.wait_for_complete.as_secs_f64(),
+    );
     let outputs = outputs.clone();
     let metrics_state = Arc::clone(state);
     let work = tokio::task::spawn_blocking(move || {
@@ -424,23 +459,43 @@ async fn after_cycle(outputs: &Outputs, state: &Arc<AppState>) {
                 tracing::error!(%error, "cannot queue recommendation changes; they will be found again next cycle");
             }
         }
-        let now = latest.evaluated_at;
-        let period = outputs.report.schedule.current_period(now);
-        if latest.has_failures() && now - period.due_at < REPORT_PATIENCE_SECS {
-            return;
-        }
         let started = std::time::Instant::now();
-        match crate::delivery::weekly::build_if_due(&outputs.store, &latest, &outputs.report) {
+        match crate::delivery::weekly::build_if_due(&outputs.store, &latest, &outputs.report, deadline) {
             Ok(crate::delivery::weekly::Outcome::AlreadyBuilt) => {}
-            Ok(crate::delivery::weekly::Outcome::Built { period, emails, risks }) => {
-                metrics.record_report_built();
+            Ok(crate::delivery::weekly::Outcome::Waiting { failed, until }) => {
                 tracing::info!(
-                    period,
-                    emails,
-                    risks,
-                    elapsed_ms = started.elapsed().as_millis() as u64,
-                    "weekly report built and queued"
+                    failed_models = failed,
+                    until = %crate::format::time(until),
+                    "weekly report due, waiting for a cycle in which every model is planned"
                 );
+            }
+            Ok(crate::delivery::weekly::Outcome::Built {
+                period,
+                emails,
+                risks,
+                complete,
+                correction,
+            }) => {
+                metrics.record_report_built();
+                let elapsed_ms = started.elapsed().as_millis() as u64;
+                if complete {
+                    tracing::info!(
+                        period,
+                        emails,
+                        risks,
+                        correction,
+                        elapsed_ms,
+                        "weekly report built and queued"
+                    );
+                } else {
+                    tracing::warn!(
+                        period,
+                        emails,
+                        risks,
+                        elapsed_ms,
+                        "weekly report built and queued INCOMPLETE: some models failed; a corrected report follows once they are planned"
+                    );
+                }
             }
             Err(error) => {
                 metrics.record_store_error();

@@ -46,15 +46,14 @@ pub fn models() -> Result<Vec<CapacityModel>, Problems> {
 /// The demo's scenarios: a launch that brings 30 % more API traffic (and CPU on the app hosts)
 /// from a week on, and compound growth of 10 % a month everywhere.
 pub fn scenarios() -> Vec<crate::scenario::Scenario> {
-    use crate::scenario::{Change, ChangeKind, Effect, Scenario};
-    let launch = (crate::clock::unix_now() / 86_400.0).floor() * 86_400.0 + 7.0 * 86_400.0;
+    use crate::scenario::{Change, ChangeKind, Effect, Scenario, Start};
     vec![
         Scenario {
             name: "launch".into(),
             description: "The launch in a week brings 30 % more traffic".into(),
             changes: vec![Change {
                 kind: ChangeKind::Step {
-                    from: launch,
+                    from: Start::AfterNow(7.0 * 86_400.0),
                     effect: Effect::Multiply(1.3),
                 },
                 models: vec!["api-requests".into(), "cpu".into()],
@@ -255,6 +254,8 @@ pub fn daemon(listen: std::net::SocketAddr, now: f64) -> Result<super::daemon::D
         interval: std::time::Duration::from_secs(300),
         listen,
         bearer_token: None,
+        http: crate::config::server::HttpLimits::default(),
+        reload_without_token: false,
         shard: crate::shard::Shard::default(),
         threads: 0,
         clock: crate::clock::Clock::Wall,

@@ -26,7 +26,8 @@ use crate::store::StoreError;
 pub enum AppError {
     #[error("cannot set up the history source: {0}")]
     Source(#[from] SourceError),
-    #[error("cannot open the state file: {0}")]
+    /// Says itself which state file and why (without repeating "cannot open").
+    #[error(transparent)]
     Store(#[from] StoreError),
     #[error("cannot set up delivery: {0}")]
     Delivery(#[from] crate::delivery::DeliveryError),

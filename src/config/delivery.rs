@@ -11,6 +11,7 @@
 //! weekday = "monday"
 //! time = "08:00"
 //! timezone = "Europe/Paris"       # an IANA name
+//! wait_for_complete = "6h"        # then it goes out marked incomplete, and is corrected later
 //!
 //! [smtp]
 //! host = "smtp.example.org"
@@ -35,8 +36,9 @@ use std::path::{Path, PathBuf};
 
 use chrono::{NaiveTime, Weekday};
 
+use super::Secret;
+use super::files::secret;
 use super::problems::Table;
-use super::{Secret, secret};
 use crate::duration::PromDuration;
 
 /// The state file.
@@ -54,6 +56,9 @@ pub struct ReportConfig {
     pub to: Vec<String>,
     /// Start of the subject line; the week and the count of risks follow.
     pub subject: String,
+    /// How long a due report waits for a cycle in which every model was planned before it
+    /// goes out marked incomplete (a corrected one follows once every model is planned).
+    pub wait_for_complete: PromDuration,
 }
 
 /// When the weekly report is due: a weekday and a time in a time zone.
@@ -132,6 +137,7 @@ impl Default for ReportConfig {
             from: "headroom@localhost".into(),
             to: Vec::new(),
             subject: "Capacity report".into(),
+            wait_for_complete: PromDuration::from_secs(6 * 3600),
         }
     }
 }
@@ -212,6 +218,9 @@ pub(super) fn report(mut table: Table<'_>) -> ReportConfig {
             }
         })
         .unwrap_or(chrono_tz::Tz::UTC);
+    let wait_for_complete = table
+        .parsed("wait_for_complete", "a duration such as 6h")
+        .unwrap_or(PromDuration::from_secs(6 * 3600));
     table.finish();
     ReportConfig {
         schedule: WeeklySchedule {
@@ -222,6 +231,7 @@ pub(super) fn report(mut table: Table<'_>) -> ReportConfig {
         from,
         to,
         subject,
+        wait_for_complete,
     }
 }
 
@@ -266,9 +276,7 @@ pub(super) fn smtp(mut table: Table<'_>, base_dir: &Path) -> Option<SmtpConfig> 
             "a password is never sent over plain SMTP; use tls = \"starttls\" or \"tls\"",
         );
     }
-    let ca_file = table
-        .optional::<String>("ca_file", "a PEM file path")
-        .map(|p| base_dir.join(p));
+    let ca_file = super::files::ca_file(&mut table, "ca_file", base_dir);
     let timeout = table
         .parsed("timeout", "a duration such as 30s")
         .unwrap_or(PromDuration::from_secs(30));

@@ -9,16 +9,19 @@
 //! never written in the config file, and their `Debug` output is redacted.
 
 pub mod delivery;
+pub mod files;
+pub mod load;
 pub mod models;
 pub mod problems;
 pub mod scenarios;
+pub mod server;
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use crate::duration::PromDuration;
+use files::{ca_file, secret};
 use problems::{Document, Problem, Problems, Table};
 
 /// The prefix of environment variables that override config keys.
@@ -31,7 +34,7 @@ pub const DEFAULT_PATH: &str = "config/headroom.toml";
 #[derive(Clone, Debug)]
 pub struct Config {
     pub source: SourceConfig,
-    pub server: ServerConfig,
+    pub server: server::ServerConfig,
     pub schedule: ScheduleConfig,
     pub forecast: ForecastConfig,
     /// The directory holding capacity model files.
@@ -137,14 +140,6 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// The HTTP listener.
-#[derive(Clone, Debug)]
-pub struct ServerConfig {
-    pub listen: SocketAddr,
-    /// When set, every endpoint but `/healthz` and `/readyz` needs `Authorization: Bearer`.
-    pub bearer_token: Option<Secret>,
-}
-
 /// How often the daemon runs a cycle.
 #[derive(Clone, Debug)]
 pub struct ScheduleConfig {
@@ -227,10 +222,28 @@ impl Config {
         for problem in inline_secret_problems(origin, text) {
             document.push(problem);
         }
+        for name in env.keys() {
+            if let Some(meant) = single_underscore_override(name) {
+                document.push(Problem {
+                    origin: format!("environment variable {name}"),
+                    line: None,
+                    key: String::new(),
+                    message: format!(
+                        "is not read: a config key is named with double underscores between its parts, {meant}"
+                    ),
+                });
+            }
+        }
         let config = Config::from_tree(&document, tree, base_dir, env);
         match config {
             Some(config) if !document.has_problems() => Ok(config),
-            _ => Err(Problems(document.into_problems())),
+            Some(_) => Err(Problems(document.into_problems())),
+            None => {
+                if !document.has_problems() {
+                    document.report_at(None, "the configuration is incomplete".into());
+                }
+                Err(Problems(document.into_problems()))
+            }
         }
     }
 
@@ -242,18 +255,7 @@ impl Config {
     ) -> Option<Config> {
         let mut root = document.root(tree);
         let source = source_config(root.table("source"), base_dir);
-        let server = {
-            let mut table = root.table("server");
-            let listen = table
-                .parsed("listen", "an address such as 127.0.0.1:9860")
-                .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 9860)));
-            let bearer_token = secret(&mut table, "bearer_token", "bearer_token_file", base_dir);
-            if bearer_token.as_ref().is_some_and(|t| t.expose().len() < 16) {
-                table.report("bearer_token", "the API token must be at least 16 characters");
-            }
-            table.finish();
-            ServerConfig { listen, bearer_token }
-        };
+        let server = server::server(root.table("server"), base_dir);
         let schedule = {
             let mut table = root.table("schedule");
             let interval = table
@@ -342,7 +344,17 @@ fn source_config(mut table: Table<'_>, base_dir: &Path) -> Option<SourceConfig> 
         "prometheus" => prometheus_config(&mut table, base_dir).map(|c| SourceConfig::Prometheus(Box::new(c))),
         "file" => {
             let path: Option<String> = table.required("path", "the path of a text-format dump");
-            path.map(|p| SourceConfig::File { path: base_dir.join(p) })
+            let path = path.map(|p| base_dir.join(p));
+            if let Some(Err(error)) = path.as_ref().map(std::fs::metadata) {
+                table.report(
+                    "path",
+                    format!(
+                        "cannot read {}: {error}",
+                        path.as_ref().map_or(String::new(), |p| p.display().to_string())
+                    ),
+                );
+            }
+            path.map(|path| SourceConfig::File { path })
         }
         "scrape" => scrape_config(&mut table).map(SourceConfig::Scrape),
         other => {
@@ -350,7 +362,8 @@ fn source_config(mut table: Table<'_>, base_dir: &Path) -> Option<SourceConfig> 
                 "kind",
                 format!("unknown source kind {other:?}; valid: \"prometheus\", \"file\", \"scrape\""),
             );
-            None
+            // The other keys belong to a kind not known: not reported as unknown one by one.
+            return None;
         }
     };
     table.finish();
@@ -370,6 +383,12 @@ fn scrape_config(table: &mut Table<'_>) -> Option<ScrapeConfig> {
     let mut targets = Vec::new();
     for mut target in table.array_of_tables("targets") {
         let url: Option<reqwest::Url> = target.parsed("url", "an exporter URL such as http://10.0.0.5:9100/metrics");
+        if url.as_ref().is_some_and(has_credentials) {
+            target.report(
+                "url",
+                "the URL carries credentials (user:password@), which would show wherever the URL does (logs, errors, labels); exporters are scraped without credentials",
+            );
+        }
         let job: String = target.optional("job", "a job name").unwrap_or_else(|| "scrape".into());
         target.finish();
         if let Some(url) = url {
@@ -396,12 +415,31 @@ fn scrape_config(table: &mut Table<'_>) -> Option<ScrapeConfig> {
 }
 
 fn prometheus_config(table: &mut Table<'_>, base_dir: &Path) -> Option<PrometheusConfig> {
+    let has_url = table.contains("url");
     let url: Option<reqwest::Url> = table.parsed("url", "a URL such as http://127.0.0.1:9090");
+    if !has_url {
+        table.report(
+            "url",
+            "missing; expected the Prometheus API's URL, such as http://127.0.0.1:9090 (or HEADROOM_SOURCE__URL)",
+        );
+    }
     if let Some(url) = &url {
         if !matches!(url.scheme(), "http" | "https") {
             table.report(
                 "url",
                 format!("scheme {:?} is not supported; use http or https", url.scheme()),
+            );
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            table.report(
+                "url",
+                "the URL has a query string or fragment, which Headroom does not send (it builds each API request's own) and which would show wherever the URL does; give the API's base URL, with a tenant or key in headers (X-Scope-OrgID) or bearer_token_file",
+            );
+        }
+        if has_credentials(url) {
+            table.report(
+                "url",
+                "the URL carries credentials (user:password@), which would show wherever the URL does (logs, errors, reports, webhooks); remove them and set username with password_file (or HEADROOM_SOURCE__PASSWORD), or bearer_token_file (or HEADROOM_SOURCE__BEARER_TOKEN)",
             );
         }
     }
@@ -433,9 +471,22 @@ fn prometheus_config(table: &mut Table<'_>, base_dir: &Path) -> Option<Prometheu
         table.report("max_requests_per_second", "must be zero (no limit) or more");
     }
     let headers = table.string_map("headers", "a table of header names to string values");
-    let ca_file = table
-        .optional::<String>("ca_file", "a PEM file path")
-        .map(|p| base_dir.join(p));
+    for (name, value) in &headers {
+        if ["authorization", "proxy-authorization"].contains(&name.to_ascii_lowercase().as_str()) {
+            table.report(
+                "headers",
+                format!("{name} would put a credential in the config file; use bearer_token_file, or username with password_file (or their HEADROOM_SOURCE__ variables)"),
+            );
+        } else if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+            table.report("headers", format!("{name:?} is not a valid HTTP header name"));
+        } else if reqwest::header::HeaderValue::from_str(value).is_err() {
+            table.report(
+                "headers",
+                format!("the value of {name} has characters not allowed in an HTTP header"),
+            );
+        }
+    }
+    let ca_file = ca_file(table, "ca_file", base_dir);
     let insecure_skip_verify = table.optional("insecure_skip_verify", "true or false").unwrap_or(false);
     let bearer = secret(table, "bearer_token", "bearer_token_file", base_dir);
     let username: Option<String> = table.optional("username", "a user name for basic auth");
@@ -470,30 +521,30 @@ fn prometheus_config(table: &mut Table<'_>, base_dir: &Path) -> Option<Prometheu
     })
 }
 
-/// A secret from `KEY` (only through the environment) or from the file named by `KEY_file`.
-pub(crate) fn secret(
-    table: &mut Table<'_>,
-    key: &'static str,
-    file_key: &'static str,
-    base_dir: &Path,
-) -> Option<Secret> {
-    let inline: Option<String> = table.optional(key, "a secret string, set through the environment");
-    let file: Option<String> = table.optional(file_key, "the path of a file holding the secret");
-    match (inline, file) {
-        (Some(value), None) => Some(Secret(value)),
-        (None, Some(path)) => match std::fs::read_to_string(base_dir.join(&path)) {
-            Ok(text) => Some(Secret(text.trim_end_matches(['\n', '\r']).to_string())),
-            Err(error) => {
-                table.report(file_key, format!("cannot read {path}: {error}"));
-                None
-            }
-        },
-        (Some(_), Some(_)) => {
-            table.report(key, format!("set either {key} (environment) or {file_key}, not both"));
-            None
-        }
-        (None, None) => None,
+/// The variable a `HEADROOM_SECTION_KEY` variable was most likely meant to be
+/// (`HEADROOM_SOURCE__URL` for `HEADROOM_SOURCE_URL`): one that names a config section with a
+/// single underscore, which would otherwise be ignored without a word.
+fn single_underscore_override(name: &str) -> Option<String> {
+    const SECTIONS: [&str; 9] = [
+        "source", "server", "store", "smtp", "report", "schedule", "forecast", "models", "delivery",
+    ];
+    let rest = name.strip_prefix(ENV_PREFIX)?;
+    if rest.contains("__") {
+        return None;
     }
+    let lower = rest.to_lowercase();
+    let section = SECTIONS.iter().find(|section| {
+        lower
+            .strip_prefix(*section)
+            .is_some_and(|key| key.starts_with('_') && key.len() > 1)
+    })?;
+    let key = &rest[section.len() + 1..];
+    Some(format!("{ENV_PREFIX}{}__{key}", rest[..section.len()].to_uppercase()))
+}
+
+/// Whether `url` carries a user name or password (`http://user:pass@host`).
+pub fn has_credentials(url: &reqwest::Url) -> bool {
+    !url.username().is_empty() || url.password().is_some()
 }
 
 /// The line of a TOML syntax error, when the parser gives one.

@@ -246,7 +246,7 @@ fn scaling_section(mut table: Table<'_>) -> Option<Scaling> {
         .optional("currency", "a currency code such as \"EUR\"")
         .unwrap_or_else(|| "USD".into());
     let lead_time = table
-        .parsed("lead_time", "a duration such as 21d")
+        .duration_or_zero("lead_time", "a duration such as 21d, or 0s")
         .unwrap_or(PromDuration::from_secs(0));
     let target_utilization = match table.optional::<String>("target_utilization", "a percentage such as \"75%\"") {
         None => 1.0,
@@ -266,9 +266,28 @@ fn scaling_section(mut table: Table<'_>) -> Option<Scaling> {
     if max_units.is_some_and(|max| max < min_units) {
         table.report("max_units", format!("must be at least min_units ({min_units})"));
     }
+    let overhead: f64 = table
+        .optional(
+            "overhead",
+            "the capacity each unit spends on itself, in the model's unit",
+        )
+        .unwrap_or(0.0);
+    if !(overhead >= 0.0 && overhead.is_finite()) || unit_size.is_some_and(|size| size > 0.0 && overhead >= size) {
+        table.report(
+            "overhead",
+            "must be zero or more and less than unit_size (each unit must carry some usage)",
+        );
+    }
+    let sizing_horizon: Option<PromDuration> = table.parsed("sizing_horizon", "a duration such as 30d");
     table.finish();
     Some(Scaling {
         unit_size: unit_size.filter(|v| *v > 0.0 && v.is_finite())?,
+        overhead: if overhead.is_finite() && overhead >= 0.0 {
+            overhead
+        } else {
+            0.0
+        },
+        sizing_horizon,
         unit_name,
         unit_cost,
         currency,
@@ -323,35 +342,6 @@ pub fn load_dir(dir: &Path) -> Result<Vec<CapacityModel>, Problems> {
     problems.extend(duplicate_names(&models));
     if problems.is_empty() {
         Ok(models)
-    } else {
-        Err(Problems(problems))
-    }
-}
-
-/// Loads the config at `path` (with `env` overrides) and every model it points to, and checks
-/// that scenarios only name models that exist. Every problem of every file is collected.
-pub fn load_config_and_models(
-    path: &Path,
-    env: &BTreeMap<String, String>,
-) -> Result<(crate::config::Config, Vec<CapacityModel>), Problems> {
-    let config = crate::config::Config::load(path, env)?;
-    let models = load_dir(&config.models_dir)?;
-    let names: BTreeSet<&str> = models.iter().map(|m| m.name.as_str()).collect();
-    let mut problems = Vec::new();
-    for (i, scenario) in config.scenarios.iter().enumerate() {
-        for (j, change) in scenario.changes.iter().enumerate() {
-            for model in change.models.iter().filter(|m| !names.contains(m.as_str())) {
-                problems.push(Problem {
-                    origin: path.display().to_string(),
-                    line: None,
-                    key: format!("scenarios.{i}.changes.{j}.models"),
-                    message: format!("no capacity model is named {model:?}"),
-                });
-            }
-        }
-    }
-    if problems.is_empty() {
-        Ok((config, models))
     } else {
         Err(Problems(problems))
     }

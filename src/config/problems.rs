@@ -95,9 +95,25 @@ impl Document {
     /// Records a problem at `path` (which may be empty for the whole document).
     pub fn report(&self, path: &[String], message: String) {
         let key = path.join(".");
-        let (origin, line) = match self.env_overrides.get(&key) {
+        let located = locate(&self.text, path);
+        // A key the file does not have, set by a variable (`HEADROOM_SORCE__URL` gives an
+        // unknown `sorce`): blame the variable, not the file.
+        let from_env = self.env_overrides.get(&key).or_else(|| {
+            let below = format!("{key}.");
+            let written = located.is_some_and(|(depth, _)| depth == path.len());
+            (!written)
+                .then(|| {
+                    self.env_overrides
+                        .iter()
+                        .find(|(k, _)| k.starts_with(&below))
+                        .map(|(_, v)| v)
+                })
+                .flatten()
+        });
+        let line = located.map(|(_, line)| line);
+        let (origin, line) = match from_env {
             Some(var) => (format!("environment variable {var}"), None),
-            None => (self.origin.clone(), line_of(&self.text, path)),
+            None => (self.origin.clone(), line),
         };
         self.problems.borrow_mut().push(Problem {
             origin,
@@ -204,6 +220,26 @@ impl<'d> Table<'d> {
         T::Err: fmt::Display,
     {
         let text: String = self.optional(key, expected)?;
+        match text.parse() {
+            Ok(parsed) => Some(parsed),
+            Err(error) => {
+                self.report(key, error.to_string());
+                None
+            }
+        }
+    }
+
+    /// [`Table::parsed`] for a duration that may be zero (`0s`, `0d`: a default, such as no
+    /// lead time), which durations elsewhere may not be.
+    pub fn duration_or_zero(&mut self, key: &'static str, expected: &str) -> Option<crate::duration::PromDuration> {
+        let text: String = self.optional(key, expected)?;
+        let digits = || text.chars().filter(char::is_ascii_digit);
+        if digits().count() > 0
+            && digits().all(|c| c == '0')
+            && text.replace('0', "1").parse::<crate::duration::PromDuration>().is_ok()
+        {
+            return Some(crate::duration::PromDuration::from_secs(0));
+        }
         match text.parse() {
             Ok(parsed) => Some(parsed),
             Err(error) => {
@@ -320,33 +356,66 @@ fn describe(value: &Value) -> String {
 }
 
 /// The 1-based line where the key at `path` is written in TOML `text`, or where the nearest
-/// enclosing key or table is, when the key itself is inside an inline table or missing.
+/// enclosing key or table is, when the key itself is inside an inline table or missing. A
+/// path reaches into arrays of tables by index (`scenarios.1.changes.0.models`): the second
+/// `[[scenarios]]`, its first `[[scenarios.changes]]`.
 pub fn line_of(text: &str, path: &[String]) -> Option<usize> {
+    locate(text, path).map(|(_, line)| line)
+}
+
+/// [`line_of`], with how many parts of `path` the line found matches (all of them when the
+/// key itself is written there).
+fn locate(text: &str, path: &[String]) -> Option<(usize, usize)> {
     let mut header: Vec<String> = Vec::new();
+    // Arrays of tables seen so far, by their indexed path, with how many elements each has.
+    let mut arrays: BTreeMap<Vec<String>, usize> = BTreeMap::new();
     let mut best: Option<(usize, usize)> = None; // (matched depth, line)
+    let consider = |full: &[String], line: usize, best: &mut Option<(usize, usize)>| {
+        let depth = common_prefix(full, path);
+        if depth == full.len() && depth > best.map_or(0, |b| b.0) {
+            *best = Some((depth, line));
+        }
+    };
     for (index, raw) in text.lines().enumerate() {
         let line = raw.trim();
         if line.starts_with('#') || line.is_empty() {
             continue;
         }
         if line.starts_with('[') {
+            let is_array = line.starts_with("[[");
             let inner = line.trim_start_matches('[').split(']').next().unwrap_or("");
-            header = split_key(inner);
-            let depth = common_prefix(&header, path);
-            if depth == header.len() && depth > best.map_or(0, |b| b.0) {
-                best = Some((depth, index + 1));
+            header = indexed(&split_key(inner), &arrays);
+            if is_array {
+                // Arrays inside an element are keyed by the element's index, so they count
+                // from 0 again in the next one.
+                let count = arrays.entry(header.clone()).or_insert(0);
+                header.push(count.to_string());
+                *count += 1;
             }
+            consider(&header, index + 1, &mut best);
             continue;
         }
         let Some((key, _)) = line.split_once('=') else { continue };
         let mut full = header.clone();
         full.extend(split_key(key));
-        let depth = common_prefix(&full, path);
-        if depth == full.len() && depth > best.map_or(0, |b| b.0) {
-            best = Some((depth, index + 1));
+        consider(&full, index + 1, &mut best);
+    }
+    best
+}
+
+/// A dotted table name with the current element index inserted after each array of tables it
+/// passes through (`scenarios.changes` → `scenarios.2.changes` inside the third scenario).
+fn indexed(key: &[String], arrays: &BTreeMap<Vec<String>, usize>) -> Vec<String> {
+    let mut path: Vec<String> = Vec::new();
+    for (i, part) in key.iter().enumerate() {
+        path.push(part.clone());
+        if i + 1 < key.len() {
+            if let Some(count) = arrays.get(&path) {
+                path.push(count.saturating_sub(1).to_string());
+            }
         }
     }
-    best.map(|(_, line)| line)
+    path
 }
 
 fn split_key(key: &str) -> Vec<String> {
@@ -393,6 +462,41 @@ mod tests {
         assert_eq!(root.optional::<u16>("port", "a port"), Some(9090));
         root.finish();
         assert!(!document.has_problems());
+    }
+
+    #[test]
+    fn lines_reach_into_arrays_of_tables() {
+        let text = "[[scenarios]]\nname = \"a\"\n[[scenarios.changes]]\nmodels = [\"x\"]\n\n[[scenarios]]\nname = \"b\"\n[[scenarios.changes]]\nkind = \"step\"\n[[scenarios.changes]]\nmodels = [\"y\"]\n[[webhooks]]\nname = \"ops\"\n";
+        let at = |path: &str| line_of(text, &path.split('.').map(String::from).collect::<Vec<_>>());
+        assert_eq!(at("scenarios.0.changes.0.models"), Some(4));
+        assert_eq!(at("scenarios.1.name"), Some(7));
+        assert_eq!(at("scenarios.1.changes.1.models"), Some(11));
+        assert_eq!(
+            at("scenarios.1.changes.0.models"),
+            Some(8),
+            "the element, when the key is missing"
+        );
+        assert_eq!(at("webhooks.0.secret"), Some(12));
+    }
+
+    #[test]
+    fn a_misspelt_variable_is_blamed_not_the_file() {
+        let mut env = BTreeMap::new();
+        env.insert("sorce.url".to_string(), "HEADROOM_SORCE__URL".to_string());
+        env.insert("source.bogus.x".to_string(), "HEADROOM_SOURCE__BOGUS__X".to_string());
+        let document = Document::new("headroom.toml", "[source]\nurl = \"x\"\n", env);
+        document.report(&["sorce".into()], "unknown key".into());
+        document.report(&["source".into(), "bogus".into()], "unknown key".into());
+        document.report(&["source".into(), "url".into()], "bad".into());
+        let problems: Vec<String> = document.into_problems().iter().map(ToString::to_string).collect();
+        assert_eq!(
+            problems,
+            [
+                "environment variable HEADROOM_SORCE__URL: sorce: unknown key",
+                "environment variable HEADROOM_SOURCE__BOGUS__X: source.bogus: unknown key",
+                "headroom.toml:2: source.url: bad",
+            ]
+        );
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //! description = "Launch on 1 March brings 30 % more traffic"
 //! [[scenarios.changes]]
 //! kind = "step"              # growth | step | peak (a peak takes duration, and every to repeat)
-//! from = "2027-03-01"        # a date (UTC midnight) or an RFC 3339 time
+//! from = "2027-03-01"        # a date (UTC midnight), an RFC 3339 time, "now", or "+14d"
+//!                            # (after the evaluation time: moves with `once --at` and replay)
 //! multiply = 1.3             # or add = 20000, in the model's unit
 //! models = ["api-requests"]  # optional: every model when absent
 //! labels = { job = "api" }   # optional: every entity when absent
@@ -21,7 +22,7 @@ use chrono::{NaiveDate, NaiveTime};
 use super::problems::Table;
 use crate::duration::PromDuration;
 use crate::percent::Percent;
-use crate::scenario::{Change, ChangeKind, Effect, Scenario};
+use crate::scenario::{Change, ChangeKind, Effect, Scenario, Start};
 
 /// Reads every `[[scenarios]]` table; problems are recorded in the document.
 pub fn parse(root: &mut Table<'_>) -> Vec<Scenario> {
@@ -38,12 +39,10 @@ pub fn parse(root: &mut Table<'_>) -> Vec<Scenario> {
                 );
             }
         }
-        let changes: Vec<Change> = table
-            .array_of_tables("changes")
-            .into_iter()
-            .filter_map(change)
-            .collect();
-        if changes.is_empty() {
+        let tables = table.array_of_tables("changes");
+        let written = tables.len();
+        let changes: Vec<Change> = tables.into_iter().filter_map(change).collect();
+        if written == 0 {
             table.report("changes", "a scenario needs at least one [[scenarios.changes]] table");
         }
         table.finish();
@@ -116,10 +115,9 @@ fn change(mut table: Table<'_>) -> Option<Change> {
                     table.report("every", format!("must be longer than duration ({duration})"));
                 }
             }
-            let from = from?;
             Some(ChangeKind::Peak {
-                from,
-                until: from + duration?.as_secs_f64(),
+                from: from?,
+                duration_secs: duration?.as_secs_f64(),
                 effect: effect?,
                 every: every.map(|e| e.as_secs_f64()),
             })
@@ -164,19 +162,31 @@ fn effect(table: &mut Table<'_>) -> Option<Effect> {
     }
 }
 
-/// A date (`2027-03-01`, midnight UTC) or an RFC 3339 time, as Unix seconds.
-fn time(table: &mut Table<'_>, key: &'static str) -> Option<f64> {
-    let text: String = table.optional(key, "a date such as 2027-03-01 or an RFC 3339 time")?;
-    if let Some((seconds, _)) = crate::clock::parse_timestamp(&text) {
-        return Some(seconds);
+/// When a change starts: a date (`2027-03-01`, midnight UTC), an RFC 3339 time, `now`, or a
+/// duration after now (`+14d`), counted from each cycle's evaluation time.
+fn time(table: &mut Table<'_>, key: &'static str) -> Option<Start> {
+    let valid = "a date such as 2027-03-01, an RFC 3339 time, \"now\", or a duration after now such as \"+14d\"";
+    let text: String = table.optional(key, valid)?;
+    let trimmed = text.trim();
+    if trimmed == "now" {
+        return Some(Start::AfterNow(0.0));
     }
-    match NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d") {
-        Ok(date) => Some(date.and_time(NaiveTime::MIN).and_utc().timestamp() as f64),
+    if let Some(offset) = trimmed.strip_prefix("now+").or_else(|| trimmed.strip_prefix('+')) {
+        return match offset.trim().parse::<PromDuration>() {
+            Ok(offset) => Some(Start::AfterNow(offset.as_secs_f64())),
+            Err(_) => {
+                table.report(key, format!("{text:?}: {offset:?} is not a duration; expected {valid}"));
+                None
+            }
+        };
+    }
+    if let Some((seconds, _)) = crate::clock::parse_timestamp(trimmed) {
+        return Some(Start::At(seconds));
+    }
+    match NaiveDate::parse_from_str(trimmed, "%Y-%m-%d") {
+        Ok(date) => Some(Start::At(date.and_time(NaiveTime::MIN).and_utc().timestamp() as f64)),
         Err(_) => {
-            table.report(
-                key,
-                format!("{text:?} is not a date such as 2027-03-01 or an RFC 3339 time"),
-            );
+            table.report(key, format!("{text:?} is not {valid}"));
             None
         }
     }

@@ -113,12 +113,12 @@ add = 2000
 labels = { job = "api" }
 "#;
     let config = load(text, &[]).expect("valid");
-    use crate::scenario::{ChangeKind, Effect};
+    use crate::scenario::{ChangeKind, Effect, Start};
     assert_eq!(config.scenarios.len(), 2);
     assert_eq!(
         config.scenarios[0].changes[0].kind,
         ChangeKind::Step {
-            from: 1_803_859_200.0,
+            from: Start::At(1_803_859_200.0),
             effect: Effect::Multiply(1.3)
         }
     );
@@ -132,7 +132,30 @@ labels = { job = "api" }
         }
     );
     assert!(
-        matches!(config.scenarios[1].changes[1].kind, ChangeKind::Peak { until, .. } if until - 1_798_070_400.0 == 86_400.0)
+        matches!(config.scenarios[1].changes[1].kind, ChangeKind::Peak { from: Start::At(from), duration_secs, .. } if from == 1_798_070_400.0 && duration_secs == 86_400.0)
+    );
+}
+
+/// Starts relative to the evaluation time: `now`, `+14d`, `now+2h`; a bad duration is named.
+#[test]
+fn scenario_starts_relative_to_now() {
+    use crate::scenario::{ChangeKind, Start};
+    let scenario = |from: &str| {
+        format!(
+            "[source]\nurl = \"http://127.0.0.1:9090\"\n[[scenarios]]\nname = \"s\"\n[[scenarios.changes]]\nkind = \"step\"\nfrom = \"{from}\"\nadd = 1\n"
+        )
+    };
+    let start = |from: &str| match load(&scenario(from), &[]).expect("valid").scenarios[0].changes[0].kind {
+        ChangeKind::Step { from, .. } => from,
+        ref other => panic!("{other:?}"),
+    };
+    assert_eq!(start("now"), Start::AfterNow(0.0));
+    assert_eq!(start("+14d"), Start::AfterNow(14.0 * 86_400.0));
+    assert_eq!(start("now+2h"), Start::AfterNow(7200.0));
+    let problems = load(&scenario("+14 days"), &[]).expect_err("invalid").to_string();
+    assert!(
+        problems.contains("scenarios.0.changes.0.from") && problems.contains("\"+14d\""),
+        "{problems}"
     );
 }
 
@@ -182,4 +205,56 @@ kind = "surge"
             .any(|p| p.contains("scenarios.0.changes.1.kind") && p.contains("unknown kind")),
         "{problems:#?}"
     );
+}
+
+#[test]
+fn credentials_in_a_url_are_refused_with_a_pointer_and_never_echoed() {
+    let text = "[source]\nurl = \"http://admin:planted-pw-1@prom:9090\"\n";
+    let problems = load(text, &[]).expect_err("refused").to_string();
+    assert!(
+        problems.starts_with("headroom.toml:2: source.url: the URL carries credentials"),
+        "{problems}"
+    );
+    assert!(
+        problems.contains("password_file") && problems.contains("bearer_token_file"),
+        "{problems}"
+    );
+    assert!(
+        !problems.contains("planted-pw-1") && !problems.contains("admin"),
+        "{problems}"
+    );
+    let from_env = load(
+        "[source]\nurl = \"http://prom:9090\"\n",
+        &[("HEADROOM_SOURCE__URL", "https://admin:planted-pw-2@prom:9090/")],
+    )
+    .expect_err("refused")
+    .to_string();
+    assert!(
+        from_env.starts_with("environment variable HEADROOM_SOURCE__URL: source.url: the URL carries credentials"),
+        "{from_env}"
+    );
+    assert!(!from_env.contains("planted-pw-2"), "{from_env}");
+    let scrape =
+        "[source]\nkind = \"scrape\"\n[[source.targets]]\nurl = \"http://u:planted-pw-3@10.0.0.5:9100/metrics\"\n";
+    let problems = load(scrape, &[]).expect_err("refused").to_string();
+    assert!(
+        problems.contains("source.targets.0.url: the URL carries credentials"),
+        "{problems}"
+    );
+    assert!(!problems.contains("planted-pw-3"), "{problems}");
+}
+
+/// `HEADROOM_SOURCE_URL` (one underscore) would be ignored while the file's URL is used: it is
+/// named, with the variable it was meant to be. Variables of the command line stay alone.
+#[test]
+fn a_variable_with_one_underscore_is_named_not_ignored() {
+    let text = "[source]\nurl = \"http://127.0.0.1:9090\"\n";
+    let problems = load(text, &[("HEADROOM_SOURCE_URL", "http://prometheus:9090")])
+        .expect_err("refused")
+        .to_string();
+    assert!(
+        problems.contains("HEADROOM_SOURCE_URL") && problems.contains("HEADROOM_SOURCE__URL"),
+        "{problems}"
+    );
+    load(text, &[("HEADROOM_CONFIG", "x.toml"), ("HEADROOM_LOG", "debug")]).expect("not config keys");
 }

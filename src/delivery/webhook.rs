@@ -5,8 +5,6 @@
 //! attempt (so a receiver can refuse stale replays); `X-Headroom-Delivery` carries the message's
 //! unique key, the same on every retry, for receivers that want to deduplicate.
 
-use std::time::Duration;
-
 use ring::hmac;
 
 use super::Attempt;
@@ -186,8 +184,7 @@ pub async fn post(client: &reqwest::Client, hook: &WebhookConfig, delivery_id: &
                     .headers()
                     .get(reqwest::header::RETRY_AFTER)
                     .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.trim().parse::<u64>().ok())
-                    .map(Duration::from_secs);
+                    .and_then(|v| crate::net::retry_after(v, crate::clock::unix_now()));
                 let text = response.text().await.unwrap_or_default();
                 let detail = format!(
                     "webhook {} answered {status}: {}",

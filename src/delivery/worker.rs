@@ -32,6 +32,8 @@ impl Deliverer {
         let client = reqwest::Client::builder()
             .user_agent(concat!("headroom/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(10))
+            .redirect(crate::net::same_origin_redirects())
+            .referer(false)
             .build()
             .map_err(|e| DeliveryError::HttpClient(e.to_string()))?;
         Ok(Deliverer {
@@ -44,15 +46,30 @@ impl Deliverer {
 
     /// Delivers until `stop`; `wake` is notified when new messages are queued.
     pub async fn run(self, mut stop: tokio::sync::watch::Receiver<bool>, wake: Arc<tokio::sync::Notify>) {
+        let mut unreadable_in_a_row: u32 = 0;
         loop {
             let now = crate::clock::unix_now();
             self.ensure_state_file().await;
-            self.deliver_due(now).await;
+            let read = self.deliver_due(now).await;
             self.record_depth(now).await;
             let next_due = self.blocking(|store| store.next_due()).await.ok().flatten();
-            let wait = next_due
+            let mut wait = next_due
                 .map(|at| (at - crate::clock::unix_now()).clamp(0.05, 30.0))
                 .unwrap_or(30.0);
+            // An outbox that cannot be read is tried again with backoff, not every 50 ms.
+            if read.is_none() {
+                unreadable_in_a_row += 1;
+                wait = wait.max(
+                    crate::net::exponential_backoff(
+                        Duration::from_millis(500),
+                        unreadable_in_a_row,
+                        Duration::from_secs(30),
+                    )
+                    .as_secs_f64(),
+                );
+            } else {
+                unreadable_in_a_row = 0;
+            }
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_secs_f64(wait)) => {}
                 _ = wake.notified() => {}
@@ -61,14 +78,15 @@ impl Deliverer {
         }
     }
 
-    /// Attempts every message due at `now`; returns how many were attempted.
-    pub async fn deliver_due(&self, now: f64) -> usize {
+    /// Attempts every message due at `now`; returns how many were attempted (`None`: the
+    /// outbox could not be read).
+    pub async fn deliver_due(&self, now: f64) -> Option<usize> {
         let due = match self.blocking(move |store| store.due(now, 100)).await {
             Ok(due) => due,
             Err(error) => {
                 self.metrics.record_store_error();
                 tracing::error!(%error, "cannot read the outbox");
-                return 0;
+                return None;
             }
         };
         let channels = Arc::clone(&self.channels.borrow());
@@ -77,7 +95,7 @@ impl Deliverer {
             let attempt = self.attempt(&channels, &message).await;
             self.settle(&channels.policy, &message, attempt).await;
         }
-        count
+        Some(count)
     }
 
     async fn attempt(&self, channels: &Channels, message: &Message) -> Attempt {

@@ -317,7 +317,12 @@ fn plan_forecast(
         result.exhaustion = Some(exhaustion(&forecast, threshold, model.direction));
     }
     let summary = forecast.summary();
-    let peaks = sizing::peaks(&forecast, model.direction, result.capacity);
+    let sized_until = model
+        .scaling
+        .as_ref()
+        .and_then(|s| s.sizing_horizon)
+        .map_or(f64::INFINITY, |h| forecast.last_timestamp + h.as_secs_f64());
+    let peaks = sizing::peaks(&forecast, model.direction, result.capacity, sized_until);
     let driver_fit = result.driver.clone();
     let situation = Situation {
         now: context.now,
@@ -345,44 +350,44 @@ fn plan_forecast(
     }
     result.recommendation = Some(recommendation);
     // Each scenario moves the baseline forecast (through the driver when the change is on the
-    // driver), then the same rules apply.
+    // driver), then the same rules apply. An entity carries a scenario's result only where
+    // the scenario changes its forecast; elsewhere the baseline is that scenario's answer
+    // (readers fall back to it: see `EntityResult::recommendation_under`).
     for scenario in &context.scenarios {
         let changes = scenario.changes_for(&model.name, &result.labels);
         let driver_changes = match (&through, &model.driver) {
             (Some(_), Some(d)) => scenario.driver_changes_for(&d.name, &result.labels),
             _ => Vec::new(),
         };
-        let outcome = if changes.is_empty() && driver_changes.is_empty() {
-            ScenarioOutcome {
-                scenario: scenario.name.clone(),
-                exhaustion: result.exhaustion,
-                recommendation: result.recommendation.clone(),
+        if changes.is_empty() && driver_changes.is_empty() {
+            continue;
+        }
+        let base = match &through {
+            Some((fit, driver_forecast)) if !driver_changes.is_empty() => {
+                let moved = scenario::apply(driver_forecast, &driver_changes, Direction::Above, None, context.now);
+                on_driver(&moved, fit)
             }
-        } else {
-            let base = match &through {
-                Some((fit, driver_forecast)) if !driver_changes.is_empty() => {
-                    let moved = scenario::apply(driver_forecast, &driver_changes, Direction::Above, None);
-                    on_driver(&moved, fit)
-                }
-                _ => forecast.clone(),
-            };
-            let changed = scenario::apply(&base, &changes, model.direction, result.capacity);
-            let changed_exhaustion = result.threshold.map(|t| exhaustion(&changed, t, model.direction));
-            let changed_summary = changed.summary();
-            let changed_peaks = sizing::peaks(&changed, model.direction, result.capacity);
-            let recommendation = recommend(&Situation {
-                forecast: &changed_summary,
-                peaks: changed_peaks.as_ref(),
-                exhaustion: changed_exhaustion,
-                ..situation
-            });
-            ScenarioOutcome {
-                scenario: scenario.name.clone(),
-                exhaustion: changed_exhaustion,
-                recommendation: Some(recommendation),
-            }
+            _ => forecast.clone(),
         };
-        result.scenarios.push(outcome);
+        let changed = scenario::apply(&base, &changes, model.direction, result.capacity, context.now);
+        if changed == forecast {
+            // The change starts past the horizon, or moves nothing this entity forecasts.
+            continue;
+        }
+        let changed_exhaustion = result.threshold.map(|t| exhaustion(&changed, t, model.direction));
+        let changed_summary = changed.summary();
+        let changed_peaks = sizing::peaks(&changed, model.direction, result.capacity, sized_until);
+        let recommendation = recommend(&Situation {
+            forecast: &changed_summary,
+            peaks: changed_peaks.as_ref(),
+            exhaustion: changed_exhaustion,
+            ..situation
+        });
+        result.scenarios.push(ScenarioOutcome {
+            scenario: scenario.name.clone(),
+            exhaustion: changed_exhaustion,
+            recommendation: Some(recommendation),
+        });
     }
     // Entities at risk keep their path for charts; the rest keep only the horizon's point,
     // which is all that is read later (a fleet's paths would be most of the daemon's memory).

@@ -135,6 +135,8 @@ mod tests {
             target_utilization: 0.8,
             min_units: 0,
             max_units: None,
+            overhead: 0.0,
+            sizing_horizon: None,
         };
         let r = recommend_exceeded(&Unforecast {
             now: 1_772_409_600.0,

@@ -194,17 +194,19 @@ pub fn recommend(situation: &Situation<'_>) -> Recommendation {
         _ => Urgency::Ok,
     };
 
-    let capacity_needed = peak_pessimistic
-        .is_finite()
-        .then(|| peak_pessimistic.max(0.0) / target_utilization);
+    // What the units must provide: the pessimistic peak at the target utilisation, plus each
+    // unit's own overhead.
+    let capacity_needed = peak_pessimistic.is_finite().then(|| {
+        let carried = peak_pessimistic.max(0.0) / target_utilization;
+        match scaling {
+            Some(s) if s.overhead > 0.0 => carried + s.overhead * f64::from(s.units_for(peak_pessimistic)),
+            _ => carried,
+        }
+    });
     let units = match (scaling, capacity, capacity_needed) {
-        (Some(s), Some(c), Some(needed)) => {
+        (Some(s), Some(c), Some(_)) => {
             let current = c / s.unit_size;
-            let mut whole = (needed / s.unit_size).ceil().max(f64::from(s.min_units));
-            if let Some(max) = s.max_units {
-                whole = whole.min(f64::from(max));
-            }
-            let needed_units = whole as u32;
+            let needed_units = s.units_for(peak_pessimistic);
             Some(Units {
                 current,
                 needed: needed_units,
@@ -295,8 +297,18 @@ pub fn recommend(situation: &Situation<'_>) -> Recommendation {
             c if c < 0 => format!("remove {} {}", -c, plural(&u.unit_name, -c)),
             _ => "keep the current units".to_string(),
         };
+        let overhead = scaling.filter(|s| s.overhead > 0.0).map_or(String::new(), |s| {
+            format!(
+                " with {} {unit} of each {} spent on itself (overhead)",
+                format::number(s.overhead),
+                u.unit_name
+            )
+        });
+        let over = scaling
+            .and_then(|s| s.sizing_horizon)
+            .map_or(String::new(), |h| format!(" over the next {h} (sizing_horizon)"));
         justification.push(format!(
-            "Keeping the pessimistic peak of {} {unit} (peak_pessimistic) under {:.0} % of capacity (target_utilization) needs {} {unit} (capacity_needed): {} {} instead of {:.1} (units), so {action}.",
+            "Keeping the pessimistic peak of {} {unit}{over} (peak_pessimistic) under {:.0} % of capacity (target_utilization){overhead} needs {} {unit} (capacity_needed): {} {} instead of {:.1} (units), so {action}.",
             format::number(peak_pessimistic),
             target_utilization * 100.0,
             format::number(needed),

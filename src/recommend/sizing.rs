@@ -29,8 +29,9 @@ pub struct Peaks {
 }
 
 /// The extremes of `forecast`; `None` when usage cannot be known (a "below" model without
-/// a capacity).
-pub fn peaks(forecast: &Forecast, direction: Direction, capacity: Option<f64>) -> Option<Peaks> {
+/// a capacity). `expected` and `pessimistic` are read up to `until` (Unix seconds: the end of
+/// the sizing horizon, `f64::INFINITY` for all of it); the monthly peaks from all of it.
+pub fn peaks(forecast: &Forecast, direction: Direction, capacity: Option<f64>, until: f64) -> Option<Peaks> {
     let as_usage = |value: f64| match (direction, capacity) {
         (Direction::Above, _) => Some(value),
         (Direction::Below, Some(c)) => Some(c - value),
@@ -48,13 +49,16 @@ pub fn peaks(forecast: &Forecast, direction: Direction, capacity: Option<f64>) -
     let mut month_end = f64::NEG_INFINITY;
     for (index, (&mean, &bound)) in forecast.mean.iter().zip(pessimistic_path).enumerate() {
         let timestamp = forecast.timestamp(index);
-        if let Some(usage) = as_usage(mean).filter(|v| v.is_finite()) {
+        let sized = timestamp <= until;
+        if let Some(usage) = as_usage(mean).filter(|v| v.is_finite() && sized) {
             expected = expected.max(usage);
         }
         let Some(usage) = as_usage(bound).filter(|v| v.is_finite()) else {
             continue;
         };
-        pessimistic = pessimistic.max(usage);
+        if sized {
+            pessimistic = pessimistic.max(usage);
+        }
         if timestamp >= month_end {
             let Some((start, end)) = month_of(timestamp) else {
                 continue;
@@ -116,13 +120,7 @@ pub fn project_costs(
                 let moved = horizon_peak + (trend_usage_per_day * days_past).max(0.0);
                 (moved.max(within.unwrap_or(f64::NEG_INFINITY)), MonthBasis::Trend)
             };
-            let mut units = (peak.max(0.0) / scaling.target_utilization / scaling.unit_size)
-                .ceil()
-                .max(f64::from(scaling.min_units));
-            if let Some(max) = scaling.max_units {
-                units = units.min(f64::from(max));
-            }
-            let units = units as u32;
+            let units = scaling.units_for(peak);
             Some(MonthCost {
                 month: format!("{:04}-{:02}", month_start.year(), month_start.month()),
                 units,
@@ -155,7 +153,7 @@ mod tests {
                 }
             }
         }
-        let peaks = peaks(&forecast, Direction::Above, Some(100.0)).expect("peaks");
+        let peaks = peaks(&forecast, Direction::Above, Some(100.0), f64::INFINITY).expect("peaks");
         assert_eq!(peaks.expected, 82.0);
         assert_eq!(peaks.pessimistic, 83.0);
         // March and April hold bursts; the forecast's last minutes fall on 1 May, before it.
@@ -172,7 +170,7 @@ mod tests {
     fn peaks_of_remaining() -> Peaks {
         let mut forecast = linear(1_772_409_600.0, 300.0, 30.0, 0.0, 1.0, 288);
         forecast.mean[100] = 18.0;
-        peaks(&forecast, Direction::Below, Some(100.0)).expect("peaks")
+        peaks(&forecast, Direction::Below, Some(100.0), f64::INFINITY).expect("peaks")
     }
 
     #[test]
@@ -186,6 +184,8 @@ mod tests {
             target_utilization: 1.0,
             min_units: 0,
             max_units: None,
+            overhead: 0.0,
+            sizing_horizon: None,
         };
         // 2026-03-01 00:00 UTC; the horizon ends on 2026-05-10, mid-May.
         let now = 1_772_323_200.0;
@@ -226,6 +226,8 @@ mod tests {
             target_utilization: 1.0,
             min_units: 0,
             max_units: None,
+            overhead: 0.0,
+            sizing_horizon: None,
         };
         let months = project_costs(1_772_323_200.0, 1_778_371_200.0, &scaling, None, 115.0, -0.3);
         assert!(months.iter().all(|m| m.units == 12), "{months:?}");

@@ -30,12 +30,14 @@ fn pool_scaling() -> Scaling {
         target_utilization: 0.7,
         min_units: 3,
         max_units: Some(40),
+        overhead: 0.0,
+        sizing_horizon: None,
     }
 }
 
 fn recommend_for(forecast: &Forecast, capacity: f64, threshold: f64, scaling: &Scaling) -> Recommendation {
     let summary = forecast.summary();
-    let peaks = sizing::peaks(forecast, Direction::Above, Some(capacity));
+    let peaks = sizing::peaks(forecast, Direction::Above, Some(capacity), f64::INFINITY);
     recommend(&Situation {
         now: NOW,
         direction: Direction::Above,
@@ -170,4 +172,62 @@ proptest! {
             prop_assert!((month.cost - f64::from(month.units) * 400.0).abs() < 1e-9);
         }
     }
+}
+
+/// Each node spends 2 cores on itself (the kubelet's reservation, a DaemonSet), which the
+/// usage query does not count: a node carries (16 - 2) x 70 % = 9.8 cores, so the same
+/// pessimistic peak of 250 cores needs 26 nodes instead of 23.
+#[test]
+fn a_per_unit_overhead_changes_the_unit_count() {
+    let scaling = Scaling {
+        overhead: 2.0,
+        ..pool_scaling()
+    };
+    let forecast = linear(100.0, 0.1, 6.0, 60 * 24);
+    let r = recommend_for(&forecast, 160.0, 136.0, &scaling);
+    let units = r.units.as_ref().expect("units");
+    assert_eq!((units.needed, units.change), ((250.0f64 / 9.8).ceil() as u32, 16));
+    // Capacity needed: the peak at the target utilisation plus each node's overhead.
+    let needed = r.capacity_needed.expect("capacity needed");
+    assert!((needed - (250.0 / 0.7 + 2.0 * 26.0)).abs() < 1e-9, "{needed}");
+    assert!(
+        r.justification.iter().any(|s| s.contains("spent on itself (overhead)")),
+        "{:#?}",
+        r.justification
+    );
+    assert_eq!(scaling.units_for(0.0), 3, "never below min_units");
+}
+
+/// Units sized over the next 30 days only (a team that buys monthly), while exhaustion is
+/// still searched over the 60-day horizon: the peak at day 30 is 100 + 0.1 x 720 + 6 = 178
+/// cores, / 11.2 = 15.9, so 16 nodes; the crossing dates do not move.
+#[test]
+fn a_sizing_horizon_sizes_units_on_its_own_span() {
+    let scaling = Scaling {
+        sizing_horizon: Some(PromDuration::from_secs(30 * 86_400)),
+        ..pool_scaling()
+    };
+    let forecast = linear(100.0, 0.1, 6.0, 60 * 24);
+    let summary = forecast.summary();
+    let until = forecast.last_timestamp + 30.0 * 86_400.0;
+    let peaks = sizing::peaks(&forecast, Direction::Above, Some(160.0), until);
+    let r = recommend(&Situation {
+        now: NOW,
+        direction: Direction::Above,
+        unit: "cores",
+        capacity: Some(160.0),
+        threshold: Some(136.0),
+        forecast: &summary,
+        peaks: peaks.as_ref(),
+        exhaustion: Some(exhaustion(&forecast, 136.0, Direction::Above)),
+        scaling: Some(&scaling),
+        driver: None,
+        driver_used: false,
+    });
+    assert!((r.peak_pessimistic - 178.0).abs() < 1e-9, "{}", r.peak_pessimistic);
+    assert_eq!(r.units.as_ref().map(|u| u.needed), Some(16));
+    assert!((r.runway_days.expect("runway") - 15.0).abs() < 1e-6);
+    // The budget still projects every month the forecast covers.
+    let months = &r.cost.as_ref().expect("cost").projection;
+    assert!(months.iter().any(|m| m.units > 16), "{months:?}");
 }

@@ -30,12 +30,26 @@ pub struct CycleDocument {
     pub schema_version: u32,
     /// `baseline`, or the scenario this document shows.
     pub scenario: String,
+    /// The configured scenarios and how many entities each reached. An entity's `scenarios`
+    /// holds only those that change its forecast; elsewhere the baseline is the scenario's
+    /// answer.
+    pub scenarios: Vec<ScenarioReachDocument>,
     pub evaluated_at: f64,
     pub duration_seconds: f64,
     pub source: String,
     pub source_up: bool,
     pub budget: Vec<BudgetDocumentLine>,
     pub models: Vec<ModelDocument>,
+}
+
+/// A configured scenario and how many entities it reached in the cycle.
+#[derive(Debug, Serialize)]
+pub struct ScenarioReachDocument {
+    pub name: String,
+    /// Entities one of its changes selects (by model, labels or driver).
+    pub entities_matched: usize,
+    /// Entities whose forecast it changes within the horizon.
+    pub entities_changed: usize,
 }
 
 /// One model of a cycle.
@@ -242,6 +256,15 @@ pub fn cycle(outcome: &CycleOutcome) -> CycleDocument {
     CycleDocument {
         schema_version: SCHEMA_VERSION,
         scenario: scenario_name(outcome),
+        scenarios: outcome
+            .scenarios
+            .iter()
+            .map(|s| ScenarioReachDocument {
+                name: s.name.clone(),
+                entities_matched: s.entities_matched,
+                entities_changed: s.entities_changed,
+            })
+            .collect(),
         evaluated_at: outcome.evaluated_at,
         duration_seconds: outcome.duration_seconds,
         source: outcome.source.clone(),

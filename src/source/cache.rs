@@ -14,7 +14,7 @@ use std::time::Instant;
 use crate::outcome::FetchStats;
 use crate::series::{Labels, Sample, Series};
 use crate::shard::Shard;
-use crate::source::{RangeQuery, SeriesFilter, Source, SourceError, keep_all};
+use crate::source::{Ambiguous, RangeQuery, SeriesFilter, Source, SourceError, keep_all, split_ambiguous};
 use crate::store::Store;
 use crate::store::history::{CachedGrid, Coverage};
 
@@ -87,6 +87,8 @@ pub struct Fetcher<'a> {
     stats: Mutex<FetchStats>,
     /// The source's annotation counts when this cycle began.
     annotations_before: (u64, u64),
+    /// Label sets each query's answer held more than once, taken out of its result.
+    ambiguous: Mutex<BTreeMap<String, Vec<Ambiguous>>>,
 }
 
 impl<'a> Fetcher<'a> {
@@ -97,6 +99,7 @@ impl<'a> Fetcher<'a> {
             shard: Shard::default(),
             stats: Mutex::new(FetchStats::default()),
             annotations_before: source.annotations(),
+            ambiguous: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -133,6 +136,16 @@ impl<'a> Fetcher<'a> {
         stats
     }
 
+    /// The label sets the answer to `query` held more than once in this cycle: they are not
+    /// in its result (see [`Ambiguous`]).
+    pub fn ambiguous(&self, query: &str) -> Vec<Ambiguous> {
+        let found = match self.ambiguous.lock() {
+            Ok(found) => found.get(query).cloned(),
+            Err(poisoned) => poisoned.into_inner().get(query).cloned(),
+        };
+        found.unwrap_or_default()
+    }
+
     fn record(&self, update: impl FnOnce(&mut FetchStats)) {
         match self.stats.lock() {
             Ok(mut stats) => update(&mut stats),
@@ -163,7 +176,16 @@ impl<'a> Fetcher<'a> {
             stats.samples += samples;
             stats.query_seconds.push(seconds);
         });
-        result
+        let (series, ambiguous) = split_ambiguous(result?);
+        if !ambiguous.is_empty() {
+            tracing::warn!(query = %query.query, labels = %ambiguous.iter().map(|a| a.labels.to_string()).collect::<Vec<_>>().join(" "), "the answer holds several series with the same labels; those entities are left out");
+            let mut found = match self.ambiguous.lock() {
+                Ok(found) => found,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            found.entry(query.query.clone()).or_default().extend(ambiguous);
+        }
+        Ok(series)
     }
 
     /// Runs `query` (whose start and end lie on its step grid), reading from and updating the
@@ -229,7 +251,12 @@ impl<'a> Fetcher<'a> {
                 &keep,
             )
             .await?;
-        let base: Vec<CachedGrid> = base.into_iter().filter(|g| keep(&g.labels)).collect();
+        // An ambiguous entity is not planned from what was cached for it either.
+        let ambiguous = self.ambiguous(&query.query);
+        let base: Vec<CachedGrid> = base
+            .into_iter()
+            .filter(|g| keep(&g.labels) && !ambiguous.iter().any(|a| a.labels == g.labels))
+            .collect();
         let (merged, changed) = merge(query, fetch_start, base, fresh);
         let coverage = Coverage {
             step: query.step,

@@ -27,6 +27,50 @@ pub fn keep_all() -> SeriesFilter {
     Arc::new(|_| true)
 }
 
+/// A label set an answer held more than once. Entities are keyed by their labels without
+/// `__name__`, so series that differ only in their metric name (a selector matching several
+/// metrics, VictoriaMetrics keeping the name after a function) are one entity with two
+/// histories: which one is the entity's is not knowable, and merging them would report one
+/// of them (say the one at 10 % while the other is at 95 %) as if it were the whole truth.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Ambiguous {
+    pub labels: Labels,
+    /// How many series carried these labels.
+    pub copies: usize,
+}
+
+impl Ambiguous {
+    /// Why the entity with these labels has no result, for its `reason`.
+    pub fn reason(&self, query: &str) -> String {
+        format!(
+            "the query `{query}` returned {} series with the labels {}, differing only in their metric name (__name__), so the entity's value is ambiguous; make the query return one series per entity (aggregate them, e.g. max by (...) (...), or select one metric)",
+            self.copies, self.labels
+        )
+    }
+}
+
+/// Takes out of `series` every label set held more than once (sources never merge them): the
+/// series left, and the label sets taken out with how many copies each had.
+pub fn split_ambiguous(series: Vec<Series>) -> (Vec<Series>, Vec<Ambiguous>) {
+    let mut counts: std::collections::BTreeMap<Labels, usize> = std::collections::BTreeMap::new();
+    for one in &series {
+        *counts.entry(one.labels.clone()).or_default() += 1;
+    }
+    let ambiguous: Vec<Ambiguous> = counts
+        .into_iter()
+        .filter(|(_, copies)| *copies > 1)
+        .map(|(labels, copies)| Ambiguous { labels, copies })
+        .collect();
+    if ambiguous.is_empty() {
+        return (series, ambiguous);
+    }
+    let kept = series
+        .into_iter()
+        .filter(|one| !ambiguous.iter().any(|a| a.labels == one.labels))
+        .collect();
+    (kept, ambiguous)
+}
+
 /// A range query: PromQL, and the time range and resolution in Unix seconds.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RangeQuery {
@@ -47,6 +91,8 @@ pub enum SourceError {
         query: String,
         status: u16,
         message: String,
+        /// How long the server asked to wait (`Retry-After`), if it said.
+        retry_after: Option<std::time::Duration>,
     },
     #[error("{url} rejected query `{query}`: {error_type}: {message}")]
     Query {
@@ -85,14 +131,28 @@ impl SourceError {
         }
     }
 
-    /// Whether the source itself is down (as opposed to one query being wrong).
+    /// Whether the source itself is down (as opposed to one query being wrong): unreachable,
+    /// unreadable, or answering with a status that says "not now" (5xx, 429, 408), whatever
+    /// the body says.
     pub fn source_down(&self) -> bool {
         match self {
             SourceError::Unreachable { .. } | SourceError::Malformed { .. } => true,
-            SourceError::Http { status, .. } => *status >= 500 || *status == 429,
+            SourceError::Http { status, .. } => transient_status(*status) || refused_credentials(*status),
             _ => false,
         }
     }
+}
+
+/// Whether an HTTP status says the source refused Headroom's credentials (401, 403): the
+/// source is unusable until they are fixed, whatever the query.
+pub fn refused_credentials(status: u16) -> bool {
+    status == 401 || status == 403
+}
+
+/// Whether an HTTP status means "try again later": the server, a gateway or a rate limiter
+/// speaks for the moment, not about the query (5xx, 429 Too Many Requests, 408).
+pub fn transient_status(status: u16) -> bool {
+    status >= 500 || status == 429 || status == 408
 }
 
 /// A configured history source.
@@ -127,6 +187,8 @@ impl Source {
     }
 
     /// Runs a range query, keeping only the series `keep` accepts (as early as the source can).
+    /// Series whose labels (without `__name__`) are the same are returned as they came, one
+    /// each: see [`split_ambiguous`].
     pub async fn query_range_keeping(
         &self,
         query: &RangeQuery,
@@ -154,5 +216,39 @@ impl Source {
             Source::File(source) => source.origin().to_string(),
             Source::Scrape(source) => source.describe(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::series::Sample;
+
+    fn series(instance: &str, value: f64) -> Series {
+        Series {
+            labels: Labels::new([("__name__", "x"), ("instance", instance)]),
+            samples: vec![Sample { timestamp: 1.0, value }],
+        }
+    }
+
+    #[test]
+    fn label_sets_held_twice_are_taken_out_and_named() {
+        let (kept, ambiguous) = split_ambiguous(vec![series("a", 10.0), series("b", 1.0), series("a", 95.0)]);
+        assert_eq!(kept.len(), 1);
+        assert_eq!(kept[0].labels.get("instance"), Some("b"));
+        assert_eq!(
+            ambiguous,
+            [Ambiguous {
+                labels: Labels::new([("instance", "a")]),
+                copies: 2
+            }]
+        );
+        let reason = ambiguous[0].reason("up");
+        assert!(
+            reason.contains("`up` returned 2 series with the labels {instance=\"a\"}"),
+            "{reason}"
+        );
+        let (kept, ambiguous) = split_ambiguous(vec![series("a", 1.0), series("b", 2.0)]);
+        assert_eq!((kept.len(), ambiguous.len()), (2, 0));
     }
 }

@@ -3,8 +3,9 @@
 //!
 //! Long ranges are split so no request asks for more than `max_points_per_request` points per
 //! series (Prometheus refuses more than 11,000), and the pieces are stitched back by label set.
-//! Transient failures (connection refused, 5xx, 429) are retried with jittered exponential
-//! backoff; a rejected query is not. Successful answers are parsed as they stream in
+//! Failures are judged by HTTP status first: transient ones (connection refused, 5xx, 429, 408,
+//! whatever JSON error comes with them) are retried with jittered exponential backoff, as long
+//! as `Retry-After` asks; a query the source refuses with a 4xx is not. Successful answers are parsed as they stream in
 //! ([`super::response`]), on the blocking pool, so a replica never holds a whole answer.
 
 use std::collections::BTreeMap;
@@ -48,6 +49,12 @@ impl PrometheusSource {
     /// Builds the HTTP client: timeouts, auth, extra headers, TLS roots.
     pub fn new(config: &PrometheusConfig) -> Result<PrometheusSource, SourceError> {
         crate::net::install_crypto_provider();
+        if crate::config::has_credentials(&config.url) {
+            // Refused by the config check too; never carried into logs and outputs.
+            return Err(SourceError::Setup(
+                "source.url carries credentials; use username and password_file, or bearer_token_file".into(),
+            ));
+        }
         let mut headers = HeaderMap::new();
         for (name, value) in &config.headers {
             let name = HeaderName::from_bytes(name.as_bytes())
@@ -80,7 +87,9 @@ impl PrometheusSource {
             .timeout(config.timeout.as_std())
             .connect_timeout(config.timeout.as_std().min(Duration::from_secs(10)))
             .default_headers(headers)
-            .user_agent(concat!("headroom/", env!("CARGO_PKG_VERSION")));
+            .user_agent(concat!("headroom/", env!("CARGO_PKG_VERSION")))
+            .redirect(crate::net::same_origin_redirects())
+            .referer(false);
         if let Some(ca_file) = &config.ca_file {
             let pem = std::fs::read(ca_file)
                 .map_err(|e| SourceError::Setup(format!("cannot read ca_file {}: {e}", ca_file.display())))?;
@@ -169,7 +178,10 @@ impl PrometheusSource {
         query: &RangeQuery,
         keep: &SeriesFilter,
     ) -> Result<Vec<Series>, SourceError> {
-        let mut merged: BTreeMap<Labels, Vec<Sample>> = BTreeMap::new();
+        // Keyed by labels and by which copy of them in an answer: series that differ only in
+        // their metric name are stitched copy by copy (the server sends them in the same
+        // order in each answer) and handed on apart, never merged into one.
+        let mut merged: BTreeMap<(Labels, usize), Vec<Sample>> = BTreeMap::new();
         let span_per_request = (self.max_points.saturating_sub(1)) as f64 * query.step;
         let mut chunk_start = query.start;
         while chunk_start <= query.end {
@@ -177,17 +189,20 @@ impl PrometheusSource {
             // Sized once for the whole range: growing by doubling would hold up to twice the
             // samples of a large fleet.
             let points = ((query.end - query.start) / query.step).round().max(0.0) as usize + 1;
+            let mut copies: BTreeMap<Labels, usize> = BTreeMap::new();
             for series in self.request(query, chunk_start, chunk_end, keep).await? {
+                let copy = copies.entry(series.labels.clone()).or_default();
                 merged
-                    .entry(series.labels)
+                    .entry((series.labels, *copy))
                     .or_insert_with(|| Vec::with_capacity(points))
                     .extend(series.samples);
+                *copy += 1;
             }
             chunk_start = chunk_end + query.step;
         }
         Ok(merged
             .into_iter()
-            .map(|(labels, mut samples)| {
+            .map(|((labels, _), mut samples)| {
                 samples.sort_by(|a, b| a.timestamp.total_cmp(&b.timestamp));
                 samples.dedup_by(|a, b| a.timestamp == b.timestamp);
                 Series { labels, samples }
@@ -224,11 +239,13 @@ impl PrometheusSource {
             let result = self.request_once(&url, query, keep).await;
             drop(permit);
             match result {
-                Err(error) if error.source_down() && attempt < ATTEMPTS => {
-                    let delay = backoff(attempt);
-                    tracing::debug!(%error, attempt, delay_ms = delay.as_millis() as u64, "retrying query");
-                    tokio::time::sleep(delay).await;
-                }
+                Err(error) if attempt < ATTEMPTS => match retry_delay(&error, attempt) {
+                    Some(delay) => {
+                        tracing::debug!(%error, attempt, delay_ms = delay.as_millis() as u64, "retrying query");
+                        tokio::time::sleep(delay).await;
+                    }
+                    None => return Err(error),
+                },
                 other => return other,
             }
         }
@@ -253,6 +270,11 @@ impl PrometheusSource {
             .await
             .map_err(|e| unreachable(crate::net::error_chain(&e)))?;
         let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| crate::net::retry_after(value, crate::clock::unix_now()));
         if !(200..300).contains(&status) {
             // An error answer is read whole up to a bound: a server's JSON error is small, and
             // a proxy's page (not JSON) is only quoted.
@@ -269,7 +291,7 @@ impl PrometheusSource {
                     }
                 }
             }
-            return parse_response_keeping(&base, &query.query, status, &body, &**keep);
+            return Err(error_answer(&base, &query.query, status, retry_after, &body));
         }
         // The body goes to a parser on the blocking pool chunk by chunk; a full channel holds
         // the download back, and a parser that gave up stops it.
@@ -374,22 +396,76 @@ pub fn parse_response_keeping(
     body: &[u8],
     keep: Keep<'_>,
 ) -> Result<Vec<Series>, SourceError> {
+    if !(200..300).contains(&status) {
+        return Err(error_answer(url, query, status, None, body));
+    }
     match response::from_slice(body, keep) {
         Ok(answer) => answer.into_series(url, query, status),
-        Err(error) if (200..300).contains(&status) => Err(SourceError::Malformed {
+        Err(error) => Err(SourceError::Malformed {
             url: url.into(),
             query: query.into(),
             reason: format!("not Prometheus API JSON: {error}"),
         }),
-        Err(_) => {
-            let text = String::from_utf8_lossy(&body[..body.len().min(300)]).trim().to_string();
-            Err(SourceError::Http {
-                url: url.into(),
-                query: query.into(),
-                status,
-                message: text,
-            })
-        }
+    }
+}
+
+/// What a non-2xx answer means, judged by its status first: 5xx, 429 and 408 say the source
+/// cannot answer now (Prometheus' query timeout, a Thanos store or Mimir ingester that is
+/// unavailable, a tenant's rate limit), so the query is retried and the source counted down,
+/// whatever the body; 401 and 403 say the credentials were refused (an expired token), which
+/// no query can fix, so the source counts down too, without retries; another 4xx is about the
+/// query. The body, the API's JSON error
+/// (`errorType: error`) or a proxy's text, only supplies the message.
+fn error_answer(url: &str, query: &str, status: u16, retry_after: Option<Duration>, body: &[u8]) -> SourceError {
+    let api_error = response::from_slice(body, &|_| false)
+        .ok()
+        .and_then(|answer| answer.into_series(url, query, status).err());
+    match api_error {
+        Some(SourceError::Query {
+            error_type, message, ..
+        }) if !super::transient_status(status) && !super::refused_credentials(status) => SourceError::Query {
+            url: url.into(),
+            query: query.into(),
+            error_type,
+            message,
+        },
+        Some(SourceError::Query {
+            error_type, message, ..
+        }) => SourceError::Http {
+            url: url.into(),
+            query: query.into(),
+            status,
+            message: format!("{error_type}: {message}"),
+            retry_after,
+        },
+        _ => SourceError::Http {
+            url: url.into(),
+            query: query.into(),
+            status,
+            message: String::from_utf8_lossy(&body[..body.len().min(300)]).trim().to_string(),
+            retry_after,
+        },
+    }
+}
+
+/// The longest `Retry-After` waited for within a cycle; a source asking for more is counted
+/// down now and tried again by the daemon's own backoff.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+
+/// How long to wait before attempt `attempt + 1` after `error`, or `None` when retrying is
+/// pointless (the query's own fault) or the server asked for a longer pause than a cycle waits.
+fn retry_delay(error: &SourceError, attempt: u32) -> Option<Duration> {
+    let refused = matches!(error, SourceError::Http { status, .. } if super::refused_credentials(*status));
+    if !error.source_down() || refused {
+        return None;
+    }
+    let ours = backoff(attempt);
+    match error {
+        SourceError::Http {
+            retry_after: Some(asked),
+            ..
+        } => (*asked <= MAX_RETRY_AFTER).then(|| ours.max(*asked)),
+        _ => Some(ours),
     }
 }
 
@@ -424,70 +500,4 @@ fn base64_encode(input: &[u8]) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_nan_inf_and_fractional_timestamps() {
-        let body = br#"{"status":"success","data":{"resultType":"matrix","result":[
-            {"metric":{"__name__":"x","instance":"a"},"values":[[1700000000.123,"1.5"],[1700000300,"NaN"],[1700000600,"+Inf"]]}]}}"#;
-        let series = parse_response("http://p/", "x", 200, body).expect("valid");
-        assert_eq!(series[0].labels.get("__name__"), None);
-        assert_eq!(series[0].labels.get("instance"), Some("a"));
-        assert_eq!(series[0].samples[0].timestamp, 1_700_000_000.123);
-        assert!(series[0].samples[1].value.is_nan());
-        assert_eq!(series[0].samples[2].value, f64::INFINITY);
-    }
-
-    #[test]
-    fn errors_carry_the_servers_message() {
-        let body = br#"{"status":"error","errorType":"bad_data","error":"exceeded maximum resolution of 11,000 points per timeseries"}"#;
-        let err = parse_response("http://p/", "up", 400, body).expect_err("error");
-        let text = err.to_string();
-        assert!(
-            text.contains("bad_data") && text.contains("11,000") && text.contains("`up`"),
-            "{text}"
-        );
-        let proxy = parse_response("http://p/", "up", 502, b"<html>Bad Gateway</html>").expect_err("error");
-        assert!(proxy.source_down());
-        let garbage = parse_response("http://p/", "up", 200, b"{\"status\":").expect_err("error");
-        assert_eq!(garbage.kind(), "malformed");
-    }
-
-    #[test]
-    fn the_chunk_reader_hands_chunks_to_the_parser_and_stops_on_a_failed_download() {
-        let body = br#"{"status":"success","data":{"resultType":"matrix","result":[
-            {"metric":{"instance":"a"},"values":[[1700000000,"1.5"],[1700000300,"2"]]}]}}"#;
-        let send = |pieces: Vec<Result<bytes::Bytes, String>>| {
-            let (sender, receiver) = tokio::sync::mpsc::channel(2);
-            let feeder = std::thread::spawn(move || {
-                for piece in pieces {
-                    let _ = sender.blocking_send(piece);
-                }
-            });
-            let parsed = response::read(ChunkReader::new(receiver), &|_| true);
-            feeder.join().expect("feeder");
-            parsed
-        };
-        let pieces = body.chunks(5).map(|c| Ok(bytes::Bytes::copy_from_slice(c))).collect();
-        let series = send(pieces)
-            .expect("parsed")
-            .into_series("u", "q", 200)
-            .expect("a matrix");
-        assert_eq!(series[0].samples.len(), 2);
-        let failed = vec![
-            Ok(bytes::Bytes::copy_from_slice(&body[..40])),
-            Err("connection reset".to_string()),
-        ];
-        let err = send(failed).expect_err("a failed download");
-        assert!(err.to_string().contains("connection reset"), "{err}");
-    }
-
-    #[test]
-    fn basic_auth_encoding() {
-        assert_eq!(base64_encode(b"user:pass"), "dXNlcjpwYXNz");
-        assert_eq!(base64_encode(b"a"), "YQ==");
-        assert_eq!(format_time(1_700_000_000.0), "1700000000");
-        assert_eq!(format_time(300.5), "300.5");
-    }
-}
+mod tests;

@@ -39,6 +39,10 @@ struct Inner {
     config: ScrapeConfig,
 }
 
+/// The largest exposition read from one target (Prometheus' own `body_size_limit` is off by
+/// default; a node exporter answers a few hundred KB).
+const MAX_EXPOSITION_BYTES: usize = 64 << 20;
+
 impl ScrapeSource {
     /// Opens the state file the samples go to and builds the HTTP client.
     pub fn new(config: &ScrapeConfig) -> Result<ScrapeSource, SourceError> {
@@ -47,6 +51,8 @@ impl ScrapeSource {
         let client = reqwest::Client::builder()
             .timeout(config.timeout.as_std())
             .user_agent(concat!("headroom/", env!("CARGO_PKG_VERSION")))
+            .redirect(crate::net::same_origin_redirects())
+            .referer(false)
             .build()
             .map_err(|e| SourceError::Setup(e.to_string()))?;
         Ok(ScrapeSource {
@@ -82,7 +88,7 @@ impl ScrapeSource {
                 }
                 Err(error) => {
                     round.failed += 1;
-                    tracing::warn!(target = %target.url, %error, "scrape failed");
+                    tracing::warn!(target = %crate::net::url_for_logs(&target.url), %error, "scrape failed");
                 }
             }
         }
@@ -100,18 +106,42 @@ impl ScrapeSource {
     }
 
     async fn scrape(&self, target: &ScrapeTarget, now: f64) -> Result<Vec<ScrapedSample>, String> {
-        let response = self
+        let mut response = self
             .inner
             .client
             .get(target.url.clone())
             .header(reqwest::header::ACCEPT, "text/plain;version=0.0.4")
             .send()
             .await
-            .map_err(|e| crate::net::error_chain(&e))?;
+            .map_err(|e| crate::net::error_chain(&e.without_url()))?;
         if !response.status().is_success() {
             return Err(format!("HTTP {}", response.status()));
         }
-        let text = response.text().await.map_err(|e| e.to_string())?;
+        // An exporter that never stops writing must not take the daemon's memory.
+        let too_large = || {
+            format!(
+                "the exposition is larger than {} MiB; scrape a smaller exporter or filter it",
+                MAX_EXPOSITION_BYTES >> 20
+            )
+        };
+        if response
+            .content_length()
+            .is_some_and(|n| n > MAX_EXPOSITION_BYTES as u64)
+        {
+            return Err(too_large());
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| crate::net::error_chain(&e.without_url()))?
+        {
+            if body.len() + chunk.len() > MAX_EXPOSITION_BYTES {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        let text = String::from_utf8(body).map_err(|_| "the exposition is not UTF-8 text".to_string())?;
         Ok(parse_exposition(&text, target, now))
     }
 

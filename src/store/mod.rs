@@ -16,6 +16,7 @@
 
 pub mod accuracy;
 pub mod history;
+pub mod lock;
 pub mod outbox;
 pub mod reports;
 pub mod risks;
@@ -41,6 +42,16 @@ pub enum StoreError {
     Sql { path: PathBuf, source: rusqlite::Error },
     #[error("state store task failed: {0}")]
     Task(String),
+    #[error(
+        "the state file {path} is in use by another Headroom ({holder}, per {lock}): two daemons on one state file would deliver every message twice; stop the other one, or give this one its own [store] path"
+    )]
+    InUse {
+        path: PathBuf,
+        lock: PathBuf,
+        holder: String,
+    },
+    #[error("cannot lock the state file with {path}: {source}; check that its directory is writable")]
+    Lock { path: PathBuf, source: std::io::Error },
 }
 
 /// Schema migrations, in order; migration `i` takes the schema from version `i` to `i + 1`.
@@ -123,6 +134,9 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (name, labels, ts)
      ) WITHOUT ROWID;
      CREATE INDEX scraped_time ON scraped (ts);",
+    // 5: whether a period's report went out with every model planned, or incomplete (to be
+    // followed by a corrected one).
+    "ALTER TABLE reports ADD COLUMN complete INTEGER NOT NULL DEFAULT 1;",
 ];
 
 /// The open state file.
@@ -135,6 +149,8 @@ pub struct Store {
 struct Inner {
     path: PathBuf,
     connection: Mutex<Connection>,
+    /// The daemon's exclusive hold on the file ([`Store::open_exclusive`]).
+    _lock: Option<lock::Lock>,
 }
 
 impl Store {
@@ -148,6 +164,24 @@ impl Store {
             source,
         })?;
         Store::with_connection(path.to_path_buf(), connection)
+    }
+
+    /// [`Store::open`] for the daemon: first takes the state file's lock, so a second daemon
+    /// on the same file is refused with the other's process id (before either migrates or
+    /// delivers anything); the lock is held as long as the store lives.
+    pub fn open_exclusive(path: &Path) -> Result<Store, StoreError> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            let _ = std::fs::create_dir_all(parent);
+        }
+        let held = lock::acquire(path)?;
+        let store = Store::open(path)?;
+        let inner = Arc::try_unwrap(store.inner).map_err(|_| StoreError::Task("the store is shared already".into()))?;
+        Ok(Store {
+            inner: Arc::new(Inner {
+                _lock: Some(held),
+                ..inner
+            }),
+        })
     }
 
     /// A store that lives in memory only (for `once`, `demo` and tests).
@@ -165,20 +199,24 @@ impl Store {
             path: path.clone(),
             source,
         };
-        // WAL: readers never wait for the writer; NORMAL sync is durable across a process
-        // crash (what SIGKILL is), which is the failure that matters for the outbox.
-        connection
-            .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;")
-            .map_err(sql)?;
-        let found: i64 = connection
-            .query_row("PRAGMA user_version", [], |row| row.get(0))
-            .map_err(sql)?;
+        configure(&connection).map_err(sql)?;
         let known = MIGRATIONS.len() as i64;
-        if found > known {
-            return Err(StoreError::TooNew { path, found, known });
-        }
-        for (version, migration) in MIGRATIONS.iter().enumerate().skip(found as usize) {
-            let transaction = connection.transaction().map_err(sql)?;
+        loop {
+            // The version is read inside a write transaction: two processes opening a fresh
+            // file at once take turns, and the second finds the first's migration done.
+            let transaction = connection
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(sql)?;
+            let found: i64 = transaction
+                .query_row("PRAGMA user_version", [], |row| row.get(0))
+                .map_err(sql)?;
+            if found > known {
+                return Err(StoreError::TooNew { path, found, known });
+            }
+            let Some(migration) = MIGRATIONS.get(found as usize) else {
+                break;
+            };
+            let version = found as usize;
             transaction.execute_batch(migration).map_err(sql)?;
             transaction
                 .execute_batch(&format!("PRAGMA user_version = {}", version + 1))
@@ -190,6 +228,7 @@ impl Store {
             inner: Arc::new(Inner {
                 path,
                 connection: Mutex::new(connection),
+                _lock: None,
             }),
         })
     }
@@ -206,7 +245,7 @@ impl Store {
 
     /// Size of the state file in bytes (0 in memory).
     pub fn size_bytes(&self) -> u64 {
-        let wal = self.inner.path.with_extension("db-wal");
+        let wal = PathBuf::from(format!("{}-wal", self.inner.path.display()));
         [self.inner.path.as_path(), wal.as_path()]
             .iter()
             .filter_map(|p| std::fs::metadata(p).ok())
@@ -247,9 +286,7 @@ impl Store {
             path: path.clone(),
             source,
         })?;
-        reopened
-            .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;")
-            .map_err(sql)?;
+        configure(&reopened).map_err(sql)?;
         let old = std::mem::replace(&mut *connection, reopened);
         // Never close the old connection: on close SQLite would checkpoint and unlink
         // `<path>-wal` by name, which is now the new file's WAL. This leaks one connection per
@@ -283,6 +320,28 @@ impl Store {
         match self.inner.connection.lock() {
             Ok(guard) => guard,
             Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+}
+
+/// Sets a connection up: WAL (readers never wait for the writer) and NORMAL sync (durable
+/// across a process crash, which is what SIGKILL is: the failure that matters for the outbox).
+/// Switching a fresh file to WAL needs it alone and does not wait for a busy file, so that is
+/// retried for as long as the busy timeout.
+fn configure(connection: &Connection) -> rusqlite::Result<()> {
+    connection.execute_batch("PRAGMA busy_timeout = 5000;")?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match connection.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;") {
+            Err(rusqlite::Error::SqliteFailure(error, _))
+                if matches!(
+                    error.code,
+                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                ) && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            other => return other,
         }
     }
 }
@@ -335,6 +394,48 @@ mod tests {
                 .as_deref(),
             Some("delivered")
         );
+    }
+
+    #[test]
+    fn processes_opening_a_fresh_file_at_once_take_turns_in_the_migrations() {
+        for _ in 0..10 {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let path = dir.path().join("fresh.db");
+            let openers: Vec<_> = (0..4)
+                .map(|_| {
+                    let path = path.clone();
+                    std::thread::spawn(move || Store::open(&path).map(|_| ()).map_err(|e| e.to_string()))
+                })
+                .collect();
+            for opener in openers {
+                opener.join().expect("thread").expect("every open succeeds");
+            }
+            let version: i64 = Store::open(&path)
+                .expect("open")
+                .with(|c| c.query_row("PRAGMA user_version", [], |r| r.get(0)))
+                .expect("version");
+            assert_eq!(version, Store::schema_version());
+        }
+    }
+
+    #[test]
+    fn the_size_counts_the_write_ahead_log_whatever_the_file_is_called() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("state.sqlite");
+        let store = Store::open(&path).expect("open");
+        let message = outbox::NewMessage {
+            channel: "email".into(),
+            dedupe_key: "k".into(),
+            envelope: "{}".into(),
+            body: vec![7; 64 * 1024],
+        };
+        store.enqueue(&message, 1.0).expect("enqueue");
+        let main = std::fs::metadata(&path).expect("file").len();
+        let wal = std::fs::metadata(dir.path().join("state.sqlite-wal"))
+            .expect("wal")
+            .len();
+        assert!(wal > 0);
+        assert_eq!(store.size_bytes(), main + wal);
     }
 
     #[test]

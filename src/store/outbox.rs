@@ -49,25 +49,46 @@ impl Store {
         self.with(|c| enqueue(c, message, now))
     }
 
-    /// Pending messages whose next attempt is due at `now`, oldest first.
+    /// Pending messages whose next attempt is due at `now`, oldest first. A row that cannot be
+    /// read back (a column of the wrong type, written by hand or by another version) would
+    /// block every message behind it: it is marked failed with what is wrong, and skipped.
     pub fn due(&self, now: f64, limit: usize) -> Result<Vec<Message>, StoreError> {
         self.with(|c| {
-            let mut statement = c.prepare_cached(
-                "SELECT id, channel, dedupe_key, envelope, body, created_at, attempts FROM outbox
-                 WHERE state = 'pending' AND next_attempt_at <= ?1 ORDER BY id LIMIT ?2",
-            )?;
-            let rows = statement.query_map(params![now, limit as i64], |row| {
-                Ok(Message {
-                    id: row.get(0)?,
-                    channel: row.get(1)?,
-                    dedupe_key: row.get(2)?,
-                    envelope: row.get(3)?,
-                    body: row.get(4)?,
-                    created_at: row.get(5)?,
-                    attempts: row.get(6)?,
-                })
-            })?;
-            rows.collect()
+            let mut poisoned = Vec::new();
+            let mut messages = Vec::new();
+            {
+                let mut statement = c.prepare_cached(
+                    "SELECT id, channel, dedupe_key, envelope, body, created_at, attempts FROM outbox
+                     WHERE state = 'pending' AND next_attempt_at <= ?1 ORDER BY id LIMIT ?2",
+                )?;
+                let mut rows = statement.query(params![now, limit as i64])?;
+                while let Some(row) = rows.next()? {
+                    let decoded = (|| -> rusqlite::Result<Message> {
+                        Ok(Message {
+                            id: row.get(0)?,
+                            channel: row.get(1)?,
+                            dedupe_key: row.get(2)?,
+                            envelope: row.get(3)?,
+                            body: row.get(4)?,
+                            created_at: row.get(5)?,
+                            attempts: row.get(6)?,
+                        })
+                    })();
+                    match decoded {
+                        Ok(message) => messages.push(message),
+                        Err(error) => poisoned.push((row.get::<_, i64>(0)?, error)),
+                    }
+                }
+            }
+            for (id, error) in poisoned {
+                let error = format!("the stored message cannot be read: {error}");
+                tracing::error!(id, %error, "outbox row marked failed; the messages behind it go on");
+                c.execute(
+                    "UPDATE outbox SET state = 'failed', last_error = ?2, finished_at = ?3 WHERE id = ?1",
+                    params![id, error, now],
+                )?;
+            }
+            Ok(messages)
         })
     }
 
@@ -201,6 +222,41 @@ mod tests {
         assert_eq!(store.message_state("a").expect("state").as_deref(), Some("delivered"));
         assert_eq!(store.outbox_depth().expect("depth").pending, 0);
         assert_eq!(store.prune_outbox(200.0).expect("prune"), 1);
+    }
+
+    #[test]
+    fn an_unreadable_row_is_failed_with_its_error_and_the_queue_moves_on() {
+        let store = Store::in_memory().expect("store");
+        for key in ["a", "poison", "b"] {
+            store.enqueue(&message(key), 1.0).expect("enqueue");
+        }
+        // A body stored as text, and attempts out of range: neither decodes.
+        store
+            .with(|c| {
+                c.execute(
+                    "UPDATE outbox SET body = 'text', attempts = -1 WHERE dedupe_key = 'poison'",
+                    [],
+                )
+            })
+            .expect("poison");
+        let due: Vec<String> = store
+            .due(2.0, 10)
+            .expect("due")
+            .into_iter()
+            .map(|m| m.dedupe_key)
+            .collect();
+        assert_eq!(due, ["a", "b"]);
+        assert_eq!(store.message_state("poison").expect("state").as_deref(), Some("failed"));
+        let error: String = store
+            .with(|c| {
+                c.query_row("SELECT last_error FROM outbox WHERE dedupe_key = 'poison'", [], |r| {
+                    r.get(0)
+                })
+            })
+            .expect("error");
+        assert!(error.contains("cannot be read"), "{error}");
+        assert_eq!(store.outbox_depth().expect("depth").failed, 1);
+        assert_eq!(store.due(3.0, 10).expect("due").len(), 2, "asked once, failed once");
     }
 
     #[test]

@@ -90,3 +90,68 @@ fn garbage_input_never_panics() {
         );
     }
 }
+
+/// `check`, a start and a reload run the same validation: for each broken setup, the problems
+/// `check` lists (with file, line and key) are exactly what `run` refuses to start with and
+/// what a running daemon's reload refuses, all of them at once.
+#[test]
+fn check_run_and_reload_agree_on_every_problem() {
+    let good = "[source]\nurl = \"http://127.0.0.1:9\"\ntimeout = \"1s\"\n\n[models]\ndir = \"models\"\n\n[schedule]\ninterval = \"1h\"\n\n[server]\nreload_without_token = true\n";
+    let setup = Setup::new(good, &[("disk.toml", DISK_MODEL)]);
+    let config = setup.config();
+    let config_arg = config.to_str().expect("utf-8");
+    let (_daemon, port, _) = crate::harness::start_daemon_with(&setup, free_port(), &[]);
+    crate::harness::wait_until("the daemon", std::time::Duration::from_secs(60), || {
+        crate::harness::http_get(port, "/healthz").is_some()
+    });
+    let scenario = "\n[[scenarios]]\nname = \"launch\"\n[[scenarios.changes]]\nkind = \"step\"\nfrom = \"2027-03-01\"\nmultiply = 1.3\nmodels = [\"dsik\"]\n";
+    let broken_configs = [
+        String::new(),
+        format!("{good}{scenario}"),
+        good.replace(
+            "timeout = \"1s\"\n",
+            "timeout = \"1s\"\nca_file = \"no-such-ca.pem\"\nheaders = { \"X Scope\" = \"a\" }\n",
+        ),
+    ];
+    let broken_models = [
+        DISK_MODEL.replace("threshold = \"90%\"", "threshold = \"900%\""),
+        DISK_MODEL.replace("horizon = \"30d\"", "horizon = \"3m\""),
+    ];
+    let mut cases: Vec<(String, String)> = broken_configs
+        .into_iter()
+        .map(|c| (c, DISK_MODEL.to_string()))
+        .collect();
+    cases.extend(broken_models.into_iter().map(|m| (good.to_string(), m)));
+    for (config_text, model) in cases {
+        std::fs::write(&config, &config_text).expect("config");
+        std::fs::write(setup.dir.path().join("models/disk.toml"), &model).expect("model");
+        let check = run_headroom(&["check", "--config", config_arg]);
+        let stdout = String::from_utf8_lossy(&check.stdout).to_string();
+        assert_eq!(
+            check.status.code(),
+            Some(2),
+            "check accepted:\n{config_text}\n{model}\n{stdout}"
+        );
+        let problems: Vec<&str> = stdout.lines().filter(|l| !l.ends_with("problem(s) found")).collect();
+        assert!(!problems.is_empty(), "{stdout}");
+        let run = run_headroom(&[
+            "run",
+            "--config",
+            config_arg,
+            "--listen",
+            &format!("127.0.0.1:{}", free_port()),
+        ]);
+        let stderr = String::from_utf8_lossy(&run.stderr).to_string();
+        assert_eq!(run.status.code(), Some(2), "run started with:\n{stdout}\n{stderr}");
+        assert!(
+            stderr.contains(&format!("error: {} problem(s)", problems.len())),
+            "{stderr}"
+        );
+        let (status, reload) = crate::harness::http_post(port, "/-/reload").expect("reload");
+        assert_eq!(status, 400, "{reload}");
+        for problem in &problems {
+            assert!(stderr.contains(problem), "run did not say {problem:?}:\n{stderr}");
+            assert!(reload.contains(problem), "reload did not say {problem:?}:\n{reload}");
+        }
+    }
+}

@@ -384,6 +384,26 @@ fn prometheus_fires_the_lead_time_alert_for_the_filling_disk_only() {
     wait_until("the lead-time alert to fire", Duration::from_secs(120), || {
         !firing(prometheus.port).is_empty()
     });
+    // Prometheus asks for OpenMetrics first: its OpenMetrics parser reads Headroom's answer
+    // (what promtool, which reads only the classic format, cannot check) without an error.
+    let (_, targets) = http_get(prometheus.port, "/api/v1/targets").expect("targets");
+    let targets: serde_json::Value = serde_json::from_str(&targets).expect("JSON");
+    let target = &targets["data"]["activeTargets"][0];
+    assert_eq!(target["health"], "up", "{target:#}");
+    assert_eq!(target["lastError"], "", "{target:#}");
+    let (_, openmetrics) = crate::harness::http_get_with(
+        headroom_port,
+        "/metrics",
+        &[(
+            "Accept",
+            "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5",
+        )],
+    )
+    .expect("metrics");
+    assert!(
+        openmetrics.ends_with("# EOF\n"),
+        "the answer Prometheus parsed is OpenMetrics"
+    );
     // A few more evaluations: nothing else joins.
     std::thread::sleep(Duration::from_secs(5));
     let alerts = firing(prometheus.port);

@@ -97,6 +97,13 @@ fn the_systemd_unit_verifies_and_is_hardened() {
     ] {
         assert!(unit.contains(setting), "the unit lacks {setting:?}");
     }
+    // Room for the HTTP server's connection limit and everything else the daemon opens.
+    let open_files: usize = unit
+        .lines()
+        .find_map(|line| line.strip_prefix("LimitNOFILE="))
+        .and_then(|value| value.trim().parse().ok())
+        .expect("the unit sets LimitNOFILE");
+    assert!(open_files >= 4 * headroom::config::server::HttpLimits::default().max_connections);
     // Verified with this build's binary in place of the installed path.
     let dir = tempfile::tempdir().expect("temp dir");
     let copy = dir.path().join("headroom.service");

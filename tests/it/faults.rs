@@ -161,3 +161,154 @@ fn tenant_headers_and_path_prefixes_reach_the_store() {
     );
     assert_eq!(first["headers"]["x-scope-orgid"], "team-a");
 }
+
+/// Two daemons on one state file: the second is refused, naming the file and the process that
+/// holds it, and the first carries on; two started at the same moment on a fresh file end the
+/// same way (one runs, no migration error). A lock left by a killed daemon locks nothing.
+#[test]
+fn a_second_daemon_on_the_same_state_file_is_refused() {
+    let config = config_for(
+        "http://127.0.0.1:9",
+        "[schedule]\ninterval = \"1h\"\n[store]\npath = \"state/headroom.db\"\n",
+    );
+    let setup = Setup::new(&config, &[("disk.toml", DISK_MODEL)]);
+    let serving = |port: u16| http_get(port, "/healthz").is_some_and(|(status, _)| status == 200);
+    let (mut first, first_port, log) = start_daemon_with(&setup, free_port(), &[]);
+    wait_until("the first daemon", Duration::from_secs(30), || serving(first_port));
+    let second = crate::harness::run_headroom(&[
+        "run",
+        "--config",
+        setup.config().to_str().expect("utf-8"),
+        "--listen",
+        &format!("127.0.0.1:{}", free_port()),
+    ]);
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(!second.status.success(), "{stderr}");
+    let state = setup.dir.path().join("state/headroom.db");
+    assert!(
+        stderr.contains(&format!(
+            "the state file {} is in use by another Headroom (pid {}",
+            state.display(),
+            first.id()
+        )),
+        "{stderr}"
+    );
+    assert!(first.running() && serving(first_port), "{}", read_log(&log));
+
+    // Killed, the first leaves its lock file behind; it holds nothing.
+    first.stop();
+    let (_third, third_port, _) = start_daemon_with(&setup, free_port(), &[]);
+    wait_until("a daemon after the kill", Duration::from_secs(30), || {
+        serving(third_port)
+    });
+
+    // Started together on fresh files: one runs, the other is refused, never a migration error.
+    for round in 0..5 {
+        let config = config.replace("state/headroom.db", &format!("fresh-{round}/headroom.db"));
+        std::fs::write(setup.config(), &config).expect("config");
+        let ports = [free_port(), free_port()];
+        let mut pair: Vec<_> = ports
+            .iter()
+            .map(|port| start_daemon_with(&setup, *port, &[]).0)
+            .collect();
+        wait_until("one of the pair to stop", Duration::from_secs(30), || {
+            pair.iter_mut().any(|daemon| !daemon.running())
+        });
+        let running: Vec<bool> = pair.iter_mut().map(|daemon| daemon.running()).collect();
+        assert_eq!(
+            running.iter().filter(|r| **r).count(),
+            1,
+            "round {round}: {}",
+            read_log(&log)
+        );
+        let survivor = ports[running.iter().position(|r| *r).expect("one runs")];
+        wait_until("the survivor", Duration::from_secs(30), || serving(survivor));
+    }
+    let text = read_log(&log);
+    assert_eq!(text.matches("is in use by another Headroom").count(), 5, "{text}");
+    assert!(
+        !text.contains("database is locked") && !text.contains("already exists"),
+        "{text}"
+    );
+}
+
+/// A row in the outbox that cannot be read back (a body stored as text by hand, attempts out
+/// of range) is failed with its error, once; the messages queued behind it are delivered to a
+/// real webhook receiver, and the worker does not spin on it.
+#[test]
+fn an_unreadable_outbox_row_is_failed_and_the_queue_moves_on() {
+    let mut hook = Receiver::webhook(200);
+    hook.start();
+    let config = config_for(
+        "http://127.0.0.1:9",
+        &format!(
+            "[schedule]\ninterval = \"1h\"\n[store]\npath = \"state/headroom.db\"\n\
+             [[webhooks]]\nname = \"ops\"\nurl = \"http://127.0.0.1:{}/\"\nsecret_env = \"SECRET\"\n",
+            hook.port
+        ),
+    );
+    let setup = Setup::new(&config, &[("disk.toml", DISK_MODEL)]);
+    let path = setup.dir.path().join("state/headroom.db");
+    std::fs::create_dir_all(path.parent().expect("parent")).expect("state dir");
+    {
+        let store = headroom::store::Store::open(&path).expect("state file");
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_secs_f64();
+        for key in ["before", "poison", "after-1", "after-2"] {
+            let message = headroom::store::outbox::NewMessage {
+                channel: "webhook:ops".into(),
+                dedupe_key: key.into(),
+                envelope: "{}".into(),
+                body: format!("{{\"key\":\"{key}\"}}").into_bytes(),
+            };
+            store.enqueue(&message, now).expect("enqueue");
+        }
+        store
+            .with(|c| {
+                c.execute(
+                    "UPDATE outbox SET body = 'not a blob', attempts = -1 WHERE dedupe_key = 'poison'",
+                    [],
+                )
+            })
+            .expect("poison the row");
+    }
+    let (mut daemon, port, log) = start_daemon_with(&setup, free_port(), &[("SECRET", "outbox-test-secret")]);
+    wait_until(
+        "the messages around the poison to arrive",
+        Duration::from_secs(60),
+        || hook.saved("json").len() >= 3 || !daemon.running(),
+    );
+    assert!(hook.saved("json").len() >= 3, "{}\n{}", read_log(&log), hook.log());
+    std::thread::sleep(Duration::from_secs(2));
+    let bodies: Vec<String> = hook
+        .saved("json")
+        .iter()
+        .map(|file| {
+            let saved: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(file).expect("saved")).expect("JSON");
+            saved["body"].as_str().unwrap_or_default().to_string()
+        })
+        .collect();
+    assert_eq!(
+        bodies,
+        ["{\"key\":\"before\"}", "{\"key\":\"after-1\"}", "{\"key\":\"after-2\"}"]
+    );
+    let text = metrics(port);
+    assert_eq!(
+        metric_value(&text, "headroom_outbox_messages", &[("state", "failed")]),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        metric_value(&text, "headroom_outbox_messages", &[("state", "pending")]),
+        Some(0.0)
+    );
+    let log_text = read_log(&log);
+    assert_eq!(log_text.matches("outbox row marked failed").count(), 1, "{log_text}");
+    assert!(!log_text.contains("cannot read the outbox"), "{log_text}");
+    assert!(daemon.running());
+    let state = headroom::store::Store::open(&path).expect("state file");
+    assert_eq!(state.message_state("poison").expect("state").as_deref(), Some("failed"));
+}

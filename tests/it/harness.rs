@@ -56,11 +56,17 @@ pub fn http_get_with(port: u16, path: &str, headers: &[(&str, &str)]) -> Option<
 
 /// A request with a body on loopback: (status, body).
 pub fn http_request_body(port: u16, method: &str, path: &str, body: &[u8]) -> Option<(u16, String)> {
+    http_send(port, method, path, &[], body)
+}
+
+/// A request with extra headers and a body on loopback: (status, body).
+pub fn http_send(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Option<(u16, String)> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(120))).ok()?;
+    let extra: String = headers.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
     write!(
         stream,
-        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Length: {}\r\n\r\n",
+        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n{extra}Content-Length: {}\r\n\r\n",
         body.len()
     )
     .ok()?;
@@ -128,6 +134,11 @@ impl Process {
         self.child.id()
     }
 
+    /// Its standard output, when spawned with `Stdio::piped()`.
+    pub fn take_stdout(&mut self) -> std::process::ChildStdout {
+        self.child.stdout.take().expect("standard output was not piped")
+    }
+
     /// The exit status, once it has exited.
     pub fn try_status(&mut self) -> Option<std::process::ExitStatus> {
         self.child.try_wait().ok().flatten()
@@ -145,6 +156,8 @@ pub struct Prometheus {
     pub port: u16,
     process: Option<Process>,
     dir: tempfile::TempDir,
+    /// Extra command-line flags (`--query.timeout=1ms`), used at every (re)start.
+    pub flags: Vec<String>,
 }
 
 impl Prometheus {
@@ -157,6 +170,15 @@ impl Prometheus {
     /// [`Prometheus::start_with_history`] with its own `prometheus.yml` and extra files (rule
     /// files) written beside it.
     pub fn start_with_history_and_config(openmetrics: &str, config: &str, files: &[(&str, String)]) -> Prometheus {
+        Prometheus::start_with(openmetrics, config, files, &[])
+    }
+
+    /// [`Prometheus::start_with_history`] with extra command-line `flags`.
+    pub fn start_with_history_and_flags(openmetrics: &str, flags: &[&str]) -> Prometheus {
+        Prometheus::start_with(openmetrics, "global:\n  scrape_interval: 15s\n", &[], flags)
+    }
+
+    fn start_with(openmetrics: &str, config: &str, files: &[(&str, String)], flags: &[&str]) -> Prometheus {
         require("prometheus");
         require("promtool");
         let dir = tempfile::tempdir().expect("temp dir");
@@ -184,6 +206,7 @@ impl Prometheus {
             port: free_port(),
             process: None,
             dir,
+            flags: flags.iter().map(|f| f.to_string()).collect(),
         };
         prometheus.start();
         prometheus
@@ -206,6 +229,7 @@ impl Prometheus {
                 // The default 15-day retention deletes backfilled blocks at startup.
                 .arg("--storage.tsdb.retention.time=3650d")
                 .arg(format!("--web.listen-address=127.0.0.1:{}", self.port))
+                .args(&self.flags)
                 .stdout(Stdio::null())
                 .stderr(log),
         );

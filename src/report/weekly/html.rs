@@ -28,6 +28,20 @@ pub fn render(report: &WeeklyReport, subject: &str, image_src: &dyn Fn(usize) ->
         report.risks.len(),
         report.fine
     );
+    if let Some(missing) = report.incompleteness() {
+        let _ = writeln!(
+            out,
+            "<p style=\"padding:8px;background:#fdecea;border-left:4px solid #c62828;font-size:14px;\"><b>Incomplete:</b> {} in this cycle. Their risks are missing or out of date below; a corrected report follows once they are planned.</p>",
+            escape(&missing)
+        );
+    }
+    if report.correction {
+        let _ = writeln!(
+            out,
+            "<p style=\"padding:8px;background:#e8f5e9;border-left:4px solid #2e7d32;font-size:14px;\"><b>Correction:</b> this replaces the incomplete report sent earlier for {}; every model is planned now.</p>",
+            escape(&report.period.name)
+        );
+    }
     if !report.failed_models.is_empty() {
         let _ = write!(
             out,
@@ -41,8 +55,10 @@ pub fn render(report: &WeeklyReport, subject: &str, image_src: &dyn Fn(usize) ->
     changes(&mut out, report);
     section(&mut out, "At risk, by runway");
     if report.risks.is_empty() {
-        out.push_str(
-            "<p style=\"font-size:14px;\">Nothing is expected to cross its threshold within its horizon.</p>\n",
+        let _ = writeln!(
+            out,
+            "<p style=\"font-size:14px;\">{}</p>",
+            escape(&super::text::nothing_at_risk(report))
         );
     } else {
         risk_table(&mut out, &report.risks);

@@ -41,8 +41,13 @@ pub struct WeeklyReport {
     /// Entities planned, and how many of them are fine.
     pub planned: usize,
     pub fine: usize,
-    /// Models whose last cycle failed, with why.
+    /// Models whose last cycle failed, with why: while any is listed the report is
+    /// incomplete and says so, in its subject first.
     pub failed_models: Vec<(String, String)>,
+    /// Models configured (planned or failed).
+    pub models: usize,
+    /// Whether this report replaces one that went out incomplete for the same period.
+    pub correction: bool,
     /// How right past forecasts were, per model.
     pub accuracy: Vec<AccuracyRow>,
 }
@@ -175,6 +180,8 @@ impl WeeklyReport {
                 .iter()
                 .filter_map(|m| m.error.as_ref().map(|e| (m.model.clone(), e.clone())))
                 .collect(),
+            models: cycle.models.len(),
+            correction: false,
             accuracy: accuracy(cycle),
         }
     }
@@ -192,11 +199,24 @@ impl WeeklyReport {
             .collect()
     }
 
-    /// The subject line after `prefix`.
+    /// The subject line after `prefix`. An incomplete report says so before any count, so
+    /// that "0 critical" is never read as an all-clear; a correction says what it is.
     pub fn subject(&self, prefix: &str) -> String {
         let critical = self.risks.iter().filter(|r| r.urgency == Urgency::Critical).count();
         let warning = self.risks.len() - critical;
-        format!("{prefix}, {}: {critical} critical, {warning} warning", self.period.name)
+        let counts = format!("{critical} critical, {warning} warning");
+        let counts = match self.incompleteness() {
+            Some(missing) => format!("INCOMPLETE, {missing}; {counts} among the rest"),
+            None => counts,
+        };
+        let correction = if self.correction { "Corrected: " } else { "" };
+        format!("{correction}{prefix}, {}: {counts}", self.period.name)
+    }
+
+    /// Whether the report is incomplete: "N of M models not planned", or `None`.
+    pub fn incompleteness(&self) -> Option<String> {
+        (!self.failed_models.is_empty())
+            .then(|| format!("{} of {} models not planned", self.failed_models.len(), self.models))
     }
 
     /// The rows that carry a chart, with the chart's index (its file and Content-ID).

@@ -27,6 +27,35 @@ fn risks_are_ranked_most_urgent_first_and_teams_summarised() {
 }
 
 #[test]
+fn a_report_missing_models_says_so_and_is_never_an_all_clear() {
+    let mut failed = cycle();
+    failed.models[0].error = Some("cannot reach the source".into());
+    failed.models[0].entities.clear();
+    let report = WeeklyReport::build(&failed, period("2027-W02"), None);
+    let subject = report.subject("Capacity report");
+    assert_eq!(
+        subject,
+        "Capacity report, 2027-W02: INCOMPLETE, 1 of 1 models not planned; 0 critical, 0 warning among the rest"
+    );
+    let text = text::render(&report, &subject);
+    assert!(text.contains("not an all-clear"), "{text}");
+    assert!(!text.contains("Nothing is expected"), "{text}");
+    let html = html::render(&report, &subject, &|i| format!("chart-{i}.png"));
+    assert!(
+        html.contains("<b>Incomplete:</b>") && html.contains("not an all-clear"),
+        "{html}"
+    );
+    let mut corrected = WeeklyReport::build(&cycle(), period("2027-W02"), None);
+    corrected.correction = true;
+    assert!(
+        corrected
+            .subject("Capacity report")
+            .starts_with("Corrected: Capacity report, 2027-W02: 1 critical")
+    );
+    assert!(text::render(&corrected, "s").contains("This corrects the incomplete report"));
+}
+
+#[test]
 fn changes_since_last_week_name_new_moved_and_cleared_risks() {
     let last_week = vec![
         SnapshotEntry {

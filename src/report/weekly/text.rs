@@ -19,6 +19,19 @@ pub fn render(report: &WeeklyReport, subject: &str) -> String {
         report.risks.len(),
         report.fine
     );
+    if let Some(missing) = report.incompleteness() {
+        let _ = writeln!(
+            out,
+            "\nINCOMPLETE: {missing} in this cycle. Their risks are missing or out of date below; a corrected report follows once they are planned."
+        );
+    }
+    if report.correction {
+        let _ = writeln!(
+            out,
+            "\nThis corrects the incomplete report sent earlier for {}: every model is planned now.",
+            report.period.name
+        );
+    }
     for (model, error) in &report.failed_models {
         let _ = writeln!(out, "NOT UP TO DATE: {model}: {error}");
     }
@@ -45,7 +58,8 @@ pub fn render(report: &WeeklyReport, subject: &str) -> String {
 
     heading(&mut out, "At risk, by runway");
     if report.risks.is_empty() {
-        out.push_str("Nothing is expected to cross its threshold within its horizon.\n");
+        out.push_str(&nothing_at_risk(report));
+        out.push('\n');
     }
     for (rank, risk) in report.risks.iter().enumerate() {
         let _ = writeln!(
@@ -161,4 +175,14 @@ fn heading(out: &mut String, title: &str) {
 
 fn date(value: Option<f64>) -> String {
     value.map_or_else(|| "-".into(), format::time)
+}
+
+/// What an empty risk list means: all clear only when every model was planned.
+pub(super) fn nothing_at_risk(report: &WeeklyReport) -> String {
+    match report.incompleteness() {
+        None => "Nothing is expected to cross its threshold within its horizon.".into(),
+        Some(missing) => format!(
+            "No risk among the models planned; {missing}, so their risks are unknown (this is not an all-clear)."
+        ),
+    }
 }

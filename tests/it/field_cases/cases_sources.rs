@@ -19,7 +19,7 @@ fn pool_value(pool: &str, t: f64) -> f64 {
         "nightly-zero" if (3600.0..3.0 * 3600.0).contains(&second_of_day) => f64::NAN,
         "nightly-zero" if second_of_day == 3.0 * 3600.0 => f64::INFINITY,
         "last-inf" if t >= NOW as f64 => f64::INFINITY,
-        "neg-inf" if (t / 300.0).floor() as u64 % 997 == 0 => f64::NEG_INFINITY,
+        "neg-inf" if ((t / 300.0).floor() as u64).is_multiple_of(997) => f64::NEG_INFINITY,
         _ => base,
     }
 }
