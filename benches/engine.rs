@@ -1,9 +1,12 @@
 //! The forecasting engine's benchmark: speed, throughput, memory and accuracy.
 //!
-//!     cargo bench --bench engine                 # everything
+//!     cargo bench --bench engine                 # everything but the peers
 //!     cargo bench --bench engine -- --accuracy   # only the accuracy part (fast)
 //!     cargo bench --bench engine -- --speed      # only the one-core timings
 //!     cargo bench --bench engine -- --data DIR   # other tasks in the same layout
+//!     cargo bench --bench engine -- --peers [--python PYTHON] [--series N]
+//!                                                # `headroom forecast` next to Prophet and
+//!                                                # statsforecast on the same CSV, one core
 //!
 //! Accuracy follows the protocol in `bench/data/nab/README.md` (hold out the last day and week,
 //! MASE against the daily seasonal-naive, sMAPE, 80 % and 95 % coverage, exhaustion error).
@@ -24,6 +27,18 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let only_accuracy = args.iter().any(|a| a == "--accuracy");
     let only_speed = args.iter().any(|a| a == "--speed");
+    let value = |flag: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    if args.iter().any(|a| a == "--peers") {
+        let python = value("--python").unwrap_or_else(|| "python3".to_string());
+        let count = value("--series").and_then(|v| v.parse().ok()).unwrap_or(100);
+        peers(&python, count);
+        return;
+    }
     let data = args
         .iter()
         .position(|a| a == "--data")
@@ -83,27 +98,131 @@ fn grid(values: Vec<f64>) -> Grid {
 }
 
 fn speed() {
-    println!("\n## fit + forecast on one core (7-day horizon, 80 % and 95 % intervals)");
-    println!("| points | series | median ms | p90 ms |");
-    println!("|---|---|---|---|");
+    println!("\n## fit + forecast on one core (80 % and 95 % intervals)");
+    println!("| points | horizon | series | median ms | p90 ms |");
+    println!("|---|---|---|---|---|");
     let settings = Settings::default();
-    for points in [2016usize, 8064] {
-        let mut times: Vec<f64> = (0..60u64)
+    for (points, horizon) in [(8064usize, DAY), (8064, 7 * DAY), (2016, DAY)] {
+        let mut times: Vec<f64> = (0..100u64)
             .map(|seed| {
                 let g = grid(synthetic(seed, points));
                 let started = Instant::now();
-                let fc = forecast::forecast(&g, 7 * DAY, &settings).expect("forecast");
+                let fc = forecast::forecast(&g, horizon, &settings).expect("forecast");
                 std::hint::black_box(&fc);
                 started.elapsed().as_secs_f64() * 1000.0
             })
             .collect();
         times.sort_by(f64::total_cmp);
         println!(
-            "| {points} | {} | {:.2} | {:.2} |",
+            "| {points} | {} | {} | {:.2} | {:.2} |",
+            if horizon == DAY { "1 day" } else { "7 days" },
             times.len(),
             times[times.len() / 2],
             times[times.len() * 9 / 10]
         );
+    }
+}
+
+/// `headroom forecast` on a CSV of `count` synthetic 8,064-point series, one day ahead, on one
+/// core, next to Prophet and statsforecast on the same file (`bench/peers.py`, run with
+/// `python`; a tool that is not installed is reported as such).
+fn peers(python: &str, count: u64) {
+    let dir = std::env::temp_dir().join(format!("headroom-peers-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temporary directory");
+    let input = dir.join("series.csv");
+    let mut csv = String::from("series_id,timestamp,value\n");
+    for seed in 0..count {
+        for (i, v) in synthetic(seed, 28 * DAY).iter().enumerate() {
+            csv.push_str(&format!("s{seed},{},{v}\n", 1_700_000_000 + i * 300));
+        }
+    }
+    std::fs::write(&input, csv).expect("write the input CSV");
+    println!("\n## one core, {count} series of 8,064 points, one day ahead with 80 % and 95 % intervals");
+    // Five runs, the median of each measure: a busy machine slows single runs by 20 %.
+    let mut runs: Vec<(f64, f64)> = (0..5)
+        .map(|_| {
+            let cpu_before = children_cpu_seconds();
+            let started = Instant::now();
+            let status = std::process::Command::new(env!("CARGO_BIN_EXE_headroom"))
+                .args(["forecast", "--horizon", "288", "--input"])
+                .arg(&input)
+                .arg("--output")
+                .arg(dir.join("headroom.csv"))
+                .env("RAYON_NUM_THREADS", "1")
+                .status()
+                .expect("run headroom forecast");
+            assert!(status.success(), "headroom forecast failed");
+            (
+                (children_cpu_seconds() - cpu_before) * 1000.0 / count as f64,
+                started.elapsed().as_secs_f64() * 1000.0 / count as f64,
+            )
+        })
+        .collect();
+    runs.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let headroom_ms = runs[runs.len() / 2].0;
+    runs.sort_by(|a, b| a.1.total_cmp(&b.1));
+    let wall_ms = runs[runs.len() / 2].1;
+    println!("| tool | series | CPU ms per series | wall ms per series | × Headroom (CPU) |");
+    println!("|---|---|---|---|---|");
+    println!(
+        "| headroom forecast (whole process: start, CSV in and out; median of 5 runs) | {count} | {headroom_ms:.2} | {wall_ms:.2} | 1 |"
+    );
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/peers.py");
+    let output = std::process::Command::new(python)
+        .arg(&script)
+        .arg("--input")
+        .arg(&input)
+        .args(["--horizon", "288"])
+        .output();
+    match output {
+        Ok(output) => {
+            for line in String::from_utf8_lossy(&output.stdout).lines() {
+                let tool = json_field(line, "tool").unwrap_or_default();
+                match (json_field(line, "cpu_ms_per_series"), json_field(line, "missing")) {
+                    (Some(cpu), _) => {
+                        let cpu: f64 = cpu.parse().unwrap_or(f64::NAN);
+                        let wall: f64 = json_field(line, "wall_ms_per_series")
+                            .and_then(|w| w.parse().ok())
+                            .unwrap_or(f64::NAN);
+                        let series = json_field(line, "series").unwrap_or_default();
+                        println!(
+                            "| {tool} | {series} | {cpu:.1} | {wall:.1} | {:.0} |",
+                            cpu / headroom_ms
+                        );
+                    }
+                    (None, Some(missing)) => println!("| {tool} | not installed ({missing}) | | | |"),
+                    _ => {}
+                }
+            }
+            if !output.status.success() {
+                eprintln!("{}", String::from_utf8_lossy(&output.stderr));
+            }
+        }
+        Err(e) => println!("| Prophet, statsforecast | cannot run {python}: {e} | | | |"),
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// CPU seconds (user + system) of this process's children that have finished, from
+/// `/proc/self/stat` (clock ticks of 1/100 s, as Linux reports them).
+fn children_cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The fields after the command name (which may hold spaces) start at "state".
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    // cutime and cstime are fields 16 and 17 of the whole line, "state" field 3.
+    let ticks = |field: usize| fields.get(field - 3).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(16) + ticks(17)) / 100.0
+}
+
+/// The value of `"key"` in a flat JSON object line (a string or a number), unquoted.
+fn json_field(line: &str, key: &str) -> Option<String> {
+    let start = line.find(&format!("\"{key}\":"))? + key.len() + 3;
+    let rest = line[start..].trim_start();
+    if let Some(quoted) = rest.strip_prefix('"') {
+        quoted.split('"').next().map(str::to_string)
+    } else {
+        rest.split([',', '}']).next().map(|v| v.trim().to_string())
     }
 }
 

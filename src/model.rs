@@ -57,6 +57,9 @@ pub struct CapacityModel {
     pub scaling: Option<Scaling>,
     /// The business metric this resource follows, if any (`[driver]`).
     pub driver: Option<Driver>,
+    /// The IANA time zone whose clock the daily and weekly seasons follow (`timezone`);
+    /// `None`: UTC.
+    pub timezone: Option<chrono_tz::Tz>,
 }
 
 /// A business metric a resource follows (`[driver]`): requests for CPU, sessions for memory.

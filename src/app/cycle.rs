@@ -238,7 +238,7 @@ impl Cycle<'_> {
         drop(before);
         let context = ModelContext {
             model: model.clone(),
-            settings: self.settings.clone(),
+            settings: ModelContext::settings_for(model, self.settings),
             scenarios: self.scenarios.to_vec(),
             capacities,
             drivers,

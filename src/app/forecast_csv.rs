@@ -5,15 +5,20 @@
 //! inferred per series. Output: `series_id,timestamp,yhat,lo80,hi80,lo95,hi95`, one row per
 //! series per future step, series in order of first appearance, timestamps in the form the
 //! input used.
+//!
+//! RFC 3339 timestamps carry the local clock's offset: daily and weekly seasons are fitted in
+//! that clock, so a daily peak keeps its local hour across a daylight-saving change, and the
+//! forecast's timestamps carry the last offset seen.
 
 use std::collections::HashMap;
 use std::fmt::Write;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, FixedOffset, SecondsFormat, Utc};
 use rayon::prelude::*;
 
-use crate::clock::{EpochUnit, TimeForm, parse_timestamp};
-use crate::forecast::{self, Forecast, Grid, NoForecast};
+use super::csv_rows::{Rows, parse_plain_decimal, read_timestamp, trim};
+use crate::clock::{EpochUnit, TimeForm};
+use crate::forecast::{self, Forecast, Grid, LocalClock, NoForecast};
 use crate::series::Sample;
 
 /// The output header.
@@ -38,6 +43,15 @@ pub struct InputSeries {
     pub rfc3339: bool,
     /// The unit numeric timestamps were written in (the output uses it too).
     pub unit: EpochUnit,
+    /// The UTC offset (seconds) each RFC 3339 timestamp carried, with its Unix time.
+    pub offsets: Vec<(f64, i32)>,
+}
+
+impl InputSeries {
+    /// The clock the series' own timestamps show (UTC when they carry no offset).
+    pub fn clock(&self) -> LocalClock {
+        LocalClock::observed(self.offsets.clone())
+    }
 }
 
 /// What the input held, and what was noticed about it on the way.
@@ -56,15 +70,15 @@ const MAX_GRID_POINTS: f64 = 2_000_000.0;
 /// are Unix seconds; a file written wholly in milliseconds (or micro-, nanoseconds) is read
 /// in that unit with a note, a file that mixes units is refused at the first odd row.
 pub fn read(text: &str) -> Result<CsvInput, CsvError> {
-    let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
-    let Some((header_index, header)) = lines.next() else {
+    let mut rows = Rows::new(text);
+    let Some((header_line, header, _)) = rows.next() else {
         return Err(CsvError {
             line: 1,
             message: "empty input; expected a header series_id,timestamp,value".into(),
         });
     };
     let columns = split_row(header.trim_start_matches('\u{feff}')).map_err(|message| CsvError {
-        line: header_index + 1,
+        line: header_line,
         message,
     })?;
     let position = |name: &str| columns.iter().position(|c| c.trim().eq_ignore_ascii_case(name));
@@ -72,65 +86,102 @@ pub fn read(text: &str) -> Result<CsvInput, CsvError> {
         (position("series_id"), position("timestamp"), position("value"))
     else {
         return Err(CsvError {
-            line: header_index + 1,
+            line: header_line,
             message: format!("header {header:?} must name the columns series_id, timestamp and value"),
         });
     };
     let mut order: HashMap<String, usize> = HashMap::new();
     let mut series: Vec<InputSeries> = Vec::new();
     let mut numeric: Vec<(usize, f64)> = Vec::new();
-    for (index, row) in lines {
-        let line = index + 1;
-        let fields = split_row(row).map_err(|message| CsvError { line, message })?;
+    let mut plain: Vec<&str> = Vec::with_capacity(columns.len());
+    let mut last_slot = 0;
+    while let Some((line, row, commas)) = rows.next() {
+        // Most rows have no quotes: their fields are slices of the input between the commas
+        // the row scan already found.
+        let quoted: Vec<String>;
+        let quoted_fields: Vec<&str>;
+        let fields: &[&str] = match commas {
+            Some(commas) => {
+                plain.clear();
+                let mut from = 0;
+                for &at in commas {
+                    plain.push(&row[from..at]);
+                    from = at + 1;
+                }
+                plain.push(&row[from..]);
+                &plain
+            }
+            None => {
+                quoted = split_row(row).map_err(|message| CsvError { line, message })?;
+                quoted_fields = quoted.iter().map(String::as_str).collect();
+                &quoted_fields
+            }
+        };
         if fields.len() != columns.len() {
             return Err(CsvError {
                 line,
                 message: format!("{} fields, expected {}", fields.len(), columns.len()),
             });
         }
-        let id = fields[id_col].trim();
+        let id = trim(fields[id_col]);
         if id.is_empty() {
             return Err(CsvError {
                 line,
                 message: "empty series_id".into(),
             });
         }
-        let (timestamp, form) = parse_timestamp(fields[ts_col].trim()).ok_or_else(|| CsvError {
+        let (timestamp, form) = read_timestamp(trim(fields[ts_col])).ok_or_else(|| CsvError {
             line,
             message: format!(
                 "timestamp {:?} is neither Unix seconds nor RFC 3339 (e.g. 2026-11-26T10:00:00Z)",
                 fields[ts_col].trim()
             ),
         })?;
-        let value_text = fields[value_col].trim();
+        let value_text = trim(fields[value_col]);
         // An empty value is a missing sample; anything else must be a number (NaN allowed).
         let value = if value_text.is_empty() {
             f64::NAN
+        } else if let Some(value) = parse_plain_decimal(value_text) {
+            value
         } else {
             value_text.parse::<f64>().map_err(|_| CsvError {
                 line,
                 message: format!("value {value_text:?} is not a number"),
             })?
         };
-        let slot = *order.entry(id.to_string()).or_insert_with(|| {
-            series.push(InputSeries {
-                id: id.to_string(),
-                samples: Vec::new(),
-                lines: Vec::new(),
-                rfc3339: matches!(form, TimeForm::Rfc3339 { .. }),
-                unit: EpochUnit::Seconds,
-            });
-            series.len() - 1
-        });
-        series[slot].samples.push(Sample { timestamp, value });
-        series[slot].lines.push(line);
-        if form == TimeForm::UnixSeconds {
-            numeric.push((line, timestamp));
+        // Rows usually come series by series: the previous row's series is checked first.
+        let slot = match series
+            .get(last_slot)
+            .filter(|s| s.id == id)
+            .map(|_| last_slot)
+            .or_else(|| order.get(id).copied())
+        {
+            Some(slot) => slot,
+            None => {
+                series.push(InputSeries {
+                    id: id.to_string(),
+                    samples: Vec::new(),
+                    lines: Vec::new(),
+                    rfc3339: matches!(form, TimeForm::Rfc3339 { .. }),
+                    unit: EpochUnit::Seconds,
+                    offsets: Vec::new(),
+                });
+                order.insert(id.to_string(), series.len() - 1);
+                series.len() - 1
+            }
+        };
+        last_slot = slot;
+        let entry = &mut series[slot];
+        entry.samples.push(Sample { timestamp, value });
+        entry.lines.push(line);
+        match form {
+            TimeForm::UnixSeconds => numeric.push((line, timestamp)),
+            TimeForm::Rfc3339 { offset_secs } => entry.offsets.push((timestamp, offset_secs)),
         }
     }
     if series.is_empty() {
         return Err(CsvError {
-            line: header_index + 2,
+            line: header_line + 1,
             message: "no data rows after the header".into(),
         });
     }
@@ -162,8 +213,22 @@ pub fn read(text: &str) -> Result<CsvInput, CsvError> {
 /// in another unit than most.
 fn numeric_unit(numeric: &[(usize, f64)]) -> Result<Option<EpochUnit>, CsvError> {
     let mut counts: std::collections::BTreeMap<EpochUnit, usize> = std::collections::BTreeMap::new();
+    // Counted run by run: a file holds long runs of one unit, and a map entry per row would
+    // cost more than the rest of the reading.
+    let mut run: Option<(EpochUnit, usize)> = None;
     for (_, t) in numeric {
-        *counts.entry(EpochUnit::guess(*t)).or_default() += 1;
+        let unit = EpochUnit::guess(*t);
+        match &mut run {
+            Some((same, length)) if *same == unit => *length += 1,
+            _ => {
+                if let Some((unit, length)) = run.replace((unit, 1)) {
+                    *counts.entry(unit).or_default() += length;
+                }
+            }
+        }
+    }
+    if let Some((unit, length)) = run {
+        *counts.entry(unit).or_default() += length;
     }
     let Some((&most, &count)) = counts.iter().max_by_key(|(_, count)| **count) else {
         return Ok(None);
@@ -192,14 +257,16 @@ fn numeric_unit(numeric: &[(usize, f64)]) -> Result<Option<EpochUnit>, CsvError>
 /// naming the row furthest from the others.
 fn check_span(input: &InputSeries) -> Result<(), CsvError> {
     let mut times: Vec<f64> = input.samples.iter().map(|s| s.timestamp).collect();
-    times.sort_by(f64::total_cmp);
+    if !times.is_sorted_by(|a, b| a.total_cmp(b).is_le()) {
+        times.sort_by(f64::total_cmp);
+    }
     times.dedup();
     if times.len() < 3 {
         return Ok(());
     }
     let mut steps: Vec<f64> = times.windows(2).map(|w| w[1] - w[0]).collect();
-    steps.sort_by(f64::total_cmp);
-    let step = steps[steps.len() / 2].max(1e-3);
+    let middle = steps.len() / 2;
+    let step = steps.select_nth_unstable_by(middle, f64::total_cmp).1.max(1e-3);
     let span = times[times.len() - 1] - times[0];
     if span / step <= MAX_GRID_POINTS {
         return Ok(());
@@ -232,7 +299,12 @@ pub fn forecast_all(series: &[InputSeries], horizon: usize, settings: &forecast:
         .map(|s| {
             let grid = Grid::from_samples(&s.samples, None)
                 .ok_or_else(|| format!("series {:?}: needs at least two finite samples to infer its step", s.id))?;
-            forecast::forecast(&grid, horizon, settings).map_err(|e: NoForecast| format!("series {:?}: {e}", s.id))
+            // Seasons in the clock the timestamps carry.
+            let settings = forecast::Settings {
+                clock: s.clock(),
+                ..settings.clone()
+            };
+            forecast::forecast(&grid, horizon, &settings).map_err(|e: NoForecast| format!("series {:?}: {e}", s.id))
         })
         .collect();
     let mut out = String::with_capacity(series.len() * horizon * 80 + 64);
@@ -248,6 +320,7 @@ pub fn forecast_all(series: &[InputSeries], horizon: usize, settings: &forecast:
             }
         };
         let id = quote(&input.id);
+        let clock = input.clock();
         let (b80, b95) = (forecast.band(0.8), forecast.band(0.95));
         for (h, yhat) in forecast.mean.iter().enumerate() {
             let band = |b: Option<&forecast::Band>, lower: bool| {
@@ -257,7 +330,11 @@ pub fn forecast_all(series: &[InputSeries], horizon: usize, settings: &forecast:
             let _ = writeln!(
                 out,
                 "{id},{},{yhat},{},{},{},{}",
-                format_timestamp(forecast.timestamp(h), input.rfc3339, input.unit),
+                format_timestamp(
+                    forecast.timestamp(h),
+                    input.rfc3339.then(|| clock.offset_at(f64::INFINITY)),
+                    input.unit
+                ),
                 band(b80, true),
                 band(b80, false),
                 band(b95, true),
@@ -268,12 +345,18 @@ pub fn forecast_all(series: &[InputSeries], horizon: usize, settings: &forecast:
     (out, skipped)
 }
 
-fn format_timestamp(seconds: f64, rfc3339: bool, unit: EpochUnit) -> String {
-    if rfc3339 {
+/// Unix time in the input's unit, or RFC 3339 at the given UTC offset (`Z` for zero).
+fn format_timestamp(seconds: f64, rfc3339_offset: Option<i32>, unit: EpochUnit) -> String {
+    if let Some(offset) = rfc3339_offset {
         let whole = seconds.floor();
         let nanos = ((seconds - whole) * 1e9).round() as u32;
-        if let Some(time) = DateTime::<Utc>::from_timestamp(whole as i64, nanos.min(999_999_999)) {
-            return time.to_rfc3339_opts(SecondsFormat::AutoSi, true);
+        let time = DateTime::<Utc>::from_timestamp(whole as i64, nanos.min(999_999_999));
+        match (time, FixedOffset::east_opt(offset)) {
+            (Some(time), Some(zone)) if offset != 0 => {
+                return time.with_timezone(&zone).to_rfc3339_opts(SecondsFormat::AutoSi, true);
+            }
+            (Some(time), _) => return time.to_rfc3339_opts(SecondsFormat::AutoSi, true),
+            _ => {}
         }
     }
     let value = unit.from_seconds(seconds);
@@ -347,19 +430,65 @@ mod tests {
     #[test]
     fn timestamps_round_trip_in_the_input_form() {
         assert_eq!(
-            format_timestamp(1_700_000_000.0, false, EpochUnit::Seconds),
+            format_timestamp(1_700_000_000.0, None, EpochUnit::Seconds),
             "1700000000"
         );
         assert_eq!(
-            format_timestamp(1_700_000_000.0, false, EpochUnit::Milliseconds),
+            format_timestamp(1_700_000_000.0, None, EpochUnit::Milliseconds),
             "1700000000000"
         );
         assert_eq!(
-            format_timestamp(1_795_689_000.0, true, EpochUnit::Seconds),
+            format_timestamp(1_795_689_000.0, Some(0), EpochUnit::Seconds),
             "2026-11-26T10:30:00Z"
+        );
+        assert_eq!(
+            format_timestamp(1_795_689_000.0, Some(3600), EpochUnit::Seconds),
+            "2026-11-26T11:30:00+01:00"
         );
         assert_eq!(split_row("\"x,y\",1,\"q\"\"\"").expect("row"), vec!["x,y", "1", "q\""]);
         assert_eq!(quote("x,y"), "\"x,y\"");
+    }
+
+    /// 12-dst-daily-peak through the CSV: hourly from 2026-03-15, RFC 3339 in Paris time
+    /// (+01:00, then +02:00 from 2026-03-29T01:00Z), peaking at 09:00 local every day. Both
+    /// forecast days peak at 07:00 UTC (09:00 CEST), and the forecast is written at +02:00.
+    #[test]
+    fn a_daily_peak_in_local_time_keeps_its_hour_across_daylight_saving() {
+        let (start, change) = (1_773_532_800_i64, 1_774_746_000_i64);
+        let mut text = String::from("series_id,timestamp,value\n");
+        for h in 0..21 * 24 {
+            let t = start + h * 3600;
+            let offset = if t >= change { 7200 } else { 3600 };
+            let zone = FixedOffset::east_opt(offset).expect("offset");
+            let local = DateTime::<Utc>::from_timestamp(t, 0)
+                .expect("time")
+                .with_timezone(&zone);
+            let hour = f64::from(chrono::Timelike::hour(&local));
+            let value = 100.0 + 80.0 * (-(hour - 9.0).powi(2) / 4.0).exp();
+            text.push_str(&format!("paris_web,{},{value:.3}\n", local.to_rfc3339()));
+        }
+        let input = read(&text).expect("read");
+        let settings = forecast::Settings {
+            min_history_secs: 0.0,
+            ..forecast::Settings::default()
+        };
+        let (csv, skipped) = forecast_all(&input.series, 48, &settings);
+        assert!(skipped.is_empty(), "{skipped:?}");
+        let rows: Vec<(DateTime<FixedOffset>, f64)> = csv
+            .lines()
+            .skip(1)
+            .map(|row| {
+                let fields: Vec<&str> = row.split(',').collect();
+                let time = DateTime::parse_from_rfc3339(fields[1]).expect("RFC 3339");
+                (time, fields[2].parse().expect("yhat"))
+            })
+            .collect();
+        assert_eq!(rows.len(), 48);
+        assert!(rows.iter().all(|(time, _)| time.offset().local_minus_utc() == 7200));
+        for day in rows.chunks(24) {
+            let (peak, _) = day.iter().max_by(|a, b| a.1.total_cmp(&b.1)).expect("a peak");
+            assert_eq!(chrono::Timelike::hour(&peak.with_timezone(&Utc)), 7, "{peak}");
+        }
     }
 
     /// Three days at 5 minutes from 2026-02-27, with each timestamp written by `write`.

@@ -5,6 +5,7 @@
 pub mod cycle;
 pub mod daemon;
 pub mod demo;
+mod csv_rows;
 pub mod forecast_csv;
 pub mod replay;
 pub mod timing;
@@ -52,6 +53,7 @@ pub fn engine_settings(config: &Config) -> forecast::Settings {
         min_history_secs: config.forecast.min_history.as_secs_f64(),
         min_points: config.forecast.min_points,
         backtest_origins: config.forecast.backtest_origins,
+        ..forecast::Settings::default()
     }
 }
 

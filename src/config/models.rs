@@ -135,6 +135,18 @@ pub fn parse(origin: &Path, text: &str) -> Result<CapacityModel, Vec<Problem>> {
         root.report("interval", "must be at least 1s");
     }
     let team: Option<String> = root.optional("team", "a team or owner name");
+    let timezone = root
+        .optional::<String>("timezone", "an IANA time zone name such as \"Europe/Paris\"")
+        .and_then(|name| match name.parse::<chrono_tz::Tz>() {
+            Ok(zone) => Some(zone),
+            Err(_) => {
+                root.report(
+                    "timezone",
+                    format!("{name:?} is not an IANA time zone name; use one such as \"Europe/Paris\" or \"UTC\""),
+                );
+                None
+            }
+        });
     let scaling = scaling_section(root.table("scaling"));
     let driver = driver_section(root.table("driver"));
     root.finish();
@@ -160,6 +172,7 @@ pub fn parse(origin: &Path, text: &str) -> Result<CapacityModel, Vec<Problem>> {
             team,
             scaling,
             driver,
+            timezone,
         }),
         _ => Err(document.into_problems()),
     }
@@ -403,6 +416,22 @@ horizon = "30d"
         assert!(lines[1].starts_with("bad.toml:3: threshold: a percentage threshold needs a capacity"));
         assert!(lines[2].starts_with("bad.toml:4: step: invalid duration"));
         assert!(lines[3].starts_with("bad.toml:6: window: unknown key"));
+    }
+
+    #[test]
+    fn a_timezone_is_an_iana_name_and_a_wrong_one_is_named_at_its_line() {
+        assert_eq!(parse(Path::new("fs.toml"), GOOD).expect("valid").timezone, None);
+        let text = format!("{GOOD}timezone = \"America/New_York\"\n");
+        let model = parse(Path::new("fs.toml"), &text).expect("valid");
+        assert_eq!(model.timezone, Some(chrono_tz::America::New_York));
+        let text = "name = \"web\"\nusage = \"x\"\nthreshold = 1\ntimezone = \"Paris\"\n";
+        let problems = parse(Path::new("web.toml"), text).expect_err("invalid");
+        let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        assert_eq!(lines.len(), 1, "{lines:#?}");
+        assert!(
+            lines[0].starts_with("web.toml:4: timezone: \"Paris\" is not an IANA time zone name"),
+            "{lines:#?}"
+        );
     }
 
     #[test]

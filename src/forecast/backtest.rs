@@ -6,10 +6,11 @@
 //! is as wide as 80 % of the method's own past errors on this very series, not a textbook
 //! formula that assumes Gaussian white noise.
 
-use super::methods::{Method, Prepared, predict};
-use super::outliers::clean_excursions;
-use super::regime::last_regime_start;
-use super::seasonal::{Decomposition, SeasonalMode, decompose_in, decompose_with_logs};
+use std::borrow::Cow;
+
+use super::methods::{Damping, Method, Prepared, predict};
+use super::outliers::Excursion;
+use super::seasonal::{Decomposition, ModeChoice, SeasonalMode, decompose};
 
 /// Errors of one method at each horizon step, one row per origin.
 #[derive(Clone, Debug, Default)]
@@ -70,58 +71,83 @@ pub fn origins(n: usize, horizon: usize, count: usize, regime_start: usize, min_
     (backtest_horizon, cuts)
 }
 
-/// What the engine decides about a series once, before comparing methods on it.
+/// What the engine decided about a series once, before comparing methods on it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Shape {
     /// Seasonal periods in grid steps, ascending.
     pub periods: Vec<usize>,
+    /// How the seasonal pattern combines with the level.
+    pub mode: ModeChoice,
+    /// Where level shifts split the trend (ascending grid indices).
+    pub breaks: Vec<usize>,
     /// The shortest regime worth believing, in grid steps.
     pub min_segment: usize,
     /// Grid steps in a day (at least 1).
     pub steps_per_day: usize,
-    /// Whether excursions are interpolated away before fitting (not for monotone series).
-    pub clean: bool,
+    /// Where the current regime of the whole history starts.
+    pub regime_start: usize,
+    /// Where the level last jumped (growth curves are fitted from there).
+    pub trend_start: usize,
+    /// The damped trend's smoothing parameters, chosen on the whole history.
+    pub damping: Option<Damping>,
+    /// The excursions taken out of the whole history.
+    pub excursions: Vec<Excursion>,
 }
 
-/// Prepares a history prefix: decomposition in `mode` and the current regime.
-pub fn prepare<'a>(values: &'a [f64], mode: SeasonalMode, shape: &Shape) -> Prepared<'a> {
-    prepare_with(values, decompose_in(values, &shape.periods, mode, 2), shape)
-}
-
-/// Prepares a history with a decomposition already made (excursions, regime).
-pub fn prepare_with<'a>(values: &'a [f64], decomposition: Decomposition, shape: &Shape) -> Prepared<'a> {
-    let mut level_series = decomposition.deseasonalized.clone();
-    if shape.clean {
-        clean_excursions(&mut level_series, shape.steps_per_day);
-    }
-    let regime_start = last_regime_start(&level_series, shape.min_segment);
-    Prepared {
-        values,
-        decomposition,
-        level_series,
-        regime_start,
-        steps_per_day: shape.steps_per_day.max(1),
+/// A decomposition of `values` as `shape` says.
+pub fn decompose_as(values: &[f64], shape: &Shape, passes: usize) -> Decomposition {
+    let breaks: Vec<usize> = shape.breaks.iter().copied().filter(|&b| b < values.len()).collect();
+    match shape.mode.mode {
+        SeasonalMode::Growing => decompose(values, &shape.periods, SeasonalMode::Additive, passes, &breaks)
+            .with_growth(values, shape.mode.growth, shape.mode.origin),
+        mode => decompose(values, &shape.periods, mode, passes, &breaks),
     }
 }
 
-/// Backtests every method in `methods` with the seasonal pattern in `mode`.
+/// Backtests every method in `methods` on `values` (glitches already removed).
+///
+/// The seasonal pattern is learnt once, from the history before the earliest origin, and
+/// serves every origin: each origin then only takes its own excursions out (those it would
+/// already have seen come back) and fits the methods on the current regime. Later origins use a slightly older pattern than they could: the errors lean
+/// pessimistic, never optimistic.
 pub fn run(
     values: &[f64],
-    mode: SeasonalMode,
     shape: &Shape,
     methods: &[Method],
     backtest_horizon: usize,
     cuts: &[usize],
 ) -> Vec<(Method, BacktestErrors)> {
     let mut results: Vec<(Method, BacktestErrors)> = methods.iter().map(|&m| (m, BacktestErrors::default())).collect();
-    let logs: Option<Vec<f64>> = (mode == SeasonalMode::Multiplicative && values.iter().all(|v| *v > 0.0))
-        .then(|| values.iter().map(|v| v.ln()).collect());
+    let Some(&earliest) = cuts.iter().min() else {
+        return results;
+    };
+    let decomposition = decompose_as(&values[..earliest], shape, 1);
+    let deseasonalized = decomposition.deseason_all(values);
+    // The excursions found on the whole history are where this one's are too.
+    let mut cleaned = deseasonalized.clone();
+    for excursion in &shape.excursions {
+        excursion.interpolate(&mut cleaned);
+    }
+    let found = &shape.excursions;
     for &cut in cuts {
-        // One decomposition pass at each origin: backtests compare methods, and the second
-        // pass refines profiles more than it changes which method wins.
-        let logs = logs.as_deref().map(|l| &l[..cut]);
-        let decomposition = decompose_with_logs(&values[..cut], logs, &shape.periods, mode, 1);
-        let prepared = prepare_with(&values[..cut], decomposition, shape);
+        // Excursions this origin would not yet have seen come back are not taken out.
+        let mut level_series = Cow::Borrowed(&cleaned[..cut]);
+        for excursion in found.iter().filter(|e| e.start < cut && !e.seen_back_by(cut)) {
+            let end = excursion.end.min(cut);
+            level_series.to_mut()[excursion.start..end].copy_from_slice(&deseasonalized[excursion.start..end]);
+        }
+        // Every origin lies in the current regime, after its start: that start is where each
+        // one's methods fit from.
+        let regime_start = shape.regime_start.min(cut.saturating_sub(1));
+        let prepared = Prepared {
+            values: &values[..cut],
+            decomposition: &decomposition,
+            level_series,
+            regime_start,
+            trend_start: shape.trend_start.min(regime_start),
+            steps_per_day: shape.steps_per_day.max(1),
+            damping: shape.damping,
+        };
         let actual = &values[cut..cut + backtest_horizon];
         for (method, errors) in results.iter_mut() {
             let forecast = predict(*method, &prepared, backtest_horizon);

@@ -30,7 +30,9 @@ impl Grid {
         if finite.is_empty() {
             return None;
         }
-        finite.sort_by(|a, b| a.timestamp.total_cmp(&b.timestamp));
+        if !finite.is_sorted_by(|a, b| a.timestamp <= b.timestamp) {
+            finite.sort_by(|a, b| a.timestamp.total_cmp(&b.timestamp));
+        }
         let step = match step {
             Some(step) if step > 0.0 => step,
             _ => infer_step(&finite)?,
@@ -137,6 +139,13 @@ pub fn fill_gaps(values: &mut [f64]) -> usize {
 
 /// The median spacing of sorted samples, ignoring duplicates.
 fn infer_step(sorted: &[Sample]) -> Option<f64> {
+    // Most series are perfectly regular: then every spacing is the step.
+    if let [first, second, ..] = sorted {
+        let step = second.timestamp - first.timestamp;
+        if step > 2.0 && sorted.windows(2).all(|w| w[1].timestamp - w[0].timestamp == step) {
+            return Some(step.round());
+        }
+    }
     let mut diffs: Vec<f64> = sorted
         .windows(2)
         .map(|w| w[1].timestamp - w[0].timestamp)

@@ -12,19 +12,29 @@
 
 pub mod accuracy;
 pub mod backtest;
+pub mod clock;
+pub mod counter;
+pub mod glitches;
 pub mod grid;
 pub mod methods;
 pub mod outliers;
+pub mod periods;
 pub mod regime;
 pub mod seasonal;
+pub mod stats;
 #[cfg(test)]
 pub mod testing;
 
 use std::fmt;
 
+pub use clock::LocalClock;
 pub use grid::Grid;
 pub use methods::Method;
 pub use seasonal::SeasonalMode;
+
+use clock::LocalGrid;
+use methods::Prepared;
+use regime::{ShiftRisk, level_jumps, slows_down};
 
 /// The interval levels every forecast carries.
 pub const LEVELS: [f64; 2] = [0.8, 0.95];
@@ -38,6 +48,9 @@ pub struct Settings {
     pub min_points: usize,
     /// Backtest origins per series (more: better calibrated intervals, slower).
     pub backtest_origins: usize,
+    /// The clock daily and weekly seasons are fitted in (default UTC): with a time zone,
+    /// peaks keep their local hour across daylight-saving changes.
+    pub clock: LocalClock,
 }
 
 impl Default for Settings {
@@ -46,6 +59,7 @@ impl Default for Settings {
             min_history_secs: 86_400.0,
             min_points: 24,
             backtest_origins: 6,
+            clock: LocalClock::Utc,
         }
     }
 }
@@ -228,141 +242,286 @@ pub fn forecast(grid: &Grid, horizon: usize, settings: &Settings) -> Result<Fore
     }
     let mut filled = grid.clone();
     filled.fill_gaps();
-    let values = &filled.values;
-    let n = values.len();
     let horizon = horizon.max(1);
+    let clock = &settings.clock;
+    let until = filled.end() + horizon as f64 * filled.step;
+    // Daily and weekly seasons follow the local clock: across a change of its offset, the
+    // series is forecast on local time and read back at the UTC steps.
+    if clock.changes_between(filled.start, until)
+        && let Some(local) = LocalGrid::new(&filled, clock, horizon)
+    {
+        let inner = forecast_filled(&local.grid, local.horizon, settings, observed);
+        let back = |series: &[f64]| local.back_to_utc(series, clock, filled.end(), filled.step, horizon);
+        let mut diagnostics = inner.diagnostics;
+        diagnostics.history_points = filled.values.len();
+        diagnostics.regime_start = diagnostics.regime_start.map(|u| clock.utc(u));
+        return Ok(Forecast {
+            start: filled.end() + filled.step,
+            step: filled.step,
+            mean: back(&inner.mean),
+            bands: inner
+                .bands
+                .iter()
+                .map(|band| Band {
+                    level: band.level,
+                    lower: back(&band.lower),
+                    upper: back(&band.upper),
+                })
+                .collect(),
+            last_timestamp: filled.end(),
+            last_value: filled.values[filled.values.len() - 1],
+            diagnostics,
+        });
+    }
+    Ok(forecast_filled(&filled, horizon, settings, observed))
+}
 
-    let (lo, hi) = values.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
-        (lo.min(v), hi.max(v))
-    });
-    if hi - lo <= 1e-12 * hi.abs().max(1.0) {
-        return Ok(constant_forecast(&filled, horizon, observed));
+/// The forecast of a gap-filled grid.
+fn forecast_filled(filled: &Grid, horizon: usize, settings: &Settings, observed: usize) -> Forecast {
+    let raw = &filled.values;
+    let n = raw.len();
+    if is_constant(raw) {
+        return constant_forecast(filled, horizon, observed);
+    }
+    // Glitches (a counter-reset spike, a restart dip, a short burst) come out first: they would
+    // weigh on every variance, line and backtest error below.
+    let mut values = raw.clone();
+    glitches::remove_glitches(&mut values, filled.step);
+    if is_constant(&values) {
+        return constant_forecast(filled, horizon, observed);
+    }
+    let steps_per_day = ((86_400.0 / filled.step).round() as usize).max(1);
+    if let Some(sign) = counter::direction(&values) {
+        return counter_forecast(filled, &values, sign, horizon, settings, observed, steps_per_day);
     }
 
-    let candidates = seasonal::candidate_periods(values, grid.step);
-    let (periods, candidates_decomposition) = seasonal::select_periods_keeping(values, &candidates);
-    let steps_per_day = ((86_400.0 / grid.step).round() as usize).max(1);
+    // Seasons, measured against a trend that does not smear level shifts: a first rough
+    // decomposition finds where the level shifts, and the trend is then fitted between them.
+    let candidates = seasonal::candidate_periods(&values, filled.step);
+    let rough_segment = candidates.first().copied().unwrap_or(36).max(n / 40);
+    let rough = seasonal::decompose(&values, &candidates, SeasonalMode::Additive, 1, &[]);
+    let rough_changes = regime::change_points(&rough.deseasonalized, rough_segment);
+    // Only a jump of the level smears; a change of slope does not.
+    let rough_window = candidates.first().copied().unwrap_or(36);
+    let rough_start = rough_changes.last().copied().unwrap_or(0);
+    let breaks: Vec<usize> = level_jumps(&rough.deseasonalized, &rough_changes, rough_start, rough_window)
+        .into_iter()
+        .map(|(at, _)| at)
+        .collect();
+    // Without a jump, the rough pass is the first of the decomposition; after one, profiles
+    // learnt against the smeared trend would carry the smear: they start afresh.
+    let full = if breaks.is_empty() {
+        rough.refine(&values, 1)
+    } else {
+        seasonal::decompose(&values, &candidates, SeasonalMode::Additive, 2, &breaks)
+    };
+    let periods = seasonal::select_periods(&values, &full);
+    let additive = if periods == candidates {
+        full
+    } else {
+        seasonal::decompose(&values, &periods, SeasonalMode::Additive, 2, &breaks)
+    };
     // The shortest regime worth believing: a full season, or 36 steps, or 1/40 of the history.
     let min_segment = periods.first().copied().unwrap_or(36).max(n / 40);
-    // A series that only grows (a cumulative counter, a disk never cleaned) will keep growing:
-    // methods that forecast it flat or repeating are not candidates, whatever a short backtest
-    // says. Likewise for a series that only shrinks.
-    let monotone = is_monotone(values);
-    let mut methods = Vec::new();
-    if !monotone {
-        methods.extend([
-            Method::SeasonalLevel,
-            Method::SeasonalRegimeLevel,
-            Method::SeasonalLinear,
-            Method::SeasonalDamped,
-        ]);
-    } else {
-        // Damping assumes growth slows down; a counter's bursts and pauses say nothing of that.
-        methods.extend([Method::SeasonalLinear, Method::RecentLinear]);
-    }
-    if !periods.is_empty() && !monotone {
-        methods.push(Method::SeasonalNaive);
-    }
-    let shape = backtest::Shape {
+    let mode = seasonal::choose_mode(&values, &additive);
+    let mut shape = backtest::Shape {
         periods: periods.clone(),
+        mode,
+        breaks,
         min_segment,
         steps_per_day,
-        clean: !monotone,
+        regime_start: 0,
+        trend_start: 0,
+        damping: None,
+        excursions: Vec::new(),
     };
+    let decomposition = match mode.mode {
+        SeasonalMode::Additive => additive,
+        SeasonalMode::Growing => additive.with_growth(&values, mode.growth, mode.origin),
+        SeasonalMode::Multiplicative => backtest::decompose_as(&values, &shape, 2),
+    };
+    let mut level_series = decomposition.deseasonalized.clone();
+    shape.excursions = outliers::excursions(&mut level_series, steps_per_day);
+    let changes = regime::change_points(&level_series, min_segment);
+    let regime_start = changes.last().copied().unwrap_or(0);
+    let jumps = level_jumps(
+        &level_series,
+        &changes,
+        regime_start,
+        periods.first().copied().unwrap_or(36),
+    );
+    // A growth curve runs from the last jump of the level, across changes of slope.
+    let trend_start = jumps.last().map_or(0, |j| j.0);
+    shape.regime_start = regime_start;
+    shape.trend_start = trend_start;
+    let damping = methods::damping_for(methods::damped_window(&level_series[regime_start..], steps_per_day));
+    shape.damping = Some(damping);
 
-    // A multiplicative pattern needs positive data, and only differs from an additive one
-    // where the level moves enough.
-    let mut modes = vec![SeasonalMode::Additive];
-    if !periods.is_empty() && lo > 0.0 && hi / lo > 1.2 {
-        modes.push(SeasonalMode::Multiplicative);
+    // The candidates. A regime that grows significantly in both its halves keeps growing:
+    // a backtest inside a short regime cannot veto that on too little evidence, so methods
+    // that forecast no growth are not candidates then.
+    let regime = &level_series[regime_start..];
+    let slope = regime::slope_evidence(regime);
+    // Only a short regime after a change (under half the history, and under two weeks) is
+    // too little evidence for its backtest to veto a growth.
+    let short_regime = regime_start > 0 && regime.len() < (n / 2).min(14 * steps_per_day);
+    let trending = short_regime && slope.holds(TREND_T);
+    let mut methods = vec![
+        Method::SeasonalLevel,
+        Method::SeasonalRegimeLevel,
+        Method::SeasonalLinear,
+    ];
+    // A damped trend is a growth that fades: a candidate only where there is a growth.
+    if slope.holds(TREND_T) {
+        methods.push(Method::SeasonalDamped);
     }
-    // Backtest origins sit in the current regime (found on the whole history).
-    // When every candidate period was kept, the selection's decomposition is this one.
-    let additive = if candidates_decomposition.periods == periods {
-        backtest::prepare_with(values, candidates_decomposition, &shape)
-    } else {
-        backtest::prepare(values, SeasonalMode::Additive, &shape)
-    };
-    let regime_start = additive.regime_start;
+    if !periods.is_empty() {
+        methods.push(Method::SeasonalNaive);
+    }
+    if mode.mode == SeasonalMode::Multiplicative {
+        // Compounding growth goes with a swing that grows with the level.
+        methods.push(Method::ExponentialTrend);
+    }
+    if trending {
+        methods.retain(|m| !m.is_flat());
+    }
+    // A growth that has been slowing down since the last jump, at the pace the current regime
+    // shows, is forecast to go on slowing: a straight line would cross weeks early.
+    if slows_down(&level_series, trend_start, regime_start, steps_per_day) {
+        methods.retain(|m| !matches!(m, Method::SeasonalLinear | Method::ExponentialTrend));
+        methods.push(Method::SaturatingTrend);
+    }
+
     let min_train = periods.first().copied().unwrap_or(36);
     let (backtest_horizon, cuts) = backtest::origins(n, horizon, settings.backtest_origins, regime_start, min_train);
     // The lowest backtest error wins; ties go to the earlier (simpler) candidate.
-    let mut best: Option<(Method, SeasonalMode, backtest::BacktestErrors, f64)> = None;
-    for &mode in &modes {
-        // Compounding growth goes with a swing that grows with the level.
-        let mut methods = methods.clone();
-        if mode == SeasonalMode::Multiplicative && !monotone {
-            methods.push(Method::ExponentialTrend);
-        }
-        for (method, errors) in backtest::run(values, mode, &shape, &methods, backtest_horizon, &cuts) {
-            let score = errors.mean_absolute();
-            if best.as_ref().is_none_or(|b| score < b.3) {
-                best = Some((method, mode, errors, score));
-            }
+    let mut best: Option<(Method, backtest::BacktestErrors, f64)> = None;
+    for (method, errors) in backtest::run(&values, &shape, &methods, backtest_horizon, &cuts) {
+        let score = errors.mean_absolute();
+        if best.as_ref().is_none_or(|b| score < b.2) {
+            best = Some((method, errors, score));
         }
     }
-    let (method, seasonal_mode, errors) = best.map(|(m, mode, e, _)| (m, mode, e)).unwrap_or((
-        Method::SeasonalLevel,
-        SeasonalMode::Additive,
-        backtest::BacktestErrors::default(),
-    ));
+    let (method, errors) = best
+        .map(|(m, e, _)| (m, e))
+        .unwrap_or((methods[0], backtest::BacktestErrors::default()));
 
-    let prepared = match seasonal_mode {
-        SeasonalMode::Additive => additive,
-        SeasonalMode::Multiplicative => backtest::prepare(values, seasonal_mode, &shape),
+    let prepared = Prepared {
+        values: &values,
+        decomposition: &decomposition,
+        level_series: std::borrow::Cow::Owned(level_series),
+        regime_start,
+        trend_start,
+        steps_per_day,
+        damping: Some(damping),
     };
     let mean = methods::predict(method, &prepared, horizon);
-    let bands = LEVELS
+    let path = methods::level_path(method, &prepared, horizon.max(2));
+    let growth_per_step = (path[path.len() - 1] - path[0]) / (path.len() - 1) as f64;
+    let shift_risk = ShiftRisk::new(&jumps, n);
+    let bands = bands(&mean, &errors, horizon, |level, h| shift_risk.half_width(level, h));
+
+    let scale = seasonal_naive_scale(&values, periods.first().copied());
+    let backtest_mae = errors.mean_absolute();
+    Forecast {
+        start: filled.end() + filled.step,
+        step: filled.step,
+        mean,
+        bands,
+        last_timestamp: filled.end(),
+        last_value: raw[n - 1],
+        diagnostics: Diagnostics {
+            method,
+            seasonal_mode: decomposition.mode,
+            periods_secs: periods.iter().map(|&p| p as f64 * filled.step).collect(),
+            history_points: n,
+            observed_points: observed,
+            regime_start: (regime_start > 0).then(|| filled.timestamp(regime_start)),
+            trend_per_day: growth_per_step * 86_400.0 / filled.step,
+            seasonal_amplitude: decomposition.amplitude(),
+            backtest_mase: (scale > 0.0 && backtest_mae.is_finite()).then(|| backtest_mae / scale),
+        },
+    }
+}
+
+/// A regime slope with at least this t statistic (autocorrelation-aware), in both halves of
+/// the regime, is growth that flat methods may not veto.
+const TREND_T: f64 = 4.0;
+
+/// The forecast of a counter or cumulative series ([`counter`]).
+fn counter_forecast(
+    filled: &Grid,
+    values: &[f64],
+    sign: f64,
+    horizon: usize,
+    settings: &Settings,
+    observed: usize,
+    steps_per_day: usize,
+) -> Forecast {
+    let n = values.len();
+    let counted = counter::forecast(
+        values,
+        sign,
+        filled.step,
+        horizon,
+        settings.backtest_origins,
+        steps_per_day,
+    );
+    let bands = bands(&counted.mean, &counted.errors, horizon, |_, _| 0.0);
+    let scale = seasonal_naive_scale(&filled.values, counted.periods.first().copied());
+    let backtest_mae = counted.errors.mean_absolute();
+    Forecast {
+        start: filled.end() + filled.step,
+        step: filled.step,
+        mean: counted.mean,
+        bands,
+        last_timestamp: filled.end(),
+        last_value: filled.values[n - 1],
+        diagnostics: Diagnostics {
+            method: counted.method,
+            seasonal_mode: SeasonalMode::Additive,
+            periods_secs: counted.periods.iter().map(|&p| p as f64 * filled.step).collect(),
+            history_points: n,
+            observed_points: observed,
+            regime_start: None,
+            trend_per_day: sign * counted.growth_per_step * 86_400.0 / filled.step,
+            seasonal_amplitude: counted.amplitude,
+            backtest_mase: (scale > 0.0 && backtest_mae.is_finite()).then(|| backtest_mae / scale),
+        },
+    }
+}
+
+/// The 80 % and 95 % bands around `mean`: conformal half-widths from the backtest errors,
+/// plus `extra(level, step)` (the level-shift risk).
+fn bands(
+    mean: &[f64],
+    errors: &backtest::BacktestErrors,
+    horizon: usize,
+    extra: impl Fn(f64, usize) -> f64,
+) -> Vec<Band> {
+    LEVELS
         .iter()
         .map(|&level| {
-            let widths = backtest::interval_half_widths(&errors, level, horizon);
+            let widths: Vec<f64> = backtest::interval_half_widths(errors, level, horizon)
+                .into_iter()
+                .enumerate()
+                .map(|(h, w)| w + extra(level, h + 1))
+                .collect();
             Band {
                 level,
                 lower: mean.iter().zip(&widths).map(|(m, w)| m - w).collect(),
                 upper: mean.iter().zip(&widths).map(|(m, w)| m + w).collect(),
             }
         })
-        .collect();
-
-    let steps_per_day = 86_400.0 / grid.step;
-    let regime_start = prepared.regime_start;
-    let (_, slope) = methods::least_squares_line(&prepared.level_series[regime_start..]);
-    let scale = seasonal_naive_scale(values, periods.first().copied());
-    let backtest_mae = errors.mean_absolute();
-    let diagnostics = Diagnostics {
-        method,
-        seasonal_mode,
-        periods_secs: periods.iter().map(|&p| p as f64 * grid.step).collect(),
-        history_points: n,
-        observed_points: observed,
-        regime_start: (regime_start > 0).then(|| filled.timestamp(regime_start)),
-        trend_per_day: slope * steps_per_day,
-        seasonal_amplitude: prepared.decomposition.amplitude(),
-        backtest_mase: (scale > 0.0 && backtest_mae.is_finite()).then(|| backtest_mae / scale),
-    };
-    Ok(Forecast {
-        start: filled.end() + grid.step,
-        step: grid.step,
-        mean,
-        bands,
-        last_timestamp: filled.end(),
-        last_value: values[n - 1],
-        diagnostics,
-    })
+        .collect()
 }
 
-/// Whether at least 99 % of the steps of a series go the same way, and it moved overall.
-fn is_monotone(values: &[f64]) -> bool {
-    let (mut up, mut down, mut flat) = (0usize, 0usize, 0usize);
-    for pair in values.windows(2) {
-        match pair[1].partial_cmp(&pair[0]) {
-            Some(std::cmp::Ordering::Greater) => up += 1,
-            Some(std::cmp::Ordering::Less) => down += 1,
-            _ => flat += 1,
-        }
-    }
-    let steps = (up + down + flat).max(1) as f64;
-    (down as f64 / steps <= 0.01 && up > 0) || (up as f64 / steps <= 0.01 && down > 0)
+/// Whether `values` never change (to 1e-12 of their magnitude).
+fn is_constant(values: &[f64]) -> bool {
+    let (lo, hi) = values.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
+        (lo.min(v), hi.max(v))
+    });
+    hi - lo <= 1e-12 * hi.abs().max(1.0)
 }
 
 /// The in-sample mean absolute error of the seasonal-naive forecast with `period` (or of the

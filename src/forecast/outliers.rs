@@ -17,18 +17,55 @@ const THRESHOLD: f64 = 6.0;
 /// Runs longer than this many blocks are regimes, not excursions.
 const MAX_RUN_BLOCKS: usize = 3;
 
+/// An excursion that was interpolated away: `values[start..end]`, judged to have come back
+/// from the `side` points after it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Excursion {
+    pub start: usize,
+    pub end: usize,
+    pub side: usize,
+}
+
+impl Excursion {
+    /// Replaces `values[start..end]` by the line between the values on either side.
+    pub fn interpolate(&self, values: &mut [f64]) {
+        let (left, right) = (values[self.start - 1], values[self.end]);
+        let span = (self.end - self.start + 1) as f64;
+        for (k, value) in values[self.start..self.end].iter_mut().enumerate() {
+            *value = left + (right - left) * (k + 1) as f64 / span;
+        }
+    }
+
+    /// Whether a history cut at `cut` would already have seen this excursion come back.
+    pub fn seen_back_by(&self, cut: usize) -> bool {
+        self.end + self.side <= cut
+    }
+}
+
 /// Replaces excursions in `values` by interpolation; returns how many points were replaced.
 /// `block` is the baseline's resolution in points (about a day).
 pub fn clean_excursions(values: &mut [f64], block: usize) -> usize {
+    excursions(values, block).iter().map(|e| e.end - e.start).sum()
+}
+
+/// [`clean_excursions`], returning the excursions replaced.
+pub fn excursions(values: &mut [f64], block: usize) -> Vec<Excursion> {
+    let mut found = Vec::new();
     let n = values.len();
     let block = block.clamp(12, (n / 8).max(12));
     if n < 4 * block {
-        return 0;
+        return found;
     }
     let block_count = n.div_ceil(block);
     let block_medians: Vec<f64> = (0..block_count)
         .map(|b| {
-            let mut chunk = values[b * block..((b + 1) * block).min(n)].to_vec();
+            // Every other point is plenty for the median of a long block.
+            let chunk_slice = &values[b * block..((b + 1) * block).min(n)];
+            let mut chunk: Vec<f64> = chunk_slice
+                .iter()
+                .step_by(if block > 64 { 2 } else { 1 })
+                .copied()
+                .collect();
             median(&mut chunk)
         })
         .collect();
@@ -68,10 +105,9 @@ pub fn clean_excursions(values: &mut [f64], block: usize) -> usize {
     let mut absolute: Vec<f64> = residuals.iter().map(|r| r.abs()).collect();
     let scale = 1.4826 * median(&mut absolute);
     if scale <= 0.0 || !scale.is_finite() {
-        return 0;
+        return found;
     }
     let flagged: Vec<bool> = residuals.iter().map(|r| r.abs() > THRESHOLD * scale).collect();
-    let mut replaced = 0;
     let mut i = 0;
     while i < n {
         if !flagged[i] {
@@ -106,16 +142,13 @@ pub fn clean_excursions(values: &mut [f64], block: usize) -> usize {
             (after - before).abs() <= 0.5 * depth
         };
         if came_back && end - start <= MAX_RUN_BLOCKS * block {
-            let (left, right) = (values[start - 1], values[end]);
-            let span = (end - start + 1) as f64;
-            for (k, value) in values[start..end].iter_mut().enumerate() {
-                *value = left + (right - left) * (k + 1) as f64 / span;
-            }
-            replaced += end - start;
+            let excursion = Excursion { start, end, side };
+            excursion.interpolate(values);
+            found.push(excursion);
         }
         i = end.max(i + 1);
     }
-    replaced
+    found
 }
 
 #[cfg(test)]

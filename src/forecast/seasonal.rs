@@ -3,22 +3,24 @@
 //! Infrastructure load follows the clock: a daily cycle, often a weekly one. Periods are
 //! proposed from the calendar (day, week, in grid steps) plus whatever augurs' periodogram
 //! finds (snapped to the nearest calendar period, since its Welch grid never lands exactly on
-//! 288 or 2016), and each is kept only if it explains a real share of the variance.
+//! 288 or 2016). A period is kept only if it explains a real share of the variance and repeats:
+//! the pattern of the earlier half of the history must resemble that of the later half.
 //!
 //! The decomposition is MSTL-shaped but built for speed and robustness: a moving-average trend
-//! over the longest period, then one profile per period from the per-phase **median** of the
-//! recent cycles, so an incident spike on one day does not become part of every day.
+//! over the longest period, computed **within** each segment between level shifts (a moving
+//! average across a step smears it into a ramp that every profile would then learn), then one
+//! profile per period from the per-phase **median** of the recent cycles, so an incident spike
+//! on one day does not become part of every day.
+//!
+//! How the pattern combines with the level is decided by the data ([`choose_mode`]): the
+//! swing of each day is measured and compared with that day's level and with time.
 
-use augurs::seasons::{Detector, PeriodogramDetector};
+pub use super::periods::{ModeChoice, candidate_periods, choose_mode, select_periods};
+pub use super::stats::{least_squares_line, median, median_and_mad, moving_average, segmented_trend, variance};
 
-/// A seasonal share of variance below this is treated as noise, not a cycle.
-const MIN_STRENGTH: f64 = 0.12;
-/// A period is only believed after this many cycles: with two, a trend and a cycle cannot be
-/// told apart.
-const MIN_CYCLES: usize = 3;
 /// At most this many recent cycles feed a profile: enough for a robust median, recent enough
 /// to follow a drifting pattern.
-const MAX_CYCLES: usize = 8;
+pub(super) const MAX_CYCLES: usize = 8;
 
 /// How the seasonal pattern combines with the level.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -30,6 +32,9 @@ pub enum SeasonalMode {
     /// service do. Profiles are estimated on the log scale; the level and trend stay on the
     /// original scale, so a linear growth is still extrapolated as linear.
     Multiplicative,
+    /// The swing grows on its own by a steady percentage while the level does what it does (a
+    /// daily peak that rises a few percent a week over a flat mean): `level + e^(g·t) × season`.
+    Growing,
 }
 
 /// The result of [`decompose`]: per-period profiles indexed by grid phase.
@@ -43,6 +48,13 @@ pub struct Decomposition {
     pub profiles: Vec<Vec<f64>>,
     /// The input with the seasonal pattern taken out, in the input's units.
     pub deseasonalized: Vec<f64>,
+    /// The trend the profiles were measured against (segment by segment), in the input's units
+    /// (on the log scale in multiplicative mode).
+    pub trend: Vec<f64>,
+    /// In growing mode, the swing's growth rate per grid step (continuously compounded), and
+    /// the grid index where the profiles have their measured size.
+    pub growth: f64,
+    pub growth_origin: f64,
     /// The summed profiles over the periods' least common multiple, when that is not huge:
     /// one lookup per point instead of one per period.
     combined: Option<Vec<f64>>,
@@ -54,12 +66,21 @@ pub struct Decomposition {
 const MAX_COMBINED: usize = 1 << 20;
 
 impl Decomposition {
-    fn new(mode: SeasonalMode, periods: Vec<usize>, profiles: Vec<Vec<f64>>, deseasonalized: Vec<f64>) -> Self {
+    fn new(
+        mode: SeasonalMode,
+        periods: Vec<usize>,
+        profiles: Vec<Vec<f64>>,
+        deseasonalized: Vec<f64>,
+        trend: Vec<f64>,
+    ) -> Self {
         let mut decomposition = Decomposition {
             mode,
             periods,
             profiles,
             deseasonalized,
+            trend,
+            growth: 0.0,
+            growth_origin: 0.0,
             combined: None,
             factors: None,
         };
@@ -74,7 +95,17 @@ impl Decomposition {
             (l <= MAX_COMBINED).then_some(l)
         });
         self.combined = match lcm {
-            Some(l) if !self.periods.is_empty() => Some((0..l).map(|i| self.sum_profiles(i)).collect()),
+            Some(l) if !self.periods.is_empty() => {
+                let mut combined = vec![0.0; l];
+                for (&period, profile) in self.periods.iter().zip(&self.profiles) {
+                    for cycle in combined.chunks_mut(period) {
+                        for (c, p) in cycle.iter_mut().zip(profile) {
+                            *c += p;
+                        }
+                    }
+                }
+                Some(combined)
+            }
             _ => None,
         };
         self.factors = match (&self.combined, self.mode) {
@@ -91,11 +122,22 @@ impl Decomposition {
             .sum()
     }
 
-    /// The summed seasonal component at grid index `index` (may lie past the history).
-    fn seasonal_at(&self, index: usize) -> f64 {
+    /// The summed seasonal component at grid index `index` (may lie past the history), before
+    /// any growth of the swing.
+    pub fn seasonal_at(&self, index: usize) -> f64 {
         match &self.combined {
             Some(combined) => combined[index % combined.len()],
             None => self.sum_profiles(index),
+        }
+    }
+
+    /// How large the swing is at grid index `index`, relative to the profiles (1 except in
+    /// growing mode).
+    pub fn swing_at(&self, index: usize) -> f64 {
+        if self.mode == SeasonalMode::Growing {
+            (self.growth * (index as f64 - self.growth_origin)).exp()
+        } else {
+            1.0
         }
     }
 
@@ -103,6 +145,7 @@ impl Decomposition {
     pub fn reseason(&self, index: usize, value: f64) -> f64 {
         match self.mode {
             SeasonalMode::Additive => value + self.seasonal_at(index),
+            SeasonalMode::Growing => value + self.swing_at(index) * self.seasonal_at(index),
             SeasonalMode::Multiplicative => match &self.factors {
                 Some(factors) => value * factors[index % factors.len()],
                 None => value * self.seasonal_at(index).exp(),
@@ -110,116 +153,89 @@ impl Decomposition {
         }
     }
 
+    /// Takes the seasonal pattern out of `value` observed at grid index `index` (the inverse of
+    /// [`Decomposition::reseason`]).
+    pub fn deseason(&self, index: usize, value: f64) -> f64 {
+        match self.mode {
+            SeasonalMode::Additive => value - self.seasonal_at(index),
+            SeasonalMode::Growing => value - self.swing_at(index) * self.seasonal_at(index),
+            SeasonalMode::Multiplicative => value / self.reseason(index, 1.0),
+        }
+    }
+
+    /// [`Decomposition::deseason`] of every value of `values` (the first at grid index 0).
+    pub fn deseason_all(&self, values: &[f64]) -> Vec<f64> {
+        match (&self.combined, self.mode) {
+            (Some(combined), SeasonalMode::Additive) => {
+                let mut out = Vec::with_capacity(values.len());
+                for chunk in values.chunks(combined.len()) {
+                    out.extend(chunk.iter().zip(combined).map(|(v, s)| v - s));
+                }
+                out
+            }
+            _ => values.iter().enumerate().map(|(i, &v)| self.deseason(i, v)).collect(),
+        }
+    }
+
     /// Peak-to-trough amplitude of the seasonal pattern over the longest period, in the input's
-    /// units at its latest deseasonalised level.
+    /// units at its latest deseasonalised level (and swing).
     pub fn amplitude(&self) -> f64 {
         let Some(&longest) = self.periods.last() else {
             return 0.0;
         };
+        let n = self.deseasonalized.len();
         let level = self.deseasonalized.last().copied().unwrap_or(0.0);
+        let swing = self.swing_at(n.saturating_sub(1));
         let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
-        for i in 0..longest {
-            let s = self.reseason(i, level);
+        for i in n..n + longest {
+            let s = match self.mode {
+                SeasonalMode::Multiplicative => self.reseason(i, level),
+                _ => level + swing * self.seasonal_at(i),
+            };
             lo = lo.min(s);
             hi = hi.max(s);
         }
         if hi >= lo { hi - lo } else { 0.0 }
     }
-}
 
-/// Calendar periods (day, week) in grid steps that the history covers three times, plus
-/// periodogram peaks snapped to them. Returned ascending and deduplicated, before the strength
-/// test of [`select_periods`].
-pub fn candidate_periods(values: &[f64], step_secs: f64) -> Vec<usize> {
-    let n = values.len();
-    let mut periods = Vec::new();
-    for calendar_secs in [86_400.0, 7.0 * 86_400.0] {
-        let steps = calendar_secs / step_secs;
-        let rounded = steps.round();
-        if rounded >= 4.0 && (steps - rounded).abs() < 1e-6 && n >= MIN_CYCLES * rounded as usize {
-            periods.push(rounded as usize);
-        }
+    /// Makes this additive decomposition a growing one: the swing at index `i` is
+    /// `e^(growth × (i − origin))` times the profiles, and `values` are deseasonalised again
+    /// accordingly.
+    pub fn with_growth(mut self, values: &[f64], growth: f64, origin: f64) -> Self {
+        self.mode = SeasonalMode::Growing;
+        self.growth = growth;
+        self.growth_origin = origin;
+        self.combine();
+        self.deseasonalized = values.iter().enumerate().map(|(i, &v)| self.deseason(i, v)).collect();
+        self
     }
-    // The periodogram may find a cycle the calendar does not name (a 12 h batch job, say).
-    // Its peaks sit on a power-of-two frequency grid, so a peak within 6 % of a calendar
-    // period is taken as that period.
-    if n >= 16 {
-        let detector = PeriodogramDetector::builder()
-            .min_period(4)
-            .max_period((n / 2) as u32)
-            .threshold(0.25)
-            .build();
-        let detected = detector.detect(values);
-        for period in detected.into_iter().map(|p| p as usize) {
-            if period < 4 || n < MIN_CYCLES * period {
-                continue;
-            }
-            let near_calendar = periods
-                .iter()
-                .any(|&c| (period as f64 - c as f64).abs() <= 0.06 * c as f64);
-            let sub_daily_hours = period as f64 * step_secs / 3600.0;
-            // Keep only other cycles that are a whole number of hours (cron-like jobs).
-            if !near_calendar && (sub_daily_hours - sub_daily_hours.round()).abs() < 0.05 * sub_daily_hours {
-                periods.push(period);
-            }
-        }
-    }
-    periods.sort_unstable();
-    periods.dedup();
-    periods
 }
 
-/// Decomposes with every candidate period and keeps those whose component explains at least
-/// [`MIN_STRENGTH`] of the variance left once the trend is removed.
-pub fn select_periods(values: &[f64], candidates: &[usize]) -> Vec<usize> {
-    select_periods_keeping(values, candidates).0
+/// Robust decomposition in `mode` (multiplicative needs positive values; growing starts
+/// additive and is applied with [`Decomposition::with_growth`]), with the trend computed within
+/// the segments that `breaks` (ascending indices where a level shift starts a segment)
+/// delimit.
+pub fn decompose(
+    values: &[f64],
+    periods: &[usize],
+    mode: SeasonalMode,
+    passes: usize,
+    breaks: &[usize],
+) -> Decomposition {
+    decompose_with_logs(values, None, periods, mode, passes, breaks)
 }
 
-/// [`select_periods`], also returning the decomposition with every candidate: when every
-/// candidate is kept, it is the additive decomposition the forecast needs anyway.
-pub fn select_periods_keeping(values: &[f64], candidates: &[usize]) -> (Vec<usize>, Decomposition) {
-    let full = decompose(values, candidates);
-    if full.periods.is_empty() {
-        return (Vec::new(), full);
-    }
-    let trend = moving_average(&subtract_seasonal(values, &full), *candidates.last().unwrap_or(&1));
-    let remainder: Vec<f64> = full.deseasonalized.iter().zip(&trend).map(|(d, t)| d - t).collect();
-    let remainder_var = variance(&remainder);
-    let kept = full
-        .periods
-        .iter()
-        .zip(&full.profiles)
-        .filter(|&(&period, profile)| {
-            let with_season: Vec<f64> = remainder
-                .iter()
-                .enumerate()
-                .map(|(i, r)| r + profile[i % period])
-                .collect();
-            let total = variance(&with_season);
-            total > 0.0 && 1.0 - remainder_var / total >= MIN_STRENGTH
-        })
-        .map(|(&period, _)| period)
-        .collect();
-    (kept, full)
-}
-
-/// Robust decomposition in `mode` (multiplicative needs positive values; others fall back to
-/// additive).
-pub fn decompose_in(values: &[f64], periods: &[usize], mode: SeasonalMode, passes: usize) -> Decomposition {
-    decompose_with_logs(values, None, periods, mode, passes)
-}
-
-/// [`decompose_in`] with the logarithms of `values` already computed (a backtest decomposes
-/// many prefixes of one series: their logarithms are prefixes of one vector).
+/// [`decompose`] with the logarithms of `values` already computed.
 pub fn decompose_with_logs(
     values: &[f64],
     logs: Option<&[f64]>,
     periods: &[usize],
     mode: SeasonalMode,
     passes: usize,
+    breaks: &[usize],
 ) -> Decomposition {
-    if mode == SeasonalMode::Additive || values.iter().any(|v| *v <= 0.0) {
-        return decompose_passes(values, periods, passes);
+    if mode != SeasonalMode::Multiplicative || values.iter().any(|v| *v <= 0.0) {
+        return decompose_additive(values, periods, passes, breaks);
     }
     let computed;
     let logs = match logs {
@@ -229,7 +245,7 @@ pub fn decompose_with_logs(
             &computed
         }
     };
-    let mut decomposition = decompose_passes(logs, periods, passes);
+    let mut decomposition = decompose_additive(logs, periods, passes, breaks);
     decomposition.mode = SeasonalMode::Multiplicative;
     decomposition.combine();
     let deseasonalized = values
@@ -241,53 +257,78 @@ pub fn decompose_with_logs(
     decomposition
 }
 
-/// Robust additive decomposition with the given periods (ascending).
-pub fn decompose(values: &[f64], periods: &[usize]) -> Decomposition {
-    decompose_passes(values, periods, 2)
-}
-
-/// [`decompose`] with a given number of trend-and-profile passes: two by default; one is
-/// cheaper and a little rougher (backtests use it).
-pub fn decompose_passes(values: &[f64], periods: &[usize], passes: usize) -> Decomposition {
+/// Robust additive decomposition with the given periods (ascending) and trend segments.
+fn decompose_additive(values: &[f64], periods: &[usize], passes: usize, breaks: &[usize]) -> Decomposition {
     let n = values.len();
     let periods: Vec<usize> = periods.iter().copied().filter(|&p| p >= 2 && 2 * p <= n).collect();
-    let mut profiles: Vec<Vec<f64>> = periods.iter().map(|&p| vec![0.0; p]).collect();
+    let profiles: Vec<Vec<f64>> = periods.iter().map(|&p| vec![0.0; p]).collect();
+    backfit(values, periods, profiles, passes, breaks)
+}
+
+impl Decomposition {
+    /// `passes` more passes of this additive decomposition of the same `values`, from its
+    /// profiles.
+    pub fn refine(self, values: &[f64], passes: usize) -> Decomposition {
+        backfit(values, self.periods, self.profiles, passes, &[])
+    }
+}
+
+/// Backfitting: each pass fits the trend to the series minus the seasons, then each period's
+/// profile to what the trend and the other periods leave.
+fn backfit(
+    values: &[f64],
+    periods: Vec<usize>,
+    mut profiles: Vec<Vec<f64>>,
+    passes: usize,
+    breaks: &[usize],
+) -> Decomposition {
+    let n = values.len();
     if periods.is_empty() {
-        return Decomposition::new(SeasonalMode::Additive, periods, profiles, values.to_vec());
+        let trend = segmented_trend(values, 1, breaks);
+        return Decomposition::new(SeasonalMode::Additive, periods, profiles, values.to_vec(), trend);
     }
     let longest = *periods.last().unwrap_or(&1);
     let mut seasonal_total = vec![0.0; n];
+    for (&period, profile) in periods.iter().zip(&profiles) {
+        for cycle in seasonal_total.chunks_mut(period) {
+            for (total, p) in cycle.iter_mut().zip(profile) {
+                *total += p;
+            }
+        }
+    }
     let mut residual = vec![0.0; n];
+    let mut deseasonalized: Vec<f64> = values.iter().zip(&seasonal_total).map(|(v, s)| v - s).collect();
+    // The trend of the last pass is the one kept: the profiles moved little in that pass.
+    let mut trend = Vec::new();
     for _pass in 0..passes.max(1) {
-        let deseasonalized: Vec<f64> = values.iter().zip(&seasonal_total).map(|(v, s)| v - s).collect();
-        let trend = moving_average(&deseasonalized, longest);
+        trend = segmented_trend(&deseasonalized, longest, breaks);
         for k in 0..periods.len() {
             let period = periods[k];
             // What is left for this period: data minus trend minus the other periods (the
             // running total minus this period's own previous profile).
             let own = &profiles[k];
-            let mut phase = 0;
-            for i in 0..n {
-                residual[i] = values[i] - trend[i] - (seasonal_total[i] - own[phase]);
-                phase += 1;
-                if phase == period {
-                    phase = 0;
+            let cycles = residual
+                .chunks_mut(period)
+                .zip(values.chunks(period))
+                .zip(trend.chunks(period).zip(seasonal_total.chunks(period)));
+            for ((r, v), (t, total)) in cycles {
+                for j in 0..r.len() {
+                    r[j] = v[j] - t[j] - (total[j] - own[j]);
                 }
             }
             let updated = phase_profile(&residual, period);
-            let mut phase = 0;
-            for total in seasonal_total.iter_mut() {
-                *total += updated[phase] - own[phase];
-                phase += 1;
-                if phase == period {
-                    phase = 0;
+            for cycle in seasonal_total.chunks_mut(period) {
+                for (j, total) in cycle.iter_mut().enumerate() {
+                    *total += updated[j] - own[j];
                 }
             }
             profiles[k] = updated;
         }
+        for ((d, v), s) in deseasonalized.iter_mut().zip(values).zip(&seasonal_total) {
+            *d = v - s;
+        }
     }
-    let deseasonalized = values.iter().zip(&seasonal_total).map(|(v, s)| v - s).collect();
-    Decomposition::new(SeasonalMode::Additive, periods, profiles, deseasonalized)
+    Decomposition::new(SeasonalMode::Additive, periods, profiles, deseasonalized, trend)
 }
 
 /// Per-phase median over the most recent cycles, smoothed around the circle, centred, and
@@ -303,7 +344,6 @@ fn phase_profile(residual: &[f64], period: usize) -> Vec<f64> {
     let first = n - cycles * period;
     let mut profile = vec![0.0; period];
     let mut bucket = Vec::with_capacity(cycles + 1);
-    let mut deviations = Vec::with_capacity(cycles + 1);
     let mut noise_variance = 0.0;
     for (phase, slot) in profile.iter_mut().enumerate() {
         bucket.clear();
@@ -314,11 +354,9 @@ fn phase_profile(residual: &[f64], period: usize) -> Vec<f64> {
             bucket.push(residual[i]);
             i += period;
         }
-        let center = median(&mut bucket);
+        let (center, mad) = median_and_mad(&mut bucket);
         *slot = center;
-        deviations.clear();
-        deviations.extend(bucket.iter().map(|v| (v - center).abs()));
-        let sigma = 1.4826 * median(&mut deviations);
+        let sigma = 1.4826 * mad;
         // The variance of a median of k values is about (pi / 2) sigma^2 / k.
         noise_variance += std::f64::consts::FRAC_PI_2 * sigma * sigma / bucket.len().max(1) as f64;
     }
@@ -328,12 +366,19 @@ fn phase_profile(residual: &[f64], period: usize) -> Vec<f64> {
     let window = (period / 96).max(1);
     if window > 1 {
         let half = window / 2;
-        let smoothed: Vec<f64> = (0..period)
-            .map(|i| {
-                let sum: f64 = (0..window).map(|k| profile[(i + period + k - half) % period]).sum();
-                sum / window as f64
-            })
+        let mut smoothed = vec![0.0; period];
+        // The profile, wrapped around by a window at each end.
+        let wrapped: Vec<f64> = profile[period - half..]
+            .iter()
+            .chain(&profile)
+            .chain(&profile[..window])
+            .copied()
             .collect();
+        let mut sum: f64 = wrapped[..window].iter().sum();
+        for (i, slot) in smoothed.iter_mut().enumerate() {
+            *slot = sum / window as f64;
+            sum += wrapped[i + window] - wrapped[i];
+        }
         profile = smoothed;
         noise_variance /= window as f64;
     }
@@ -347,95 +392,8 @@ fn phase_profile(residual: &[f64], period: usize) -> Vec<f64> {
     profile
 }
 
-/// Removes an additive decomposition's seasonal part from `values` (same length).
-fn subtract_seasonal(values: &[f64], decomposition: &Decomposition) -> Vec<f64> {
-    values
-        .iter()
-        .enumerate()
-        .map(|(i, v)| v - decomposition.seasonal_at(i))
-        .collect()
-}
-
-/// Centred moving average with window `window`. Where the window would run past either end,
-/// the trend is extended linearly from the nearest full windows instead: a partial window over
-/// a seasonal series is biased by the part of the cycle it happens to cover.
-pub fn moving_average(values: &[f64], window: usize) -> Vec<f64> {
-    let n = values.len();
-    let window = window.clamp(1, n.max(1));
-    let mut prefix = Vec::with_capacity(n + 1);
-    prefix.push(0.0);
-    for v in values {
-        prefix.push(prefix[prefix.len() - 1] + v);
-    }
-    let half = window / 2;
-    let full = |i: usize| (prefix[i + window - half] - prefix[i - half]) / window as f64;
-    // Grid points whose whole window lies inside the series.
-    let first_full = half;
-    let last_full = (n + half).saturating_sub(window);
-    if n < window || last_full < first_full + 1 {
-        let mean = prefix[n] / n.max(1) as f64;
-        return vec![mean; n];
-    }
-    let mut out = vec![0.0; n];
-    for (i, slot) in out.iter_mut().enumerate().take(last_full + 1).skip(first_full) {
-        *slot = full(i);
-    }
-    // Slopes over up to half a window of full values at each end.
-    let span = half.max(1).min(last_full - first_full);
-    let head_slope = (out[first_full + span] - out[first_full]) / span as f64;
-    let tail_slope = (out[last_full] - out[last_full - span]) / span as f64;
-    for i in 0..first_full {
-        out[i] = out[first_full] - head_slope * (first_full - i) as f64;
-    }
-    for i in last_full + 1..n {
-        out[i] = out[last_full] + tail_slope * (i - last_full) as f64;
-    }
-    out
-}
-
-/// The median of `values` (reordered in place); 0 for an empty slice.
-pub fn median(values: &mut [f64]) -> f64 {
-    if values.is_empty() {
-        return 0.0;
-    }
-    let mid = values.len() / 2;
-    // Seasonal profiles take thousands of medians of 4 to 8 values: an insertion sort beats
-    // the general selection algorithm there by a wide margin.
-    if values.len() <= 16 {
-        for i in 1..values.len() {
-            let mut j = i;
-            while j > 0 && values[j - 1].total_cmp(&values[j]).is_gt() {
-                values.swap(j - 1, j);
-                j -= 1;
-            }
-        }
-        return if values.len() % 2 == 1 {
-            values[mid]
-        } else {
-            (values[mid - 1] + values[mid]) / 2.0
-        };
-    }
-    let (_, upper, _) = values.select_nth_unstable_by(mid, f64::total_cmp);
-    let upper = *upper;
-    if values.len() % 2 == 1 {
-        upper
-    } else {
-        let lower = values[..mid].iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        (lower + upper) / 2.0
-    }
-}
-
 fn gcd(a: usize, b: usize) -> usize {
     if b == 0 { a } else { gcd(b, a % b) }
-}
-
-/// Population variance; 0 for fewer than two values.
-pub fn variance(values: &[f64]) -> f64 {
-    if values.len() < 2 {
-        return 0.0;
-    }
-    let mean = values.iter().sum::<f64>() / values.len() as f64;
-    values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / values.len() as f64
 }
 
 #[cfg(test)]
@@ -452,6 +410,11 @@ mod tests {
             .collect()
     }
 
+    fn selected(values: &[f64], step: f64) -> Vec<usize> {
+        let candidates = candidate_periods(values, step);
+        select_periods(values, &decompose(values, &candidates, SeasonalMode::Additive, 2, &[]))
+    }
+
     #[test]
     fn finds_daily_and_weekly_cycles_at_five_minutes() {
         let values = daily_weekly(28 * 288, 288);
@@ -460,7 +423,7 @@ mod tests {
             candidates.contains(&288) && candidates.contains(&2016),
             "{candidates:?}"
         );
-        assert_eq!(select_periods(&values, &candidates), vec![288, 2016]);
+        assert_eq!(selected(&values, 300.0), vec![288, 2016]);
     }
 
     #[test]
@@ -468,12 +431,46 @@ mod tests {
         let values: Vec<f64> = (0..4000)
             .map(|i| 5.0 + 0.3 * i as f64 + ((i * 7919) % 13) as f64 * 0.1)
             .collect();
-        let candidates = candidate_periods(&values, 300.0);
-        assert!(select_periods(&values, &candidates).is_empty());
+        assert!(selected(&values, 300.0).is_empty());
+    }
+
+    #[test]
+    fn a_step_is_not_a_season_once_the_trend_is_segmented() {
+        // Flat, then a step a week before the end: a moving average across the step would
+        // leave a weekly "pattern"; segments at the step leave none.
+        let values: Vec<f64> = (0..28 * 288).map(|i| if i < 21 * 288 { 40.0 } else { 55.0 }).collect();
+        let candidates = vec![288, 2016];
+        let segmented = decompose(&values, &candidates, SeasonalMode::Additive, 2, &[21 * 288]);
+        assert!(select_periods(&values, &segmented).is_empty());
+        assert!(
+            segmented
+                .deseasonalized
+                .iter()
+                .zip(&values)
+                .all(|(d, v)| (d - v).abs() < 1e-9)
+        );
     }
 
     #[test]
     fn medians_of_small_and_large_slices() {
+        for k in 1..=12 {
+            let values: Vec<f64> = (0..k).map(|i| ((i * 7919) % 13) as f64 - 6.0).collect();
+            let mut sorted = values.clone();
+            sorted.sort_by(f64::total_cmp);
+            let expected = if k % 2 == 1 {
+                sorted[k / 2]
+            } else {
+                (sorted[k / 2 - 1] + sorted[k / 2]) / 2.0
+            };
+            assert_eq!(median(&mut values.clone()), expected, "{k} values");
+        }
+        for k in 1..=12 {
+            let values: Vec<f64> = (0..k).map(|i| ((i * 5087) % 17) as f64 * 0.5 - 3.0).collect();
+            let center = median(&mut values.clone());
+            let mut deviations: Vec<f64> = values.iter().map(|v| (v - center).abs()).collect();
+            let mad = median(&mut deviations);
+            assert_eq!(median_and_mad(&mut values.clone()), (center, mad), "{k} values");
+        }
         assert_eq!(median(&mut [3.0, 1.0, 2.0]), 2.0);
         assert_eq!(median(&mut [4.0, 1.0, 3.0, 2.0]), 2.5);
         let mut large: Vec<f64> = (0..101).rev().map(f64::from).collect();
@@ -500,9 +497,39 @@ mod tests {
             .map(|i| 10.0 * (2.0 * std::f64::consts::PI * i as f64 / day as f64).sin())
             .collect();
         values[day * 5 + 12] += 1000.0; // an incident spike
-        let decomposition = decompose(&values, &[day]);
+        let decomposition = decompose(&values, &[day], SeasonalMode::Additive, 2, &[]);
         let peak_phase = day / 4;
         assert!((decomposition.profiles[0][peak_phase] - 10.0).abs() < 0.5);
         assert!(decomposition.amplitude() > 19.0 && decomposition.amplitude() < 21.0);
+    }
+
+    #[test]
+    fn the_mode_follows_what_the_swing_does() {
+        let day = 96;
+        let days = 28;
+        let shape = |i: usize| (2.0 * std::f64::consts::PI * (i % day) as f64 / day as f64).sin();
+        let noise = |i: usize| crate::forecast::testing::noise(i, 31);
+        let choose = |values: &[f64]| {
+            let additive = decompose(values, &[day], SeasonalMode::Additive, 2, &[]);
+            choose_mode(values, &additive).mode
+        };
+        // A constant swing on a base that doubles: additive.
+        let hump: Vec<f64> = (0..days * day)
+            .map(|i| 100.0 + 100.0 * i as f64 / (days * day) as f64 + 20.0 * shape(i) + noise(i))
+            .collect();
+        assert_eq!(choose(&hump), SeasonalMode::Additive);
+        // A swing proportional to that base: multiplicative.
+        let traffic: Vec<f64> = (0..days * day)
+            .map(|i| {
+                let level = 100.0 + 100.0 * i as f64 / (days * day) as f64;
+                level * (1.0 + 0.3 * shape(i)) + noise(i)
+            })
+            .collect();
+        assert_eq!(choose(&traffic), SeasonalMode::Multiplicative);
+        // A flat base whose swing grows 3 % a week: growing.
+        let peaks: Vec<f64> = (0..days * day)
+            .map(|i| 100.0 + 30.0 * 1.03f64.powf(i as f64 / (7 * day) as f64) * shape(i) + 0.5 * noise(i))
+            .collect();
+        assert_eq!(choose(&peaks), SeasonalMode::Growing);
     }
 }

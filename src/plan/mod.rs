@@ -46,6 +46,17 @@ pub struct ModelContext {
 }
 
 impl ModelContext {
+    /// The engine settings for a model's entities: `base` (the config's), with daily and
+    /// weekly seasons in the clock of the model's `timezone` (UTC without one).
+    pub fn settings_for(model: &CapacityModel, base: &forecast::Settings) -> forecast::Settings {
+        forecast::Settings {
+            clock: model
+                .timezone
+                .map_or(forecast::LocalClock::Utc, forecast::LocalClock::Zone),
+            ..base.clone()
+        }
+    }
+
     /// The model's step in seconds.
     pub fn step(&self) -> f64 {
         self.model.step.as_secs_f64()
@@ -448,4 +459,61 @@ fn same_input(earlier: &EntityResult, now: &EntityResult, grid: &Grid) -> bool {
         && forecast.last_value.to_bits() == last_value.to_bits()
         && forecast.diagnostics.history_points == grid.values.len()
         && earlier.driver.is_none()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A web service busiest at 09:00 in New York (a Gaussian hump on 100, hourly for three
+    /// weeks), across the change from EST (-05:00) to EDT (-04:00) on 2026-03-08. Planned
+    /// through a model with `timezone = "America/New_York"` (a threshold of 150 that each
+    /// peak passes keeps the entity at risk, so its whole path is kept), both forecast days
+    /// peak at 13:00 UTC (09:00 EDT).
+    #[test]
+    fn a_model_with_a_timezone_keeps_its_local_peak_hour_across_daylight_saving() {
+        let start = 1_772_150_400.0; // 2026-02-27T00:00:00Z
+        let change = 1_772_953_200.0; // 2026-03-08T07:00:00Z
+        let hours = 21 * 24;
+        let values: Vec<f64> = (0..hours)
+            .map(|h| {
+                let t = start + h as f64 * 3600.0;
+                let offset = if t >= change { -4.0 } else { -5.0 };
+                let local_hour = (t / 3600.0 + offset).rem_euclid(24.0);
+                100.0 + 60.0 * (-(local_hour - 9.0).powi(2) / 3.0).exp()
+            })
+            .collect();
+        let grid = Grid {
+            start,
+            step: 3600.0,
+            values,
+        };
+        let now = start + (hours - 1) as f64 * 3600.0;
+        let text = "name = \"web\"\nusage = \"x\"\nthreshold = 150\nstep = \"1h\"\nhistory = \"21d\"\nhorizon = \"2d\"\ntimezone = \"America/New_York\"\n";
+        let model = crate::config::models::parse(std::path::Path::new("web.toml"), text).expect("model");
+        let settings = ModelContext::settings_for(&model, &forecast::Settings::default());
+        assert_eq!(settings.clock, forecast::LocalClock::Zone(chrono_tz::America::New_York));
+        let context = ModelContext {
+            model,
+            settings,
+            scenarios: Vec::new(),
+            capacities: CapacityLookup::None,
+            drivers: Vec::new(),
+            now,
+            accuracy: PastAccuracy::default(),
+            earlier: None,
+        };
+        let planned = entity(
+            &context,
+            &accuracy::DueSnapshots::new(),
+            Labels::new([("service", "web")]),
+            Some(grid),
+        );
+        let summary = planned.result.forecast.expect("a forecast");
+        assert_eq!(summary.path.len(), 48);
+        for day in summary.path.chunks(24) {
+            let peak = day.iter().max_by(|a, b| a.mean.total_cmp(&b.mean)).expect("a peak");
+            assert_eq!((peak.timestamp / 3600.0).rem_euclid(24.0), 13.0, "{day:?}");
+        }
+    }
 }

@@ -381,6 +381,7 @@ fn entity(entity: &EntityResult) -> EntityDocument {
                 seasonal_mode: match d.seasonal_mode {
                     SeasonalMode::Additive => "additive",
                     SeasonalMode::Multiplicative => "multiplicative",
+                    SeasonalMode::Growing => "growing",
                 },
                 seasonal_periods_seconds: d.periods_secs.clone(),
                 trend_per_day: d.trend_per_day,

@@ -83,10 +83,11 @@ fn sources(dir: &Path) -> BTreeMap<String, String> {
 }
 
 /// The code of a file without comments, string and character literals, and test modules
-/// (`#[cfg(test)]` items); `None` for files that are test code as a whole.
+/// (`#[cfg(test)]` items); `None` for files that are test code as a whole (named so, or in a
+/// `tests/` folder of a module).
 fn code_of(path: &str, text: &str) -> Option<String> {
     let name = path.rsplit('/').next().unwrap_or(path);
-    if matches!(name, "tests.rs" | "testing.rs" | "test_util.rs") {
+    if matches!(name, "tests.rs" | "testing.rs" | "test_util.rs") || path.split('/').any(|part| part == "tests") {
         return None;
     }
     let chars: Vec<char> = text.chars().collect();

@@ -4,6 +4,11 @@
 use super::*;
 use crate::model::Direction;
 use crate::recommend::exhaustion::exhaustion;
+
+mod cases;
+mod items;
+mod shapes;
+
 use crate::series::Sample;
 
 const STEP: f64 = 300.0;
