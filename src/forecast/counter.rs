@@ -17,21 +17,39 @@ use super::seasonal::{self, Decomposition, SeasonalMode};
 /// is never cleaned).
 const AGAINST: f64 = 0.01;
 
-/// `Some(1.0)` when `values` only grow (at most 1 % of their steps go down), `Some(-1.0)` when
-/// they only shrink, `None` otherwise or when they never move.
+/// Share of a counter's movement that may go against its direction: deletions on a disk that
+/// is never cleaned are small next to what it gains. A series that gives back what it gained
+/// (a weekly restart of a leaking process, a log rotation) is a sawtooth, not a counter,
+/// however rarely it drops.
+const AGAINST_AMOUNT: f64 = 0.1;
+
+/// `Some(1.0)` when `values` only grow (at most 1 % of their steps go down, and by at most a
+/// tenth of what they gain), `Some(-1.0)` when they only shrink, `None` otherwise or when
+/// they never move.
 pub fn direction(values: &[f64]) -> Option<f64> {
     let (mut up, mut down, mut flat) = (0usize, 0usize, 0usize);
+    let (mut gained, mut lost) = (0.0f64, 0.0f64);
     for pair in values.windows(2) {
         match pair[1].partial_cmp(&pair[0]) {
-            Some(std::cmp::Ordering::Greater) => up += 1,
-            Some(std::cmp::Ordering::Less) => down += 1,
+            Some(std::cmp::Ordering::Greater) => {
+                up += 1;
+                gained += pair[1] - pair[0];
+            }
+            Some(std::cmp::Ordering::Less) => {
+                down += 1;
+                lost += pair[0] - pair[1];
+            }
             _ => flat += 1,
         }
     }
     let steps = (up + down + flat).max(1) as f64;
-    if down as f64 / steps <= AGAINST && up > 0 && up as f64 / steps > AGAINST {
+    if down as f64 / steps <= AGAINST && up > 0 && up as f64 / steps > AGAINST && lost <= AGAINST_AMOUNT * gained {
         Some(1.0)
-    } else if up as f64 / steps <= AGAINST && down > 0 && down as f64 / steps > AGAINST {
+    } else if up as f64 / steps <= AGAINST
+        && down > 0
+        && down as f64 / steps > AGAINST
+        && gained <= AGAINST_AMOUNT * lost
+    {
         Some(-1.0)
     } else {
         None

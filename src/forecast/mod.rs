@@ -365,7 +365,11 @@ fn forecast_filled(filled: &Grid, horizon: usize, settings: &Settings, observed:
     // Only a short regime after a change (under half the history, and under two weeks) is
     // too little evidence for its backtest to veto a growth.
     let short_regime = regime_start > 0 && regime.len() < (n / 2).min(14 * steps_per_day);
-    let trending = short_regime && slope.holds(TREND_T);
+    // A change that comes back every period (a weekly restart of a leaking process, a
+    // nightly rotation) is the season's, not a new regime: the last period repeats the one
+    // before it, and the growth since the change does not go on.
+    let repeats = short_regime && regime::repeats_last_period(&values, &candidates, steps_per_day);
+    let trending = short_regime && slope.holds(TREND_T) && !repeats;
     let mut methods = vec![
         Method::SeasonalLevel,
         Method::SeasonalRegimeLevel,

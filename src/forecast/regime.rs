@@ -337,6 +337,38 @@ impl ShiftRisk {
     }
 }
 
+/// Whether the last period of `values` repeats the one before it, for one of `candidates` or
+/// a week: the seasonal naive error over the last period is under a fifth of the spread within
+/// it.
+pub(super) fn repeats_last_period(values: &[f64], candidates: &[usize], steps_per_day: usize) -> bool {
+    let n = values.len();
+    let week = 7 * steps_per_day;
+    candidates
+        .iter()
+        .copied()
+        .chain((steps_per_day > 0).then_some(week))
+        .any(|p| {
+            if p < 2 || 2 * p > n {
+                return false;
+            }
+            let last = &values[n - p..];
+            let before = &values[n - 2 * p..n - p];
+            let pairs = last.iter().zip(before).filter(|(a, b)| a.is_finite() && b.is_finite());
+            let (mut error, mut count) = (0.0, 0usize);
+            for (a, b) in pairs {
+                error += (a - b).abs();
+                count += 1;
+            }
+            let finite: Vec<f64> = last.iter().copied().filter(|v| v.is_finite()).collect();
+            if count < p / 2 || finite.is_empty() {
+                return false;
+            }
+            let mean = finite.iter().sum::<f64>() / finite.len() as f64;
+            let spread = finite.iter().map(|v| (v - mean).abs()).sum::<f64>() / finite.len() as f64;
+            spread > 0.0 && error / (count as f64) < 0.2 * spread
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

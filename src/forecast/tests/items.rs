@@ -442,3 +442,26 @@ fn every_method_name_is_documented() {
         );
     }
 }
+
+/// Item 3. A process that leaks 0.3 GB an hour and is restarted every week (a weekly
+/// sawtooth from 25 to 75 GB) is not a new regime that grows after each restart: at any day
+/// of the week, neither the expected path nor the 95 % bound reaches 90 GB within a week.
+#[test]
+fn a_weekly_restart_sawtooth_is_not_growth_after_each_restart() {
+    let step = 3600.0;
+    let week = 168;
+    for (offset, noise) in [(0, 0.2), (30, 0.0), (70, 0.2), (120, 0.0), (160, 0.2)] {
+        let n = 28 * 24 + offset;
+        let values: Vec<f64> = (0..n)
+            .map(|i| 25.0 + 0.3 * ((i + week - offset % week) % week) as f64 + noise * gauss(i, 5))
+            .collect();
+        let fc = forecast(&grid(step, values), week, &Settings::default()).expect("forecast");
+        let crossing = exhaustion(&fc, 90.0, Direction::Above);
+        assert!(
+            crossing.likely.is_none() && crossing.earliest.is_none(),
+            "offset {offset}: {:?} {:?}",
+            fc.diagnostics.method,
+            fc.diagnostics
+        );
+    }
+}
