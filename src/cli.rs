@@ -58,7 +58,7 @@ pub enum Command {
         #[command(flatten)]
         config: ConfigArg,
         /// Address to listen on (overrides server.listen). Loopback by default.
-        #[arg(long)]
+        #[arg(long, value_parser = crate::net::parse_listen)]
         listen: Option<SocketAddr>,
     },
     /// Run one planning cycle, print the results and exit (non-zero if a model failed).
@@ -151,7 +151,7 @@ pub enum Command {
     /// Serve forecasts for a built-in demo fleet (four weeks of generated history).
     Demo {
         /// Address to listen on.
-        #[arg(long, default_value = "127.0.0.1:9860")]
+        #[arg(long, default_value = "127.0.0.1:9860", value_parser = crate::net::parse_listen)]
         listen: SocketAddr,
         /// Also write the demo history to this file (dump format, usable as a file source).
         #[arg(long)]

@@ -72,6 +72,16 @@ pub fn url_for_logs(url: &reqwest::Url) -> String {
     shown.to_string()
 }
 
+/// A listen address from the command line: `IP:port`, with what to write instead of a host
+/// name or a bare port.
+pub fn parse_listen(text: &str) -> Result<std::net::SocketAddr, String> {
+    text.trim().parse().map_err(|_| {
+        format!(
+            "{text:?} is not an IP address and port; write 127.0.0.1:9860 (this machine only), 0.0.0.0:9860 (every interface) or [::1]:9860 (a host name is not accepted)"
+        )
+    })
+}
+
 /// An error and its causes on one line ("connection refused" is usually three levels down).
 pub fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();

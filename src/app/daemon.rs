@@ -115,6 +115,9 @@ impl Daemon {
                 source,
             })?;
         let address = listener.local_addr().unwrap_or(self.listen);
+        if !address.ip().is_loopback() && self.bearer_token.is_none() {
+            tracing::warn!(%address, "listening beyond this machine without an API token: anyone who can reach it reads the fleet's forecasts; set server.bearer_token_file");
+        }
         tracing::info!(url = %format!("http://{address}/metrics"), models = self.models.len(), source = %self.source.describe(), shard = self.shard.index, shards = self.shard.count, "headroom is serving");
 
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

@@ -205,8 +205,36 @@ pub fn read(text: &str) -> Result<CsvInput, CsvError> {
     }
     for input in &series {
         check_span(input)?;
+        check_duplicates(input)?;
     }
     Ok(CsvInput { series, notes })
+}
+
+/// Two rows of one series at the same time with different values: two sources sharing an
+/// id (two hosts written as one), which would otherwise be averaged into a series that is
+/// neither.
+fn check_duplicates(input: &InputSeries) -> Result<(), CsvError> {
+    let mut order: Vec<usize> = (0..input.samples.len()).collect();
+    order.sort_by(|&a, &b| {
+        input.samples[a]
+            .timestamp
+            .total_cmp(&input.samples[b].timestamp)
+            .then(input.lines[a].cmp(&input.lines[b]))
+    });
+    for pair in order.windows(2) {
+        let (a, b) = (&input.samples[pair[0]], &input.samples[pair[1]]);
+        let same_value = a.value == b.value || (a.value.is_nan() && b.value.is_nan());
+        if a.timestamp == b.timestamp && !same_value {
+            return Err(CsvError {
+                line: input.lines[pair[1]],
+                message: format!(
+                    "series {:?} already has a value at this time on line {} ({} there, {} here); each series_id is one series: give each source its own id, or remove one of the rows",
+                    input.id, input.lines[pair[0]], a.value, b.value
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// The one unit of the numeric timestamps (`None`: there are none), or the first row written
@@ -415,6 +443,18 @@ mod tests {
         assert_eq!(series[0].id, "b");
         assert!(!series[0].rfc3339 && series[1].rfc3339);
         assert!(series[1].samples[1].value.is_nan());
+    }
+
+    /// Two rows of one series at one time with different values (two hosts given one id) are
+    /// refused at the second; a repeated identical row is harmless.
+    #[test]
+    fn one_series_with_two_values_at_one_time_is_refused_at_its_line() {
+        let clash = "series_id,timestamp,value\na,1000,1\na,1300,2\nb,1000,7\na,1000,5\n";
+        let error = read(clash).expect_err("refused");
+        assert_eq!(error.line, 5, "{error}");
+        assert!(error.message.contains("line 2"), "{error}");
+        let repeated = "series_id,timestamp,value\na,1000,1\na,1300,2\na,1000,1\n";
+        assert!(read(repeated).is_ok());
     }
 
     #[test]

@@ -107,6 +107,18 @@ fn model_problems(model: &CapacityModel) -> Vec<Problem> {
             ),
         ));
     }
+    let mut queries = vec![("usage", model.usage.as_str())];
+    if let Some(Capacity::Query(query)) = &model.capacity {
+        queries.push(("capacity", query.as_str()));
+    }
+    if let Some(driver) = &model.driver {
+        queries.push(("driver.query", driver.query.as_str()));
+    }
+    for (key, query) in queries {
+        if let Some(why) = unbalanced(query) {
+            found.push(problem(key, format!("the PromQL is cut short or mistyped: {why}")));
+        }
+    }
     if let Some(Capacity::Query(query)) = &model.capacity {
         let text = query.trim();
         let number_end = text
@@ -192,6 +204,45 @@ fn unmatchable_labels(change: &crate::scenario::Change, models: &[CapacityModel]
     Some(format!(
         "no entity can carry the label {name:?}: the usage queries of the models this change selects aggregate it away (labels they keep: {carried})"
     ))
+}
+
+/// What is unbalanced in a PromQL text (brackets, braces, parentheses, quotes), if anything:
+/// a query the source would refuse at every cycle, named by `check` instead.
+fn unbalanced(query: &str) -> Option<String> {
+    let mut open: Vec<char> = Vec::new();
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    for c in query.chars() {
+        if let Some(q) = quote {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' if q != '`' => escaped = true,
+                _ if c == q => quote = None,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '"' | '\'' | '`' => quote = Some(c),
+            '(' | '[' | '{' => open.push(c),
+            ')' | ']' | '}' => {
+                let wanted = match c {
+                    ')' => '(',
+                    ']' => '[',
+                    _ => '{',
+                };
+                if open.pop() != Some(wanted) {
+                    return Some(format!("{c:?} closes nothing that is open"));
+                }
+            }
+            '#' => break,
+            _ => {}
+        }
+    }
+    if let Some(q) = quote {
+        return Some(format!("a string opened with {q} is never closed"));
+    }
+    open.last().map(|c| format!("{c:?} is never closed"))
 }
 
 /// Whether a unit names a share (a threshold of 0.9 then means 90 %).
@@ -338,6 +389,15 @@ mod tests {
                 "headroom.toml: source.url: missing; expected the Prometheus API's URL, such as http://127.0.0.1:9090 (or HEADROOM_SOURCE__URL)"
             ]
         );
+    }
+
+    #[test]
+    fn unbalanced_promql_is_named() {
+        assert_eq!(unbalanced("sum by (a) (rate(x{l=\")\"}[5m]))"), None);
+        assert_eq!(unbalanced("a - b # a comment (with a paren"), None);
+        assert!(unbalanced("sum(rate(x[5m])").is_some_and(|w| w.contains("'(' is never closed")));
+        assert!(unbalanced("x{job=\"node}").is_some());
+        assert!(unbalanced("x[5m)").is_some_and(|w| w.contains("closes nothing")));
     }
 
     /// Typos that hide a real risk: an absolute threshold meant as a share, a horizon that

@@ -43,7 +43,7 @@ impl Ambiguous {
     /// Why the entity with these labels has no result, for its `reason`.
     pub fn reason(&self, query: &str) -> String {
         format!(
-            "the query `{query}` returned {} series with the labels {}, differing only in their metric name (__name__), so the entity's value is ambiguous; make the query return one series per entity (aggregate them, e.g. max by (...) (...), or select one metric)",
+            "the query `{query}` returned {} series with the labels {} (at most their metric name, __name__, tells them apart), so the entity's value is ambiguous; make the query return one series per entity (aggregate them, e.g. max by (...) (...), or select one metric)",
             self.copies, self.labels
         )
     }

@@ -118,7 +118,7 @@ fn planted_secrets_reach_no_output_surface() {
         .replace("timeout = \"10s\"\n", "timeout = \"10s\"\nusername = \"headroom\"\n");
     let lead_time = history::disk_with_lead_time();
     // A model the source refuses: its error, naming the source, goes everywhere errors go.
-    let broken = "name = \"broken\"\nusage = 'rate(oops'\nthreshold = 1\n";
+    let broken = "name = \"broken\"\nusage = 'rate(oops)'\nthreshold = 1\n";
     let setup = Setup::new(&config, &[("disk.toml", lead_time.as_str()), ("broken.toml", broken)]);
     let env = [
         ("HEADROOM_SOURCE__PASSWORD", SOURCE_PASSWORD),
