@@ -59,7 +59,7 @@ fn silent_connections_never_starve_the_health_check_or_the_scrape() {
         "hold_connections.py",
         Command::new("/usr/bin/python3")
             .arg(script)
-            .args(["--port", &port.to_string(), "--count", "1200", "--hold", "8"])
+            .args(["--port", &port.to_string(), "--count", "1200", "--hold", "20"])
             .stdout(Stdio::piped()),
     );
     let mut lines = BufReader::new(holder.take_stdout()).lines();
@@ -84,9 +84,11 @@ fn silent_connections_never_starve_the_health_check_or_the_scrape() {
         .and_then(|times| times.last())
         .and_then(|t| t.as_f64())
         .expect("times");
-    // The header timer starts when the server accepts: under the flood that lags the client.
+    // The header timer starts when the server accepts: under the flood (and on a busy
+    // machine) that lags the client by seconds. The bound is the client's own patience: a
+    // server that never closed them would leave them open the whole 20 s.
     assert!(
-        last < 6.0,
+        last < 14.0,
         "the last silent connection was closed after {last} s: {held}"
     );
 
