@@ -5,7 +5,7 @@
 //! critical with an order-by date that has passed, and its units are sized on the value it has
 //! now (the only honest figure there is), which the recommendation says.
 
-use super::{Cost, MonthBasis, MonthCost, Recommendation, Units, Urgency};
+use super::{Cost, MonthBasis, MonthCost, Recommendation, Urgency};
 use crate::format;
 use crate::model::{Direction, Scaling};
 
@@ -43,28 +43,7 @@ pub fn recommend_exceeded(entity: &Unforecast<'_>) -> Recommendation {
         (Direction::Below, Some(c)) => Some(c - entity.current),
         (Direction::Below, None) => None,
     };
-    let capacity_needed = usage.map(|u| u.max(0.0) / target_utilization);
-    let units_needed = |s: &Scaling, needed: f64| {
-        let mut whole = (needed / s.unit_size).ceil().max(f64::from(s.min_units));
-        if let Some(max) = s.max_units {
-            whole = whole.min(f64::from(max));
-        }
-        whole as u32
-    };
-    let units = match (entity.scaling, entity.capacity, capacity_needed) {
-        (Some(s), Some(c), Some(needed)) => {
-            let current = c / s.unit_size;
-            let needed_units = units_needed(s, needed);
-            Some(Units {
-                current,
-                needed: needed_units,
-                change: i64::from(needed_units) - current.round() as i64,
-                unit_name: s.unit_name.clone(),
-                unit_size: s.unit_size,
-            })
-        }
-        _ => None,
-    };
+    let (capacity_needed, units) = usage.map_or((None, None), |u| super::size(entity.scaling, entity.capacity, u));
     let cost = match (entity.scaling, &units) {
         (Some(s), Some(u)) => Some(Cost {
             currency: s.currency.clone(),
@@ -165,5 +144,23 @@ mod tests {
         assert!(r.caveats[0].contains("insufficient history"));
         // A remaining-space model past its floor: 4 GB free of 100 is 96 GB used.
         assert!(is_past(Direction::Below, 4.0, 10.0) && !is_past(Direction::Below, 40.0, 10.0));
+        // The same rule as a forecast entity's: with 2 GB of each step spent on itself, a
+        // step carries (10 - 2) x 80 % = 6.4 GB, so 93 GB needs 15 steps.
+        let with_overhead = Scaling {
+            overhead: 2.0,
+            ..scaling.clone()
+        };
+        let r = recommend_exceeded(&Unforecast {
+            now: 1_772_409_600.0,
+            direction: Direction::Above,
+            unit: "GB",
+            capacity: Some(100.0),
+            threshold: 90.0,
+            current: 93.0,
+            last_sample: 1_772_409_300.0,
+            scaling: Some(&with_overhead),
+            why: "insufficient history",
+        });
+        assert_eq!(r.units.map(|u| u.needed), Some(15));
     }
 }

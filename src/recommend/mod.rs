@@ -154,6 +154,37 @@ pub struct Situation<'a> {
     pub driver_used: bool,
 }
 
+/// What a `peak` of usage needs: the capacity (the peak at the target utilisation, plus each
+/// needed unit's own overhead) and, with `[scaling]` and a known capacity, the units against
+/// today's. `None` for a peak that cannot be known. The one sizing rule of every
+/// recommendation, forecast or not.
+pub(crate) fn size(scaling: Option<&Scaling>, capacity: Option<f64>, peak: f64) -> (Option<f64>, Option<Units>) {
+    if !peak.is_finite() {
+        return (None, None);
+    }
+    let target_utilization = scaling.map_or(1.0, |s| s.target_utilization);
+    let carried = peak.max(0.0) / target_utilization;
+    let needed = match scaling {
+        Some(s) if s.overhead > 0.0 => carried + s.overhead * f64::from(s.units_for(peak)),
+        _ => carried,
+    };
+    let units = match (scaling, capacity) {
+        (Some(s), Some(c)) => {
+            let current = c / s.unit_size;
+            let needed_units = s.units_for(peak);
+            Some(Units {
+                current,
+                needed: needed_units,
+                change: i64::from(needed_units) - current.round() as i64,
+                unit_name: s.unit_name.clone(),
+                unit_size: s.unit_size,
+            })
+        }
+        _ => None,
+    };
+    (Some(needed), units)
+}
+
 /// Computes the recommendation for one entity.
 pub fn recommend(situation: &Situation<'_>) -> Recommendation {
     let Situation {
@@ -194,29 +225,7 @@ pub fn recommend(situation: &Situation<'_>) -> Recommendation {
         _ => Urgency::Ok,
     };
 
-    // What the units must provide: the pessimistic peak at the target utilisation, plus each
-    // unit's own overhead.
-    let capacity_needed = peak_pessimistic.is_finite().then(|| {
-        let carried = peak_pessimistic.max(0.0) / target_utilization;
-        match scaling {
-            Some(s) if s.overhead > 0.0 => carried + s.overhead * f64::from(s.units_for(peak_pessimistic)),
-            _ => carried,
-        }
-    });
-    let units = match (scaling, capacity, capacity_needed) {
-        (Some(s), Some(c), Some(_)) => {
-            let current = c / s.unit_size;
-            let needed_units = s.units_for(peak_pessimistic);
-            Some(Units {
-                current,
-                needed: needed_units,
-                change: i64::from(needed_units) - current.round() as i64,
-                unit_name: s.unit_name.clone(),
-                unit_size: s.unit_size,
-            })
-        }
-        _ => None,
-    };
+    let (capacity_needed, units) = size(scaling, capacity, peak_pessimistic);
     let cost = match (scaling, &units) {
         (Some(s), Some(u)) => Some(Cost {
             currency: s.currency.clone(),
