@@ -346,7 +346,9 @@ fn check(path: &Path) -> ExitCode {
     // The same validation a start and a reload run.
     match crate::config::load::load(path, &environment()) {
         Ok((_, models)) => {
-            println!("{}: ok; {} capacity model(s) valid", path.display(), models.len());
+            let mut names: Vec<&str> = models.iter().map(|m| m.model_name()).collect();
+            names.dedup();
+            println!("{}: ok; {} capacity model(s) valid", path.display(), names.len());
             ExitCode::SUCCESS
         }
         Err(problems) => {

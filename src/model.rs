@@ -60,6 +60,27 @@ pub struct CapacityModel {
     /// The IANA time zone whose clock the daily and weekly seasons follow (`timezone`);
     /// `None`: UTC.
     pub timezone: Option<chrono_tz::Tz>,
+    /// Set when this is one resource of a model with several (`[[resources]]`): a node pool's
+    /// CPU, memory or pods. Each is planned as a model of its own, named
+    /// `{model}.{resource}`, then its entities are joined with the other resources' (see
+    /// `plan::pool`).
+    pub member: Option<Member>,
+}
+
+/// One resource of a model with several that share a scaling unit (`[[resources]]`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Member {
+    /// The model's name: what every output shows.
+    pub model: String,
+    /// The resource's name (`cpu`, `memory`, `pods`): the `resource` label.
+    pub resource: String,
+    /// Its position among the model's resources (`resources.N` in problems).
+    pub index: usize,
+    /// How many resources the model has.
+    pub count: usize,
+    /// PromQL giving the size of one unit per entity in this resource's unit (the
+    /// allocatable of the pool's node type); `None`: `scaling.unit_size` (set per resource).
+    pub unit_size_query: Option<String>,
 }
 
 /// A business metric a resource follows (`[driver]`): requests for CPU, sessions for memory.
@@ -187,6 +208,39 @@ pub struct Downsample {
 }
 
 impl CapacityModel {
+    /// The model's name as outputs show it: the model a resource belongs to, or the model.
+    pub fn model_name(&self) -> &str {
+        self.member.as_ref().map_or(&self.name, |m| &m.model)
+    }
+
+    /// The key of a setting as written in the model file: a per-resource setting of a model
+    /// with several resources is `resources.N.key` (`scaling.unit_size` and
+    /// `scaling.overhead` are written there as `unit_size` and `overhead`); the rest, and
+    /// every key of a one-resource model, as given.
+    pub fn key(&self, key: &str) -> String {
+        const PER_RESOURCE: [&str; 8] = [
+            "usage",
+            "capacity",
+            "threshold",
+            "direction",
+            "unit",
+            "downsample",
+            "unit_size",
+            "overhead",
+        ];
+        let Some(member) = &self.member else {
+            return key.to_string();
+        };
+        let bare = key.strip_prefix("scaling.").unwrap_or(key);
+        let head = bare.split('.').next().unwrap_or(bare);
+        let scaled = key.starts_with("scaling.") && (head == "unit_size" || head == "overhead");
+        if scaled || (!key.starts_with("scaling.") && PER_RESOURCE.contains(&head)) {
+            format!("resources.{}.{bare}", member.index)
+        } else {
+            key.to_string()
+        }
+    }
+
     /// Seconds without a sample after which an entity's series has ended: `stale_after`, or
     /// by default three steps and at least an hour (a few missed scrapes are not an end; a
     /// remount or a removed node is).

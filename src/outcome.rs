@@ -94,6 +94,28 @@ pub struct EntityResult {
     pub history: Arc<Vec<(f64, f64)>>,
     /// The latest score of this entity's past forecasts at each checkpoint.
     pub accuracy: Vec<accuracy::Score>,
+    /// The unit of `capacity`, `threshold`, `current` and the forecast when it is not the
+    /// model's: for a model with several resources, the binding resource's.
+    pub unit: Option<String>,
+    /// For a model with several resources: the resource that binds (crosses its threshold
+    /// first, or else needs the most units), whose usage, capacity, exhaustion and forecast
+    /// the fields above are.
+    pub binding: Option<String>,
+    /// For a model with several resources: each resource planned on its own, in the model
+    /// file's order (empty for a model with one).
+    pub resources: Vec<ResourceResult>,
+}
+
+/// One resource of an entity of a model with several.
+#[derive(Clone, Debug)]
+pub struct ResourceResult {
+    /// The resource's name (`cpu`, `memory`, `pods`).
+    pub resource: String,
+    /// The unit of its values.
+    pub unit: String,
+    /// The resource planned alone: its usage, capacity, exhaustion, forecast and the units it
+    /// alone would need.
+    pub result: EntityResult,
 }
 
 /// The identity of an entity across cycles: its model's name and its labels.
@@ -122,7 +144,15 @@ impl EntityResult {
             driver_problem: None,
             history: Arc::default(),
             accuracy: Vec::new(),
+            unit: None,
+            binding: None,
+            resources: Vec::new(),
         }
+    }
+
+    /// The result of resource `name` of this entity, for a model with several.
+    pub fn resource(&self, name: &str) -> Option<&EntityResult> {
+        self.resources.iter().find(|r| r.resource == name).map(|r| &r.result)
     }
 
     /// The baseline's recommendation, then that of each scenario that changes this entity's
@@ -149,6 +179,8 @@ impl EntityResult {
 #[derive(Clone, Debug)]
 pub struct ScenarioOutcome {
     pub scenario: String,
+    /// For a model with several resources, the resource that binds under the scenario.
+    pub binding: Option<String>,
     pub exhaustion: Option<Exhaustion>,
     pub recommendation: Option<Recommendation>,
 }
@@ -175,6 +207,14 @@ pub struct ModelOutcome {
     /// Unix time of the cycle the entities come from: this cycle's, or an earlier one's when
     /// this model failed and its last good results are carried over.
     pub results_from: Option<f64>,
+}
+
+impl ModelOutcome {
+    /// The unit of `entity`'s values: its own (a model with several resources: the binding
+    /// resource's), else the model's.
+    pub fn unit_of<'a>(&'a self, entity: &'a EntityResult) -> &'a str {
+        entity.unit.as_deref().unwrap_or(&self.unit)
+    }
 }
 
 /// The result of a whole cycle.
@@ -304,6 +344,18 @@ pub fn under_scenario(report: &CycleOutcome, name: &str) -> CycleOutcome {
         if let Some(outcome) = entity.scenarios.iter().find(|o| o.scenario == name) {
             entity.exhaustion = outcome.exhaustion;
             entity.recommendation = outcome.recommendation.clone();
+            if let Some(binding) = outcome.binding.as_ref().filter(|b| entity.binding.as_ref() != Some(b)) {
+                // Another resource binds under the scenario: the entity's values are its.
+                if let Some(resource) = entity.resources.iter().find(|r| &r.resource == binding) {
+                    entity.capacity = resource.result.capacity;
+                    entity.threshold = resource.result.threshold;
+                    entity.current = resource.result.current;
+                    entity.forecast = resource.result.forecast.clone();
+                    entity.history = Arc::clone(&resource.result.history);
+                    entity.unit = Some(resource.unit.clone());
+                }
+                entity.binding = Some(binding.clone());
+            }
         }
         entity.scenarios.retain(|o| o.scenario == name);
     }

@@ -7,6 +7,23 @@ use crate::outcome::{CycleOutcome, EntityResult, EntityStatus, ModelOutcome};
 use crate::recommend::{Recommendation, Units, Urgency};
 use crate::series::Labels;
 
+/// A scaling section of `unit_size` per `unit_name` at `unit_cost` EUR: no lead time, no
+/// target below 100 %, no bounds, no overhead; tests override what they exercise.
+pub(crate) fn scaling(unit_size: f64, unit_name: &str, unit_cost: f64) -> crate::model::Scaling {
+    crate::model::Scaling {
+        unit_size,
+        unit_name: unit_name.into(),
+        unit_cost,
+        currency: "EUR".into(),
+        lead_time: crate::duration::PromDuration::from_secs(0),
+        target_utilization: 1.0,
+        min_units: 0,
+        max_units: None,
+        overhead: 0.0,
+        sizing_horizon: None,
+    }
+}
+
 /// An entity of the `disk` model on `host`, with a recommendation of `urgency`, a runway of
 /// `runway` days and a change of `change` units.
 pub(crate) fn entity(host: &str, urgency: Urgency, runway: Option<f64>, change: i64) -> EntityResult {
@@ -169,6 +186,7 @@ pub(crate) fn rich_cycle() -> CycleOutcome {
         }],
     }));
     disk.scenarios.push(crate::outcome::ScenarioOutcome {
+        binding: None,
         scenario: "launch".into(),
         exhaustion: disk.exhaustion,
         recommendation: disk.recommendation.clone(),

@@ -256,6 +256,7 @@ fn results_registry(report: &CycleOutcome, style: NameStyle) -> Registry {
     let runway: Family<LabelPairs, GaugeF64> = Family::default();
     let budget: Family<LabelPairs, GaugeF64> = Family::default();
     let entities: Family<LabelPairs, Gauge> = Family::default();
+    let binding: Family<LabelPairs, Gauge> = Family::default();
 
     for model in &report.models {
         let model_labels = vec![("model".to_string(), model.model.clone())];
@@ -283,7 +284,13 @@ fn results_registry(report: &CycleOutcome, style: NameStyle) -> Registry {
         for entity in &model.entities {
             let mut labels = model_labels.clone();
             let keys: Vec<&str> = entity.labels.iter().map(|(k, _)| k).collect();
-            let names = label_names::exposed_names(&keys, &RESERVED_LABELS, style);
+            // `resource` tells a pool's resources apart: an entity label of that name is then
+            // exported as `exported_resource`, as for the other reserved names.
+            let mut reserved: Vec<&str> = RESERVED_LABELS.to_vec();
+            if !entity.resources.is_empty() {
+                reserved.push("resource");
+            }
+            let names = label_names::exposed_names(&keys, &reserved, style);
             labels.extend(names.into_iter().zip(entity.labels.iter().map(|(_, v)| v.to_string())));
             for state in EntityStatus::ALL {
                 let mut with_status = labels.clone();
@@ -292,26 +299,66 @@ fn results_registry(report: &CycleOutcome, style: NameStyle) -> Registry {
                     .get_or_create(&with_status)
                     .set(i64::from(entity.status == state));
             }
-            if let Some(value) = entity.threshold {
-                threshold.get_or_create(&labels).set(value);
+            // A model with several resources: what each resource measured and forecasts, told
+            // apart by the `resource` label; the recommendation below is the pool's.
+            let measured: Vec<(LabelPairs, &crate::outcome::EntityResult)> = if entity.resources.is_empty() {
+                vec![(labels.clone(), entity)]
+            } else {
+                entity
+                    .resources
+                    .iter()
+                    .map(|r| {
+                        let mut with_resource = labels.clone();
+                        with_resource.push(("resource".into(), r.resource.clone()));
+                        (with_resource, &r.result)
+                    })
+                    .collect()
+            };
+            for (labels, result) in &measured {
+                if let Some(value) = result.threshold {
+                    threshold.get_or_create(labels).set(value);
+                }
+                if let Some(value) = result.capacity {
+                    capacity.get_or_create(labels).set(value);
+                }
+                if let Some(value) = result.current {
+                    current.get_or_create(labels).set(value);
+                }
+                if let Some(value) = result.forecast.as_ref().and_then(|f| f.diagnostics.backtest_mase) {
+                    mase.get_or_create(labels).set(value);
+                }
+                for score in &result.accuracy {
+                    let mut with_checkpoint = labels.clone();
+                    with_checkpoint.push(("checkpoint".into(), score.checkpoint.clone()));
+                    accuracy_mase.get_or_create(&with_checkpoint).set(score.mase);
+                    for (level, value) in [("0.8", score.coverage_80), ("0.95", score.coverage_95)] {
+                        let mut with_level = with_checkpoint.clone();
+                        with_level.push(("level".into(), level.into()));
+                        accuracy_coverage.get_or_create(&with_level).set(value);
+                    }
+                }
+                if let Some(x) = result.exhaustion {
+                    for (estimate, at) in [("likely", x.likely), ("earliest", x.earliest)] {
+                        if let Some(at) = at {
+                            let mut with_estimate = labels.clone();
+                            with_estimate.push(("estimate".into(), estimate.into()));
+                            exhaustion.get_or_create(&with_estimate).set(at);
+                        }
+                    }
+                }
             }
-            if let Some(value) = entity.capacity {
-                capacity.get_or_create(&labels).set(value);
-            }
-            if let Some(value) = entity.current {
-                current.get_or_create(&labels).set(value);
-            }
-            if let Some(value) = entity.forecast.as_ref().and_then(|f| f.diagnostics.backtest_mase) {
-                mase.get_or_create(&labels).set(value);
-            }
-            for score in &entity.accuracy {
-                let mut with_checkpoint = labels.clone();
-                with_checkpoint.push(("checkpoint".into(), score.checkpoint.clone()));
-                accuracy_mase.get_or_create(&with_checkpoint).set(score.mase);
-                for (level, value) in [("0.8", score.coverage_80), ("0.95", score.coverage_95)] {
-                    let mut with_level = with_checkpoint.clone();
-                    with_level.push(("level".into(), level.into()));
-                    accuracy_coverage.get_or_create(&with_level).set(value);
+            let bindings = std::iter::once(("baseline", entity.binding.as_ref())).chain(
+                entity
+                    .scenarios
+                    .iter()
+                    .map(|o| (o.scenario.as_str(), o.binding.as_ref())),
+            );
+            for (scenario, resource) in bindings {
+                if let Some(resource) = resource {
+                    let mut with_binding = labels.clone();
+                    with_binding.push(("scenario".into(), scenario.into()));
+                    with_binding.push(("resource".into(), resource.clone()));
+                    binding.get_or_create(&with_binding).set(1);
                 }
             }
             // The baseline and every scenario, told apart by the `scenario` label.
@@ -346,17 +393,13 @@ fn results_registry(report: &CycleOutcome, style: NameStyle) -> Registry {
                     }
                 }
             }
-            if let Some(x) = entity.exhaustion {
-                for (estimate, at) in [("likely", x.likely), ("earliest", x.earliest)] {
-                    if let Some(at) = at {
-                        let mut with_estimate = labels.clone();
-                        with_estimate.push(("estimate".into(), estimate.into()));
-                        exhaustion.get_or_create(&with_estimate).set(at);
-                    }
-                }
-            }
         }
     }
+    registry.register(
+        "headroom_binding_resource",
+        "Always 1, for an entity of a model with several resources: the resource that binds (crosses its threshold first, or else needs the most units), per scenario",
+        binding,
+    );
     registry.register(
         "headroom_exhaustion_timestamp_seconds",
         "Unix time at which the entity is forecast to cross its threshold (estimate=likely: expected path; estimate=earliest: pessimistic 95% bound); absent when no crossing within the horizon",

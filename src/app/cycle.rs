@@ -102,7 +102,7 @@ impl Cycle<'_> {
                 let index = p
                     .models
                     .iter()
-                    .position(|m| m.model == model.name && m.error.is_none())?;
+                    .position(|m| m.model == model.model_name() && m.error.is_none())?;
                 Some((Arc::clone(p), index))
             });
             let result = self.run_model(model, now, earlier).await;
@@ -157,6 +157,8 @@ impl Cycle<'_> {
             };
             outcomes.push(outcome);
         }
+        // The resources of a model with several become that model's outcome.
+        let outcomes = plan::pool::join_all(models, outcomes);
         let scenarios = scenario_reach(self.scenarios, models, &outcomes, previous.as_deref());
         CycleOutcome {
             evaluated_at: now,
@@ -190,7 +192,8 @@ impl Cycle<'_> {
                     end,
                     step,
                 },
-                &model.name,
+                // Every resource of an entity on the same replica.
+                model.model_name(),
             )
             .await?;
         let capacities = match &model.capacity {
@@ -213,6 +216,20 @@ impl Cycle<'_> {
                 }
             }
         };
+        let unit_sizes = match model.member.as_ref().and_then(|m| m.unit_size_query.as_ref()) {
+            None => CapacityLookup::None,
+            Some(query) => CapacityLookup::Series {
+                query: query.clone(),
+                series: fetcher
+                    .history(&RangeQuery {
+                        query: query.clone(),
+                        start,
+                        end,
+                        step,
+                    })
+                    .await?,
+            },
+        };
         let drivers = match &model.driver {
             Some(driver) => {
                 fetcher
@@ -227,9 +244,16 @@ impl Cycle<'_> {
             None => Vec::new(),
         };
         // Entities of the previous cycle, to say which vanished from this answer.
+        let resource = model.member.as_ref().map(|m| m.resource.clone());
         let previous_entities: Vec<EntityResult> = earlier
             .as_ref()
-            .map(|(outcome, i)| outcome.models[*i].entities.clone())
+            .map(|(outcome, i)| {
+                let entities = &outcome.models[*i].entities;
+                match &resource {
+                    None => entities.clone(),
+                    Some(name) => entities.iter().filter_map(|e| e.resource(name).cloned()).collect(),
+                }
+            })
             .unwrap_or_default();
         // The history cache keeps a series' past when the answer no longer holds it; what it
         // keeps is not planned as live (see `vanished`).
@@ -241,6 +265,7 @@ impl Cycle<'_> {
             settings: ModelContext::settings_for(model, self.settings),
             scenarios: self.scenarios.to_vec(),
             capacities,
+            unit_sizes,
             drivers,
             now,
             accuracy: past_accuracy(self.store, &model.name).await,
@@ -252,7 +277,7 @@ impl Cycle<'_> {
                         .results_from
                         .is_some_and(|at| now - at < step && now >= at)
                 })
-                .map(|(outcome, model)| EarlierResults::new(outcome, model)),
+                .map(|(outcome, model)| EarlierResults::new(outcome, model, resource)),
         };
         let pool = Arc::clone(self.pool);
         let store = self.store.cloned();
@@ -313,13 +338,15 @@ fn scenario_reach(
         .map(|scenario| {
             let (mut matched, mut changed) = (0, 0);
             for outcome in outcomes.iter().filter(|o| o.error.is_none()) {
-                let driver = models
-                    .iter()
-                    .find(|m| m.name == outcome.model)
-                    .and_then(|m| m.driver.as_ref())
-                    .map(|d| d.name.as_str());
+                // The model, or each resource of a model with several.
+                let planned: Vec<&CapacityModel> =
+                    models.iter().filter(|m| m.model_name() == outcome.model).collect();
                 for entity in &outcome.entities {
-                    if scenario.reaches(&outcome.model, driver, &entity.labels) {
+                    let reached = planned.iter().any(|m| {
+                        let driver = m.driver.as_ref().map(|d| d.name.as_str());
+                        scenario.reaches(&m.name, driver, &entity.labels)
+                    });
+                    if reached {
                         matched += 1;
                     }
                     if entity.scenarios.iter().any(|o| o.scenario == scenario.name) {

@@ -294,7 +294,8 @@ impl Daemon {
             );
         }
         if let Some(previous) = state.latest() {
-            let configured: Vec<&str> = self.models.iter().map(|m| m.name.as_str()).collect();
+            let mut configured: Vec<&str> = self.models.iter().map(|m| m.model_name()).collect();
+            configured.dedup();
             report.carry_over_models_not_run(&previous, &configured);
         }
         // Rendering a fleet's results takes a while: off the threads that serve HTTP.
@@ -319,7 +320,7 @@ impl Daemon {
         for model in due {
             let failed = latest
                 .as_ref()
-                .and_then(|r| r.models.iter().find(|m| m.model == model.name))
+                .and_then(|r| r.models.iter().find(|m| m.model == model.model_name()))
                 .is_some_and(|m| m.error.is_some());
             match retry {
                 Some(retry) if failed => timing.retry(model, retry, crate::clock::unix_now()),

@@ -43,6 +43,8 @@ pub struct Span {
 struct Read {
     usage: Vec<Series>,
     capacities: CapacityLookup,
+    /// Each entity's unit size, for a resource whose `unit_size` is a query.
+    unit_sizes: CapacityLookup,
     drivers: Vec<Series>,
     /// Label sets the usage (and the capacity) answer held more than once: those entities get
     /// an error, as in a cycle.
@@ -193,32 +195,33 @@ async fn read_once(fetcher: &Fetcher<'_>, model: &CapacityModel, start: f64, end
         step: model.step.as_secs_f64(),
     };
     let usage = fetcher
-        .owned_history(&range(model.usage_query()), &model.name)
+        .owned_history(&range(model.usage_query()), model.model_name())
         .await?
         .into_iter()
         .map(History::into_series)
         .map(sorted)
         .collect();
+    // The whole span of a query, in time order.
+    let read = |query: String| async move {
+        Ok::<_, SourceError>(fetcher.history(&range(query)).await?.into_iter().map(sorted).collect())
+    };
     let capacities = match &model.capacity {
         None => CapacityLookup::None,
         Some(Capacity::Constant(value)) => CapacityLookup::Constant(*value),
         Some(Capacity::Query(query)) => CapacityLookup::Series {
             query: query.clone(),
-            series: fetcher
-                .history(&range(query.clone()))
-                .await?
-                .into_iter()
-                .map(sorted)
-                .collect(),
+            series: read(query.clone()).await?,
+        },
+    };
+    let unit_sizes = match model.member.as_ref().and_then(|m| m.unit_size_query.as_ref()) {
+        None => CapacityLookup::None,
+        Some(query) => CapacityLookup::Series {
+            query: query.clone(),
+            series: read(query.clone()).await?,
         },
     };
     let drivers = match &model.driver {
-        Some(driver) => fetcher
-            .history(&range(driver.query.clone()))
-            .await?
-            .into_iter()
-            .map(sorted)
-            .collect(),
+        Some(driver) => read(driver.query.clone()).await?,
         None => Vec::new(),
     };
     let capacity_ambiguous = match &model.capacity {
@@ -228,6 +231,7 @@ async fn read_once(fetcher: &Fetcher<'_>, model: &CapacityModel, start: f64, end
     Ok(Read {
         usage,
         capacities,
+        unit_sizes,
         drivers,
         usage_ambiguous: fetcher.ambiguous(&model.usage_query()),
         capacity_ambiguous,
@@ -272,7 +276,7 @@ fn plan_moments(
     let plan_at = |now: f64| -> MomentOutcome {
         let end = (now / step).floor() * step;
         let start = end - model.history.as_secs_f64();
-        let capacities = match &read.capacities {
+        let cut = |lookup: &CapacityLookup| match lookup {
             CapacityLookup::Series { query, series } => CapacityLookup::Series {
                 query: query.clone(),
                 series: window(series, start, end),
@@ -280,12 +284,14 @@ fn plan_moments(
             CapacityLookup::Constant(value) => CapacityLookup::Constant(*value),
             CapacityLookup::None => CapacityLookup::None,
         };
+        let capacities = cut(&read.capacities);
         // Scenarios are left out: they add what-ifs beside the baseline, never change it.
         let context = ModelContext {
             model: model.clone(),
             settings: settings.clone(),
             scenarios: Vec::new(),
             capacities,
+            unit_sizes: cut(&read.unit_sizes),
             drivers: window(&read.drivers, start, end),
             now,
             accuracy: PastAccuracy::default(),

@@ -31,7 +31,7 @@ impl Timing {
     /// The models due at `now` (or within a couple of seconds of it, when one is due), in
     /// configuration order; all of them the first time.
     pub fn due<'m>(&self, models: &'m [CapacityModel], now: f64) -> Vec<&'m CapacityModel> {
-        let is_due = |m: &CapacityModel, at: f64| self.next_due.get(&m.name).is_none_or(|due| *due <= at);
+        let is_due = |m: &CapacityModel, at: f64| self.next_due.get(m.model_name()).is_none_or(|due| *due <= at);
         if !models.iter().any(|m| is_due(m, now)) {
             return Vec::new();
         }
@@ -42,20 +42,21 @@ impl Timing {
     pub fn ran(&mut self, model: &CapacityModel, default_interval: Duration, started: f64) {
         let interval = interval_of(model, default_interval);
         self.rounds += 1;
-        let next = started + interval * (1.0 + jitter(&model.name, self.rounds));
-        self.next_due.insert(model.name.clone(), next);
+        let next = started + interval * (1.0 + jitter(model.model_name(), self.rounds));
+        self.next_due.insert(model.model_name().to_string(), next);
     }
 
     /// Records that `model` could not reach its source: due again after `retry`.
     pub fn retry(&mut self, model: &CapacityModel, retry: Duration, now: f64) {
-        self.next_due.insert(model.name.clone(), now + retry.as_secs_f64());
+        self.next_due
+            .insert(model.model_name().to_string(), now + retry.as_secs_f64());
     }
 
     /// When the next model falls due (`None` with no model).
     pub fn next(&self, models: &[CapacityModel]) -> Option<f64> {
         models
             .iter()
-            .map(|m| self.next_due.get(&m.name).copied().unwrap_or(f64::NEG_INFINITY))
+            .map(|m| self.next_due.get(m.model_name()).copied().unwrap_or(f64::NEG_INFINITY))
             .min_by(f64::total_cmp)
     }
 

@@ -39,6 +39,9 @@ pub fn load(path: &Path, env: &BTreeMap<String, String>) -> Result<(Config, Vec<
         problems.extend(scenario_problems(path, config, models));
         problems.extend(history_problems(config, models));
     }
+    // The resources of one model share its settings: a problem with a shared one is said once.
+    let mut said = BTreeSet::new();
+    problems.retain(|p| said.insert(p.to_string()));
     match (config, models) {
         (Some(config), Some(models)) if problems.is_empty() => Ok((config, models)),
         _ => Err(Problems(problems)),
@@ -61,11 +64,14 @@ fn models_dir_fallback(path: &Path) -> Option<PathBuf> {
 /// horizon with no step in it.
 fn model_problems(model: &CapacityModel) -> Vec<Problem> {
     let text = std::fs::read_to_string(&model.file).unwrap_or_default();
-    let problem = |key: &str, message: String| Problem {
-        origin: model.file.display().to_string(),
-        line: line_of(&text, &key.split('.').map(String::from).collect::<Vec<_>>()),
-        key: key.to_string(),
-        message,
+    let problem = |key: &str, message: String| {
+        let key = model.key(key);
+        Problem {
+            origin: model.file.display().to_string(),
+            line: line_of(&text, &key.split('.').map(String::from).collect::<Vec<_>>()),
+            key,
+            message,
+        }
     };
     let mut found = Vec::new();
     match (model.threshold, &model.capacity) {
@@ -113,6 +119,9 @@ fn model_problems(model: &CapacityModel) -> Vec<Problem> {
     }
     if let Some(driver) = &model.driver {
         queries.push(("driver.query", driver.query.as_str()));
+    }
+    if let Some(query) = model.member.as_ref().and_then(|m| m.unit_size_query.as_deref()) {
+        queries.push(("unit_size", query));
     }
     for (key, query) in queries {
         if let Some(why) = unbalanced(query) {
@@ -181,7 +190,7 @@ fn unmatchable_labels(change: &crate::scenario::Change, models: &[CapacityModel]
             if !change.drivers.is_empty() {
                 m.driver.as_ref().is_some_and(|d| change.drivers.contains(&d.name))
             } else {
-                change.models.is_empty() || change.models.contains(&m.name)
+                change.models.is_empty() || change.models.iter().any(|s| crate::scenario::selects_model(s, &m.name))
             }
         })
         .collect();
@@ -279,7 +288,9 @@ fn history_problems(config: &Config, models: &[CapacityModel]) -> Vec<Problem> {
 /// Scenarios that name models or drivers no model file defines.
 fn scenario_problems(path: &Path, config: &Config, models: &[CapacityModel]) -> Vec<Problem> {
     let text = std::fs::read_to_string(path).unwrap_or_default();
-    let names: BTreeSet<&str> = models.iter().map(|m| m.name.as_str()).collect();
+    // A change selects a model by its name (all its resources) or one resource of a model
+    // with several as `model.resource`.
+    let names: BTreeSet<&str> = models.iter().flat_map(|m| [m.name.as_str(), m.model_name()]).collect();
     let drivers: BTreeSet<&str> = models
         .iter()
         .filter_map(|m| m.driver.as_ref().map(|d| d.name.as_str()))

@@ -1,4 +1,5 @@
-//! Reading capacity model files: one TOML file per resource in the models directory.
+//! Reading capacity model files: one TOML file per model in the models directory, with one
+//! resource or several (`[[resources]]`, read by `resources.rs`).
 //!
 //! Every file is checked in full: all problems are reported with file, line and key. The
 //! values it builds are the plain types of [`crate::model`].
@@ -8,14 +9,31 @@ use std::path::{Path, PathBuf};
 
 use crate::config::problems::{Document, Problem, Problems, Table};
 use crate::duration::PromDuration;
-use crate::model::{Capacity, CapacityModel, Direction, Downsample, Driver, Scaling, Threshold};
+use crate::model::{Capacity, CapacityModel, Direction, Downsample, Driver, Member, Scaling, Threshold};
 use crate::percent::Percent;
+
+mod resources;
 
 /// Most grid points a model may ask the engine to handle per series.
 const MAX_POINTS: f64 = 200_000.0;
 
-/// Parses one model file's text. `origin` names the file in problems.
+/// Parses the text of a model file with one resource. `origin` names the file in problems.
 pub fn parse(origin: &Path, text: &str) -> Result<CapacityModel, Vec<Problem>> {
+    let mut models = parse_file(origin, text)?;
+    if models.len() == 1 {
+        return Ok(models.remove(0));
+    }
+    Err(vec![Problem {
+        origin: origin.display().to_string(),
+        line: None,
+        key: "resources".into(),
+        message: format!("{} resources where one model was expected", models.len()),
+    }])
+}
+
+/// Parses one model file's text: one model, or one per resource of a model with several
+/// (`[[resources]]`, see [`crate::model::Member`]). `origin` names the file in problems.
+pub fn parse_file(origin: &Path, text: &str) -> Result<Vec<CapacityModel>, Vec<Problem>> {
     let document = Document::new(origin.display().to_string(), text, BTreeMap::new());
     let tree = match toml::from_str::<toml::Table>(text) {
         Ok(table) => serde_json::to_value(table).unwrap_or_default(),
@@ -30,11 +48,7 @@ pub fn parse(origin: &Path, text: &str) -> Result<CapacityModel, Vec<Problem>> {
     let mut root = document.root(tree);
     let name: Option<String> = root.required("name", "a name of lowercase letters, digits, - and _");
     if let Some(name) = &name {
-        if name.is_empty()
-            || !name
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
-        {
+        if !valid_name(name) {
             root.report(
                 "name",
                 format!("{name:?} is not valid; use lowercase letters, digits, - and _"),
@@ -42,66 +56,8 @@ pub fn parse(origin: &Path, text: &str) -> Result<CapacityModel, Vec<Problem>> {
         }
     }
     let description: String = root.optional("description", "a string").unwrap_or_default();
-    let usage: Option<String> = root.required("usage", "a PromQL query returning one series per entity");
-    if usage.as_deref().is_some_and(|q| q.trim().is_empty()) {
-        root.report("usage", "the query is empty");
-    }
-    let capacity = if root.contains("capacity") {
-        let value: Option<serde_json::Value> = root.optional("capacity", "a PromQL query string or a number");
-        match value {
-            Some(serde_json::Value::String(query)) if !query.trim().is_empty() => Some(Capacity::Query(query)),
-            Some(serde_json::Value::Number(n)) if n.as_f64().is_some_and(|v| v > 0.0 && v.is_finite()) => {
-                n.as_f64().map(Capacity::Constant)
-            }
-            Some(_) => {
-                root.report(
-                    "capacity",
-                    "expected a non-empty PromQL query string or a positive number",
-                );
-                None
-            }
-            None => None,
-        }
-    } else {
-        None
-    };
-    let threshold = if root.contains("threshold") {
-        let value: Option<serde_json::Value> = root.optional("threshold", "\"90%\" or a number");
-        match value {
-            Some(serde_json::Value::String(text)) => match text.parse::<Threshold>() {
-                Ok(t) => Some(t),
-                Err(message) => {
-                    root.report("threshold", message);
-                    None
-                }
-            },
-            Some(serde_json::Value::Number(n)) => n.as_f64().map(Threshold::Absolute),
-            Some(_) => {
-                root.report(
-                    "threshold",
-                    "expected a percentage of capacity such as \"90%\", or a number",
-                );
-                None
-            }
-            None => None,
-        }
-    } else {
-        root.report(
-            "threshold",
-            "missing; expected a percentage of capacity such as \"90%\", or a number",
-        );
-        None
-    };
-    if matches!(threshold, Some(Threshold::Fraction(_))) && capacity.is_none() && usage.is_some() {
-        root.report(
-            "threshold",
-            "a percentage threshold needs a capacity (a query or a number)",
-        );
-    }
-    let direction = root
-        .optional("direction", "\"above\" or \"below\"")
-        .unwrap_or(Direction::Above);
-    let unit: String = root.optional("unit", "a unit name such as bytes").unwrap_or_default();
+    let several = root.contains("resources");
+    let single = (!several).then(|| resource_keys(&mut root));
     let history = root
         .parsed("history", "a duration such as 28d")
         .unwrap_or(PromDuration::from_secs(28 * 86_400));
@@ -147,34 +103,161 @@ pub fn parse(origin: &Path, text: &str) -> Result<CapacityModel, Vec<Problem>> {
                 None
             }
         });
-    let scaling = scaling_section(root.table("scaling"));
+    let scaling = scaling_section(root.table("scaling"), !several);
     let driver = driver_section(root.table("driver"));
+    let resources = if several {
+        resources::section(&mut root, scaling.is_some())
+    } else {
+        Vec::new()
+    };
     root.finish();
     if document.has_problems() {
         return Err(document.into_problems());
     }
-    match (name, usage, threshold) {
-        (Some(name), Some(usage), Some(threshold)) => Ok(CapacityModel {
-            name,
-            description,
+    let Some(name) = name else {
+        return Err(document.into_problems());
+    };
+    let model = |keys: ResourceKeys, member: Option<Member>| -> Option<CapacityModel> {
+        Some(CapacityModel {
+            name: member
+                .as_ref()
+                .map_or_else(|| name.clone(), |m| format!("{name}.{}", m.resource)),
+            description: description.clone(),
             file: origin.to_path_buf(),
-            usage,
-            capacity,
-            threshold,
-            direction,
-            unit,
+            usage: keys.usage?,
+            capacity: keys.capacity,
+            threshold: keys.threshold?,
+            direction: keys.direction,
+            unit: keys.unit,
             history,
             step,
             horizon,
             interval,
             stale_after,
-            downsample,
-            team,
-            scaling,
-            driver,
+            downsample: downsample.clone(),
+            team: team.clone(),
+            scaling: scaling.clone(),
+            driver: driver.clone(),
             timezone,
-        }),
-        _ => Err(document.into_problems()),
+            member,
+        })
+    };
+    let models: Option<Vec<CapacityModel>> = match single {
+        Some(keys) => model(keys, None).map(|m| vec![m]),
+        None => {
+            let count = resources.len();
+            resources
+                .into_iter()
+                .enumerate()
+                .map(|(index, resource)| {
+                    let mut built = model(
+                        resource.keys,
+                        Some(Member {
+                            model: name.clone(),
+                            resource: resource.name,
+                            index,
+                            count,
+                            unit_size_query: resource.unit_size_query,
+                        }),
+                    )?;
+                    if let Some(scaling) = built.scaling.as_mut() {
+                        scaling.unit_size = resource.unit_size.unwrap_or(f64::NAN);
+                        scaling.overhead = resource.overhead;
+                    }
+                    Some(built)
+                })
+                .collect()
+        }
+    };
+    models.ok_or_else(|| document.into_problems())
+}
+
+/// Whether `name` is a valid model or resource name: lowercase letters, digits, `-` and `_`.
+pub(crate) fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
+
+/// The settings of one resource: at the top of a one-resource model file, or in each
+/// `[[resources]]` table.
+pub(crate) struct ResourceKeys {
+    usage: Option<String>,
+    capacity: Option<Capacity>,
+    threshold: Option<Threshold>,
+    direction: Direction,
+    unit: String,
+}
+
+/// Reads the settings of one resource from `table` (every problem recorded).
+pub(crate) fn resource_keys(table: &mut Table<'_>) -> ResourceKeys {
+    let usage: Option<String> = table.required("usage", "a PromQL query returning one series per entity");
+    if usage.as_deref().is_some_and(|q| q.trim().is_empty()) {
+        table.report("usage", "the query is empty");
+    }
+    let capacity = if table.contains("capacity") {
+        let value: Option<serde_json::Value> = table.optional("capacity", "a PromQL query string or a number");
+        match value {
+            Some(serde_json::Value::String(query)) if !query.trim().is_empty() => Some(Capacity::Query(query)),
+            Some(serde_json::Value::Number(n)) if n.as_f64().is_some_and(|v| v > 0.0 && v.is_finite()) => {
+                n.as_f64().map(Capacity::Constant)
+            }
+            Some(_) => {
+                table.report(
+                    "capacity",
+                    "expected a non-empty PromQL query string or a positive number",
+                );
+                None
+            }
+            None => None,
+        }
+    } else {
+        None
+    };
+    let threshold = if table.contains("threshold") {
+        let value: Option<serde_json::Value> = table.optional("threshold", "\"90%\" or a number");
+        match value {
+            Some(serde_json::Value::String(text)) => match text.parse::<Threshold>() {
+                Ok(t) => Some(t),
+                Err(message) => {
+                    table.report("threshold", message);
+                    None
+                }
+            },
+            Some(serde_json::Value::Number(n)) => n.as_f64().map(Threshold::Absolute),
+            Some(_) => {
+                table.report(
+                    "threshold",
+                    "expected a percentage of capacity such as \"90%\", or a number",
+                );
+                None
+            }
+            None => None,
+        }
+    } else {
+        table.report(
+            "threshold",
+            "missing; expected a percentage of capacity such as \"90%\", or a number",
+        );
+        None
+    };
+    if matches!(threshold, Some(Threshold::Fraction(_))) && capacity.is_none() && usage.is_some() {
+        table.report(
+            "threshold",
+            "a percentage threshold needs a capacity (a query or a number)",
+        );
+    }
+    let direction = table
+        .optional("direction", "\"above\" or \"below\"")
+        .unwrap_or(Direction::Above);
+    let unit: String = table.optional("unit", "a unit name such as bytes").unwrap_or_default();
+    ResourceKeys {
+        usage,
+        capacity,
+        threshold,
+        direction,
+        unit,
     }
 }
 
@@ -223,14 +306,19 @@ fn driver_section(mut table: Table<'_>) -> Option<Driver> {
     })
 }
 
-/// Reads the optional `[scaling]` table: `None` when it is absent or empty; otherwise
-/// `unit_size` is required and every problem is recorded.
-fn scaling_section(mut table: Table<'_>) -> Option<Scaling> {
+/// Reads the optional `[scaling]` table: `None` when it is absent or empty; otherwise every
+/// problem is recorded. `one_resource`: `unit_size` (required) and `overhead` are here; a model
+/// with several resources sets them per resource (its scaling's are then placeholders).
+fn scaling_section(mut table: Table<'_>, one_resource: bool) -> Option<Scaling> {
     if table.is_empty() {
         return None;
     }
-    let unit_size: Option<f64> = table.required("unit_size", "the capacity of one unit, a positive number");
-    if unit_size.is_some_and(|v| !(v > 0.0 && v.is_finite())) {
+    let unit_size: Option<f64> = if one_resource {
+        table.required("unit_size", "the capacity of one unit, a positive number")
+    } else {
+        Some(f64::NAN)
+    };
+    if one_resource && unit_size.is_some_and(|v| !(v > 0.0 && v.is_finite())) {
         table.report("unit_size", "must be a positive number");
     }
     let unit_name: String = table
@@ -266,12 +354,16 @@ fn scaling_section(mut table: Table<'_>) -> Option<Scaling> {
     if max_units.is_some_and(|max| max < min_units) {
         table.report("max_units", format!("must be at least min_units ({min_units})"));
     }
-    let overhead: f64 = table
-        .optional(
-            "overhead",
-            "the capacity each unit spends on itself, in the model's unit",
-        )
-        .unwrap_or(0.0);
+    let overhead: f64 = if one_resource {
+        table
+            .optional(
+                "overhead",
+                "the capacity each unit spends on itself, in the model's unit",
+            )
+            .unwrap_or(0.0)
+    } else {
+        0.0
+    };
     if !(overhead >= 0.0 && overhead.is_finite()) || unit_size.is_some_and(|size| size > 0.0 && overhead >= size) {
         table.report(
             "overhead",
@@ -281,7 +373,7 @@ fn scaling_section(mut table: Table<'_>) -> Option<Scaling> {
     let sizing_horizon: Option<PromDuration> = table.parsed("sizing_horizon", "a duration such as 30d");
     table.finish();
     Some(Scaling {
-        unit_size: unit_size.filter(|v| *v > 0.0 && v.is_finite())?,
+        unit_size: unit_size.filter(|v| (*v > 0.0 && v.is_finite()) || (!one_resource && v.is_nan()))?,
         overhead: if overhead.is_finite() && overhead >= 0.0 {
             overhead
         } else {
@@ -327,8 +419,8 @@ pub fn load_dir(dir: &Path) -> Result<Vec<CapacityModel>, Problems> {
     let mut problems = Vec::new();
     for file in files {
         match std::fs::read_to_string(&file) {
-            Ok(text) => match parse(&file, &text) {
-                Ok(model) => models.push(model),
+            Ok(text) => match parse_file(&file, &text) {
+                Ok(mut found) => models.append(&mut found),
                 Err(mut found) => problems.append(&mut found),
             },
             Err(error) => problems.push(Problem {
@@ -352,8 +444,8 @@ pub fn load_texts(texts: &[(&str, &str)]) -> Result<Vec<CapacityModel>, Problems
     let mut models = Vec::new();
     let mut problems = Vec::new();
     for (origin, text) in texts {
-        match parse(Path::new(origin), text) {
-            Ok(model) => models.push(model),
+        match parse_file(Path::new(origin), text) {
+            Ok(mut found) => models.append(&mut found),
             Err(mut found) => problems.append(&mut found),
         }
     }
@@ -367,9 +459,12 @@ pub fn load_texts(texts: &[(&str, &str)]) -> Result<Vec<CapacityModel>, Problems
 
 fn duplicate_names(models: &[CapacityModel]) -> Vec<Problem> {
     let mut seen = BTreeSet::new();
+    let mut files = BTreeSet::new();
     models
         .iter()
-        .filter(|m| !seen.insert(m.name.clone()))
+        // A model with several resources is one model, from one file.
+        .filter(|m| files.insert((m.file.clone(), m.model_name().to_string())))
+        .filter(|m| !seen.insert(m.model_name().to_string()))
         .map(|m| Problem {
             origin: m.file.display().to_string(),
             line: crate::config::problems::line_of(
@@ -377,129 +472,13 @@ fn duplicate_names(models: &[CapacityModel]) -> Vec<Problem> {
                 &["name".into()],
             ),
             key: "name".into(),
-            message: format!("model name {:?} is used by another file; names must be unique", m.name),
+            message: format!(
+                "model name {:?} is used by another file; names must be unique",
+                m.model_name()
+            ),
         })
         .collect()
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const GOOD: &str = r#"
-name = "node-filesystem"
-usage = 'node_filesystem_size_bytes - node_filesystem_avail_bytes'
-capacity = 'node_filesystem_size_bytes'
-threshold = "90%"
-unit = "bytes"
-history = "28d"
-step = "5m"
-horizon = "30d"
-"#;
-
-    #[test]
-    fn a_good_model_parses() {
-        let model = parse(Path::new("fs.toml"), GOOD).expect("valid");
-        assert_eq!(model.threshold, Threshold::Fraction(0.9));
-        assert_eq!(model.threshold.resolve(Some(200.0)), Some(180.0));
-        assert_eq!(model.direction, Direction::Above);
-        assert!(matches!(model.capacity, Some(Capacity::Query(_))));
-    }
-
-    #[test]
-    fn every_mistake_is_reported() {
-        let text = "name = \"Bad Name\"\nusage = \"x\"\nthreshold = \"90%\"\nstep = \"5 minutes\"\nhorizon = \"30d\"\nwindow = \"7d\"\n";
-        let problems = parse(Path::new("bad.toml"), text).expect_err("invalid");
-        let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
-        assert_eq!(lines.len(), 4, "{lines:#?}");
-        assert!(lines[0].starts_with("bad.toml:1: name:"));
-        assert!(lines[1].starts_with("bad.toml:3: threshold: a percentage threshold needs a capacity"));
-        assert!(lines[2].starts_with("bad.toml:4: step: invalid duration"));
-        assert!(lines[3].starts_with("bad.toml:6: window: unknown key"));
-    }
-
-    #[test]
-    fn a_timezone_is_an_iana_name_and_a_wrong_one_is_named_at_its_line() {
-        assert_eq!(parse(Path::new("fs.toml"), GOOD).expect("valid").timezone, None);
-        let text = format!("{GOOD}timezone = \"America/New_York\"\n");
-        let model = parse(Path::new("fs.toml"), &text).expect("valid");
-        assert_eq!(model.timezone, Some(chrono_tz::America::New_York));
-        let text = "name = \"web\"\nusage = \"x\"\nthreshold = 1\ntimezone = \"Paris\"\n";
-        let problems = parse(Path::new("web.toml"), text).expect_err("invalid");
-        let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
-        assert_eq!(lines.len(), 1, "{lines:#?}");
-        assert!(
-            lines[0].starts_with("web.toml:4: timezone: \"Paris\" is not an IANA time zone name"),
-            "{lines:#?}"
-        );
-    }
-
-    #[test]
-    fn thresholds_parse() {
-        assert_eq!("85 %".parse::<Threshold>(), Ok(Threshold::Fraction(0.85)));
-        assert_eq!("1e12".parse::<Threshold>(), Ok(Threshold::Absolute(1e12)));
-        assert!("lots".parse::<Threshold>().is_err());
-        assert!("0%".parse::<Threshold>().is_err());
-    }
-
-    const POOL: &str = r#"
-name = "pool-cpu"
-usage = 'sum by (pool) (rate(node_cpu_seconds_total{mode!="idle"}[5m]))'
-capacity = 'count by (pool) (node_cpu_seconds_total{mode="idle"})'
-threshold = "85%"
-unit = "cores"
-team = "platform"
-
-[scaling]
-unit_size = 16
-unit_name = "node"
-unit_cost = 412.5
-currency = "EUR"
-lead_time = "21d"
-target_utilization = "70%"
-min_units = 3
-max_units = 40
-"#;
-
-    #[test]
-    fn downsampling_wraps_the_usage_in_a_subquery() {
-        let text = "name = \"d\"\nusage = \"a - b\"\nthreshold = 1\nstep = \"1h\"\n[downsample]\nfunction = \"max\"\nresolution = \"5m\"\n";
-        let model = load_texts(&[("d.toml", text)]).expect("model").remove(0);
-        assert_eq!(model.usage_query(), "max_over_time((a - b)[1h:5m])");
-        let bad = "name = \"d\"\nusage = \"a\"\nthreshold = 1\nstep = \"5m\"\n[downsample]\nfunction = \"p99\"\nresolution = \"5m\"\n";
-        let problems = load_texts(&[("d.toml", bad)]).expect_err("refused").to_string();
-        assert!(
-            problems.contains("downsample.function") && problems.contains("downsample.resolution"),
-            "{problems}"
-        );
-    }
-
-    #[test]
-    fn scaling_parses() {
-        let model = parse(Path::new("pool.toml"), POOL).expect("valid");
-        assert_eq!(model.team.as_deref(), Some("platform"));
-        let scaling = model.scaling.expect("scaling");
-        assert_eq!(scaling.unit_size, 16.0);
-        assert_eq!(scaling.lead_time.as_secs_f64(), 21.0 * 86_400.0);
-        assert!((scaling.target_utilization - 0.7).abs() < 1e-12);
-        assert_eq!((scaling.min_units, scaling.max_units), (3, Some(40)));
-    }
-
-    #[test]
-    fn scaling_problems_are_all_reported() {
-        let text = POOL
-            .replace("unit_size = 16", "unit_size = -1")
-            .replace("\"70%\"", "\"170%\"")
-            .replace("max_units = 40", "max_units = 2\ncolour = 1");
-        let problems: Vec<String> = parse(Path::new("pool.toml"), &text)
-            .expect_err("invalid")
-            .iter()
-            .map(ToString::to_string)
-            .collect();
-        assert_eq!(problems.len(), 4, "{problems:#?}");
-        assert!(problems[0].contains("scaling.unit_size: must be a positive number"));
-        assert!(problems[1].contains("scaling.target_utilization"));
-        assert!(problems[2].contains("scaling.max_units: must be at least min_units (3)"));
-        assert!(problems[3].contains("scaling.colour: unknown key"));
-    }
-}
+mod tests;

@@ -101,7 +101,7 @@ pub fn diff<'a>(report: &'a CycleOutcome, notified: &HashMap<String, RiskState>,
                 out.changes.push(Change {
                     kind,
                     model: &model.model,
-                    unit: &model.unit,
+                    unit: model.unit_of(entity),
                     previous: previous.cloned(),
                     current,
                     entity: Some(entity),

@@ -61,6 +61,7 @@ pub fn json_payload(id: &str, generated_at: f64, source: &str, changes: &[Change
                 "current": entity.and_then(|e| e.current),
                 "capacity": entity.and_then(|e| e.capacity),
                 "threshold": entity.and_then(|e| e.threshold),
+                "binding": entity.and_then(|e| e.binding.clone()),
                 "summary": summary(change),
                 "recommendation": recommendation.map(crate::report::json::recommendation),
             })

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use crate::forecast::accuracy;
 use crate::forecast::{self, Forecast, ForecastSummary, Grid, NoForecast};
 use crate::format;
-use crate::model::{CapacityModel, Direction};
+use crate::model::{CapacityModel, Direction, Scaling};
 use crate::outcome::{CycleOutcome, EntityResult, EntityStatus, ScenarioOutcome};
 use crate::recommend::exceeded;
 use crate::recommend::exhaustion::{Exhaustion, exhaustion};
@@ -23,6 +23,7 @@ use crate::scenario::{self, Scenario};
 use crate::series::{Labels, Series};
 
 pub mod inputs;
+pub mod pool;
 
 use inputs::{CapacityLookup, DriverProblem, aligned, chart_history, matching_series, value_at};
 
@@ -35,6 +36,9 @@ pub struct ModelContext {
     pub settings: forecast::Settings,
     pub scenarios: Vec<Scenario>,
     pub capacities: CapacityLookup,
+    /// Where each entity's unit size comes from, for a resource whose `unit_size` is a query
+    /// (`CapacityLookup::None`: `scaling.unit_size`).
+    pub unit_sizes: CapacityLookup,
     /// The driver query's series, when the model has a `[driver]`.
     pub drivers: Vec<Series>,
     /// The instant planned from (Unix seconds).
@@ -83,24 +87,36 @@ pub struct PastAccuracy {
 pub struct EarlierResults {
     outcome: Arc<CycleOutcome>,
     model: usize,
+    /// The resource, for a resource of a model with several.
+    resource: Option<String>,
     index: HashMap<Labels, usize>,
 }
 
 impl EarlierResults {
-    /// The results of model number `model` in `outcome`.
-    pub fn new(outcome: Arc<CycleOutcome>, model: usize) -> EarlierResults {
+    /// The results of model number `model` in `outcome` (of its resource `resource`, for a
+    /// model with several).
+    pub fn new(outcome: Arc<CycleOutcome>, model: usize, resource: Option<String>) -> EarlierResults {
         let index = outcome.models[model]
             .entities
             .iter()
             .enumerate()
             .map(|(i, e)| (e.labels.clone(), i))
             .collect();
-        EarlierResults { outcome, model, index }
+        EarlierResults {
+            outcome,
+            model,
+            resource,
+            index,
+        }
     }
 
     fn get(&self, labels: &Labels) -> Option<&EntityResult> {
         let i = *self.index.get(labels)?;
-        self.outcome.models[self.model].entities.get(i)
+        let entity = self.outcome.models[self.model].entities.get(i)?;
+        match &self.resource {
+            None => Some(entity),
+            Some(resource) => entity.resource(resource),
+        }
     }
 
     /// Whether `result` is the earlier one, kept (it shares the earlier forecast).
@@ -175,6 +191,14 @@ pub fn entity(context: &ModelContext, due: &accuracy::DueSnapshots, labels: Labe
     };
     result.capacity = capacity.as_ref().map(|c| c.now);
     result.threshold = model.threshold.resolve(result.capacity);
+    let scaling = match entity_scaling(context, &result.labels) {
+        Ok(scaling) => scaling,
+        Err(reason) => {
+            result.status = EntityStatus::Error;
+            result.reason = Some(reason);
+            return unplanned(result);
+        }
+    };
     // What remains is forecast as if the capacity had always been today's (an online resize
     // is not a fall in consumption); what is used does not depend on the capacity.
     let raw_grid = match (&capacity, model.direction) {
@@ -206,7 +230,15 @@ pub fn entity(context: &ModelContext, due: &accuracy::DueSnapshots, labels: Labe
     match forecast::forecast(&grid, context.horizon_steps(), &context.settings) {
         Ok(own) => {
             let scored_against = raw_grid.as_ref().unwrap_or(&grid);
-            let accuracy = plan_forecast(context, due, &mut result, &grid, scored_against, own, driver_plan);
+            let accuracy = plan_forecast(
+                context,
+                due,
+                &mut result,
+                (&grid, scored_against),
+                own,
+                driver_plan,
+                scaling.as_ref(),
+            );
             if let (Some(capacity), Some(recommendation)) = (&capacity, result.recommendation.as_mut()) {
                 for (at, from, to) in capacity.changes() {
                     let verb = if to > from { "grew" } else { "shrank" };
@@ -246,7 +278,7 @@ pub fn entity(context: &ModelContext, due: &accuracy::DueSnapshots, labels: Labe
                         threshold,
                         current,
                         last_sample,
-                        scaling: model.scaling.as_ref(),
+                        scaling: scaling.as_ref(),
                         why: &why,
                     }));
                 }
@@ -255,6 +287,39 @@ pub fn entity(context: &ModelContext, due: &accuracy::DueSnapshots, labels: Labe
             unplanned(result)
         }
     }
+}
+
+/// The model's `[scaling]` for this entity: with its unit size read from the entity's series
+/// when the resource's `unit_size` is a query (the allocatable of its pool's node type).
+fn entity_scaling(context: &ModelContext, labels: &Labels) -> Result<Option<Scaling>, String> {
+    let Some(scaling) = context.model.scaling.as_ref() else {
+        return Ok(None);
+    };
+    let Some(query) = context.model.member.as_ref().and_then(|m| m.unit_size_query.as_ref()) else {
+        return Ok(Some(scaling.clone()));
+    };
+    let size = context
+        .unit_sizes
+        .for_entity(labels, context.now, context.model.stale_after_secs())
+        .map_err(|problem| {
+            format!(
+                "unit_size: {}",
+                problem.to_string().replacen("capacity", "unit size", 1)
+            )
+        })?
+        .ok_or_else(|| format!("unit_size: the query `{query}` was not read"))?;
+    if size.now <= scaling.overhead {
+        return Err(format!(
+            "unit_size: one {} reads {} here, not more than its overhead ({}): it could carry nothing",
+            scaling.unit_name,
+            format::number(size.now),
+            format::number(scaling.overhead)
+        ));
+    }
+    Ok(Some(Scaling {
+        unit_size: size.now,
+        ..scaling.clone()
+    }))
 }
 
 /// The entity's driver series and the fit of the resource to it, or why there is none.
@@ -287,10 +352,10 @@ fn plan_forecast(
     context: &ModelContext,
     due: &accuracy::DueSnapshots,
     result: &mut EntityResult,
-    grid: &Grid,
-    scored_against: &Grid,
+    (grid, scored_against): (&Grid, &Grid),
     own: Forecast,
     driver_plan: Option<(DriverFit, Grid)>,
+    scaling: Option<&Scaling>,
 ) -> AccuracyUpdate {
     let model = &context.model;
     let horizon_steps = context.horizon_steps();
@@ -317,9 +382,7 @@ fn plan_forecast(
         result.exhaustion = Some(exhaustion(&forecast, threshold, model.direction));
     }
     let summary = forecast.summary();
-    let sized_until = model
-        .scaling
-        .as_ref()
+    let sized_until = scaling
         .and_then(|s| s.sizing_horizon)
         .map_or(f64::INFINITY, |h| forecast.last_timestamp + h.as_secs_f64());
     let peaks = sizing::peaks(&forecast, model.direction, result.capacity, sized_until);
@@ -333,7 +396,7 @@ fn plan_forecast(
         forecast: &summary,
         peaks: peaks.as_ref(),
         exhaustion: result.exhaustion,
-        scaling: model.scaling.as_ref(),
+        scaling,
         driver: driver_fit.as_ref(),
         driver_used: result.driver_used,
     };
@@ -385,6 +448,7 @@ fn plan_forecast(
         });
         result.scenarios.push(ScenarioOutcome {
             scenario: scenario.name.clone(),
+            binding: None,
             exhaustion: changed_exhaustion,
             recommendation: Some(recommendation),
         });
@@ -498,6 +562,7 @@ mod tests {
             settings,
             scenarios: Vec::new(),
             capacities: CapacityLookup::None,
+            unit_sizes: CapacityLookup::None,
             drivers: Vec::new(),
             now,
             accuracy: PastAccuracy::default(),

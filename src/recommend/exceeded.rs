@@ -106,16 +106,9 @@ mod tests {
     #[test]
     fn a_full_new_volume_is_critical_and_sized_on_its_value() {
         let scaling = Scaling {
-            unit_size: 10.0,
-            unit_name: "10 GB step".into(),
-            unit_cost: 5.0,
-            currency: "EUR".into(),
             lead_time: PromDuration::from_secs(86_400),
             target_utilization: 0.8,
-            min_units: 0,
-            max_units: None,
-            overhead: 0.0,
-            sizing_horizon: None,
+            ..crate::test_util::scaling(10.0, "10 GB step", 5.0)
         };
         let r = recommend_exceeded(&Unforecast {
             now: 1_772_409_600.0,

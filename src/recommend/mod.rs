@@ -438,7 +438,8 @@ fn period_name(seconds: f64) -> &'static str {
     }
 }
 
-fn plural(name: &str, count: i64) -> String {
+/// `name` for `count` of them ("node", "nodes").
+pub(crate) fn plural(name: &str, count: i64) -> String {
     if count == 1 || name.ends_with('s') {
         name.to_string()
     } else {

@@ -176,16 +176,7 @@ mod tests {
     #[test]
     fn the_projection_is_continuous_across_the_horizon() {
         let scaling = Scaling {
-            unit_size: 10.0,
-            unit_name: "step".into(),
-            unit_cost: 1.0,
-            currency: "EUR".into(),
-            lead_time: crate::duration::PromDuration::from_secs(0),
-            target_utilization: 1.0,
-            min_units: 0,
-            max_units: None,
-            overhead: 0.0,
-            sizing_horizon: None,
+            ..crate::test_util::scaling(10.0, "step", 1.0)
         };
         // 2026-03-01 00:00 UTC; the horizon ends on 2026-05-10, mid-May.
         let now = 1_772_323_200.0;
@@ -218,16 +209,7 @@ mod tests {
     #[test]
     fn a_falling_trend_never_plans_capacity_down_past_the_horizon() {
         let scaling = Scaling {
-            unit_size: 10.0,
-            unit_name: "step".into(),
-            unit_cost: 1.0,
-            currency: "EUR".into(),
-            lead_time: crate::duration::PromDuration::from_secs(0),
-            target_utilization: 1.0,
-            min_units: 0,
-            max_units: None,
-            overhead: 0.0,
-            sizing_horizon: None,
+            ..crate::test_util::scaling(10.0, "step", 1.0)
         };
         let months = project_costs(1_772_323_200.0, 1_778_371_200.0, &scaling, None, 115.0, -0.3);
         assert!(months.iter().all(|m| m.units == 12), "{months:?}");

@@ -22,16 +22,11 @@ fn linear(last: f64, slope: f64, width: f64, hours: usize) -> Forecast {
 
 fn pool_scaling() -> Scaling {
     Scaling {
-        unit_size: 16.0,
-        unit_name: "node".into(),
-        unit_cost: 400.0,
-        currency: "EUR".into(),
         lead_time: PromDuration::from_secs(21 * 86_400),
         target_utilization: 0.7,
         min_units: 3,
         max_units: Some(40),
-        overhead: 0.0,
-        sizing_horizon: None,
+        ..crate::test_util::scaling(16.0, "node", 400.0)
     }
 }
 

@@ -85,6 +85,23 @@ pub struct EntityDocument {
     pub driver_used: bool,
     pub driver_problem: Option<String>,
     pub accuracy: Vec<AccuracyDocument>,
+    /// The unit of `current`, `capacity`, `threshold` and the forecast when it is not the
+    /// model's (a model with several resources: the binding resource's); `null` otherwise.
+    pub unit: Option<String>,
+    /// For a model with several resources: the resource that binds (see `resources`).
+    pub binding: Option<String>,
+    /// For a model with several resources: each resource planned alone, in the model file's
+    /// order; empty for a model with one.
+    pub resources: Vec<ResourceDocument>,
+}
+
+/// One resource of an entity of a model with several: the entity's fields for that resource
+/// alone (its `unit` always set), and its name.
+#[derive(Debug, Serialize)]
+pub struct ResourceDocument {
+    pub resource: String,
+    #[serde(flatten)]
+    pub result: EntityDocument,
 }
 
 /// When the threshold is crossed.
@@ -179,6 +196,8 @@ pub struct MonthDocument {
 #[derive(Debug, Serialize)]
 pub struct ScenarioDocument {
     pub scenario: String,
+    /// For a model with several resources, the resource that binds under the scenario.
+    pub binding: Option<String>,
     pub exhaustion: Option<ExhaustionDocument>,
     pub recommendation: Option<RecommendationDocument>,
 }
@@ -248,6 +267,9 @@ pub struct RecommendationEntry {
     pub current: Option<f64>,
     pub capacity: Option<f64>,
     pub threshold: Option<f64>,
+    /// For a model with several resources: the resource that binds (`unit`, `current`,
+    /// `capacity` and `threshold` are its).
+    pub binding: Option<String>,
     pub recommendation: RecommendationDocument,
 }
 
@@ -315,12 +337,13 @@ pub fn recommendations(outcome: &CycleOutcome, filter: &RecommendationFilter) ->
             .filter_map(|(m, e)| {
                 Some(RecommendationEntry {
                     model: m.model.clone(),
-                    unit: m.unit.clone(),
+                    unit: e.unit.clone().unwrap_or_else(|| m.unit.clone()),
                     team: e.team.clone(),
                     labels: labels(e),
                     current: e.current,
                     capacity: e.capacity,
                     threshold: e.threshold,
+                    binding: e.binding.clone(),
                     recommendation: recommendation(e.recommendation.as_ref()?),
                 })
             })
@@ -404,6 +427,20 @@ fn entity(entity: &EntityResult) -> EntityDocument {
         driver_used: entity.driver_used,
         driver_problem: entity.driver_problem.clone(),
         accuracy: entity.accuracy.iter().map(accuracy).collect(),
+        unit: entity.unit.clone(),
+        binding: entity.binding.clone(),
+        resources: entity
+            .resources
+            .iter()
+            .map(|r| {
+                let mut result = self::entity(&r.result);
+                result.unit = Some(r.unit.clone());
+                ResourceDocument {
+                    resource: r.resource.clone(),
+                    result,
+                }
+            })
+            .collect(),
     }
 }
 
@@ -466,6 +503,7 @@ fn cost(c: &Cost) -> CostDocument {
 fn scenario(s: &ScenarioOutcome) -> ScenarioDocument {
     ScenarioDocument {
         scenario: s.scenario.clone(),
+        binding: s.binding.clone(),
         exhaustion: s.exhaustion.as_ref().map(exhaustion),
         recommendation: s.recommendation.as_ref().map(recommendation),
     }

@@ -90,8 +90,13 @@ pub fn to_table(report: &CycleOutcome) -> String {
                     0 => format!("{} (keep)", u.needed),
                     c => format!("{} ({c:+})", u.needed),
                 });
+            // A model with several resources: the values are the binding resource's.
+            let name = match &e.binding {
+                Some(resource) => format!("{} [{resource}, {}]", entity_name(&e.labels), model.unit_of(e)),
+                None => entity_name(&e.labels),
+            };
             table.push([
-                entity_name(&e.labels),
+                name,
                 status,
                 urgency,
                 e.current.map(format::number).unwrap_or_else(|| "-".into()),

@@ -85,11 +85,18 @@ pub enum Effect {
     Add(f64),
 }
 
+/// Whether a change's `models` entry `selector` selects the model called `model`: its own
+/// name, or, for a resource of a model with several (`pool.memory`), the model's name (all its
+/// resources) or the resource's full name (that one).
+pub fn selects_model(selector: &str, model: &str) -> bool {
+    selector == model || model.split_once('.').is_some_and(|(group, _)| group == selector)
+}
+
 impl Change {
     /// Whether the change applies to `model` and an entity with `labels`.
     pub fn applies_to(&self, model: &str, labels: &Labels) -> bool {
         self.drivers.is_empty()
-            && (self.models.is_empty() || self.models.iter().any(|m| m == model))
+            && (self.models.is_empty() || self.models.iter().any(|m| selects_model(m, model)))
             && self.labels.iter().all(|(k, v)| labels.get(k) == Some(v.as_str()))
     }
 

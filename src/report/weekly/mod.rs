@@ -242,13 +242,22 @@ fn risk_row(model: &ModelOutcome, entity: &EntityResult, with_chart: bool) -> Op
         Some(units) if units.change < 0 => format!("remove {} × {}", -units.change, units.unit_name),
         Some(_) => "keep the current units; watch the trend".into(),
         None => match recommendation.capacity_needed {
-            Some(needed) => format!("grow capacity to {} {}", crate::format::number(needed), model.unit),
+            Some(needed) => format!(
+                "grow capacity to {} {}",
+                crate::format::number(needed),
+                model.unit_of(entity)
+            ),
             None => "plan more capacity".into(),
         },
     };
+    // A model with several resources: the entity is named with the resource that binds.
+    let entity_name = match &entity.binding {
+        Some(resource) => format!("{entity_name} ({resource} binds)"),
+        None => entity_name,
+    };
     let chart = (with_chart && entity.forecast.is_some()).then(|| ChartData {
         title: title(&model.model, &entity_name),
-        unit: model.unit.clone(),
+        unit: model.unit_of(entity).to_string(),
         history: Arc::clone(&entity.history),
         forecast: entity.forecast.as_ref().map(|f| f.path.clone()).unwrap_or_default(),
         threshold: entity.threshold,
@@ -258,7 +267,7 @@ fn risk_row(model: &ModelOutcome, entity: &EntityResult, with_chart: bool) -> Op
     Some(RiskRow {
         key: crate::outcome::entity_key(&model.model, &entity.labels),
         model: model.model.clone(),
-        unit: model.unit.clone(),
+        unit: model.unit_of(entity).to_string(),
         entity: entity_name,
         team: entity.team.clone(),
         urgency: recommendation.urgency,
