@@ -18,6 +18,7 @@ mod history;
 mod http_limits;
 mod incremental;
 mod kubernetes;
+mod node_pool;
 mod prometheus_e2e;
 mod recommendations;
 mod reload;
