@@ -226,7 +226,17 @@ pub fn matching_series<'a>(series: &'a [Series], labels: &Labels) -> Option<&'a 
                 .max_by_key(|s| s.labels.iter().count())
         })
         .or(match series {
-            [only] => Some(only),
+            // One series answers for every entity (a fleet-wide total, `vector(64e9)`), unless
+            // it names another entity: a label both carry with different values (the size of
+            // pool "b" is not the size of pool "a").
+            [only]
+                if only
+                    .labels
+                    .iter()
+                    .all(|(k, v)| labels.get(k).is_none_or(|mine| mine == v)) =>
+            {
+                Some(only)
+            }
             _ => None,
         })
 }
@@ -266,6 +276,24 @@ mod tests {
                     .collect(),
             }],
         }
+    }
+
+    /// A lone series answers for every entity unless it names another one: the size of pool
+    /// "b" is not pool "a"'s, a cluster-wide total (no shared label) is everyone's.
+    #[test]
+    fn a_lone_series_of_another_entity_is_no_match() {
+        let lone = |pairs: &[(&str, &str)]| {
+            vec![Series {
+                labels: Labels::new(pairs.iter().copied()),
+                samples: Vec::new(),
+            }]
+        };
+        let pool_a = Labels::new([("pool", "a"), ("cluster", "eu")]);
+        assert!(matching_series(&lone(&[("pool", "b")]), &pool_a).is_none());
+        assert!(matching_series(&lone(&[("cluster", "us"), ("job", "k")]), &pool_a).is_none());
+        assert!(matching_series(&lone(&[]), &pool_a).is_some());
+        assert!(matching_series(&lone(&[("job", "ksm")]), &pool_a).is_some());
+        assert!(matching_series(&lone(&[("cluster", "eu"), ("job", "ksm")]), &pool_a).is_some());
     }
 
     /// A capacity that reads NaN or 0 now is refused, saying what it reads.

@@ -146,6 +146,29 @@ pub struct Planned {
 /// Plans one entity from its history (`None`: no finite sample in the window); `due` holds
 /// its batch's past forecasts to score.
 pub fn entity(context: &ModelContext, due: &accuracy::DueSnapshots, labels: Labels, grid: Option<Grid>) -> Planned {
+    // A unit size that cannot be read leaves the resource planned (its date, its urgency,
+    // exceeded now) without units: the reason is a caveat, never a reason to go quiet.
+    let (scaling, unsized_because) = match entity_scaling(context, &labels) {
+        Ok(scaling) => (scaling, None),
+        Err(reason) => (None, Some(reason)),
+    };
+    let mut planned = plan_entity(context, due, labels, grid, scaling);
+    if let (Some(reason), Some(recommendation)) = (unsized_because, planned.result.recommendation.as_mut()) {
+        recommendation
+            .caveats
+            .push(format!("No units are sized here: {reason}."));
+    }
+    planned
+}
+
+/// [`entity`] with its scaling decided.
+fn plan_entity(
+    context: &ModelContext,
+    due: &accuracy::DueSnapshots,
+    labels: Labels,
+    grid: Option<Grid>,
+    scaling: Option<Scaling>,
+) -> Planned {
     let model = &context.model;
     let mut result = EntityResult::new(labels, model.team.clone());
     let unplanned = |result| Planned {
@@ -191,14 +214,6 @@ pub fn entity(context: &ModelContext, due: &accuracy::DueSnapshots, labels: Labe
     };
     result.capacity = capacity.as_ref().map(|c| c.now);
     result.threshold = model.threshold.resolve(result.capacity);
-    let scaling = match entity_scaling(context, &result.labels) {
-        Ok(scaling) => scaling,
-        Err(reason) => {
-            result.status = EntityStatus::Error;
-            result.reason = Some(reason);
-            return unplanned(result);
-        }
-    };
     // What remains is forecast as if the capacity had always been today's (an online resize
     // is not a fall in consumption); what is used does not depend on the capacity.
     let raw_grid = match (&capacity, model.direction) {

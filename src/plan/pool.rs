@@ -242,12 +242,25 @@ fn decide(views: &[View<'_>], scaling: Option<&Scaling>) -> Decided {
         pool.runway_days = min_option(pool.runway_days, other.runway_days);
         pool.earliest_runway_days = min_option(pool.earliest_runway_days, other.earliest_runway_days);
     }
-    let mut justification = vec![binding_sentence(views, binding, &planned)];
-    let all_sized = planned
+    let all_planned = planned.len() == views.len();
+    let mut justification = vec![binding_sentence(views, binding, &planned, all_planned)];
+    // Units come from the resources that could be sized; one that could not (or could not be
+    // planned) may need more, so the pool then never shrinks.
+    let sized: Vec<usize> = planned
         .iter()
-        .all(|&i| views[i].recommendation.is_some_and(|r| r.units.is_some()));
-    if let (Some(scaling), Some(units), true) = (scaling, own.units.as_ref(), all_sized) {
-        let (units, cost, sentence) = pool_units(views, &planned, units, own.cost.as_ref(), scaling);
+        .copied()
+        .filter(|&i| views[i].recommendation.is_some_and(|r| r.units.is_some()))
+        .collect();
+    let base = std::iter::once(binding)
+        .chain(sized.iter().copied())
+        .find(|i| sized.contains(i));
+    pool.units = None;
+    pool.cost = None;
+    if let (Some(scaling), Some(base)) = (scaling, base) {
+        let r = views[base].recommendation.expect("planned");
+        let base_units = r.units.as_ref().expect("sized");
+        let all_sized = sized.len() == views.len();
+        let (units, cost, sentence) = pool_units(views, &sized, (base_units, r.cost.as_ref()), scaling, all_sized);
         pool.units = Some(units);
         pool.cost = cost;
         justification.push(sentence);
@@ -294,9 +307,9 @@ fn decide(views: &[View<'_>], scaling: Option<&Scaling>) -> Decided {
 fn pool_units(
     views: &[View<'_>],
     planned: &[usize],
-    binding_units: &Units,
-    binding_cost: Option<&Cost>,
+    (binding_units, binding_cost): (&Units, Option<&Cost>),
     scaling: &Scaling,
+    all_sized: bool,
 ) -> (Units, Option<Cost>, String) {
     let per_resource: Vec<(&str, u32)> = planned
         .iter()
@@ -308,6 +321,13 @@ fn pool_units(
         .max()
         .unwrap_or(binding_units.needed);
     let current = binding_units.current;
+    // A resource that could not be planned may be the one that binds: the pool is never
+    // shrunk on the word of the others.
+    let needed = if all_sized {
+        needed
+    } else {
+        needed.max(current.round() as u32)
+    };
     let units = Units {
         current,
         needed,
@@ -361,7 +381,7 @@ fn pool_units(
 }
 
 /// Which resource binds, and why.
-fn binding_sentence(views: &[View<'_>], binding: usize, planned: &[usize]) -> String {
+fn binding_sentence(views: &[View<'_>], binding: usize, planned: &[usize], all_planned: bool) -> String {
     let view = &views[binding];
     let others: Vec<&str> = planned
         .iter()
@@ -381,7 +401,8 @@ fn binding_sentence(views: &[View<'_>], binding: usize, planned: &[usize]) -> St
             format::date(at)
         ),
         _ => format!(
-            "No resource crosses its threshold within the horizon; {} needs the most units (binding).",
+            "No {}resource crosses its threshold within the horizon; {} needs the most units (binding).",
+            if all_planned { "" } else { "planned " },
             view.resource
         ),
     }

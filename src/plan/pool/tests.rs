@@ -129,4 +129,35 @@ fn the_pool_shrinks_only_when_every_resource_allows_and_an_unplanned_resource_is
         "{:?}",
         r.caveats
     );
+    // cpu alone would remove 2 of 6 nodes: memory may be the one that binds, so none goes.
+    let units = r.units.expect("cpu's units");
+    assert_eq!((units.needed, units.change), (6, 0), "{units:?}");
+    assert_eq!(r.cost.map(|c| c.monthly_recommended), Some(600.0));
+    assert!(
+        r.justification[0].starts_with("No planned resource crosses"),
+        "{:?}",
+        r.justification
+    );
+}
+
+/// A resource planned without units (its unit size could not be read) still binds when it
+/// crosses first; the pool's units come from the others and never shrink on their word.
+#[test]
+fn a_resource_without_units_binds_and_keeps_the_pool_from_shrinking() {
+    let mut memory = resource("memory", Some(1_000_000.0), 9, &[9]);
+    let r = memory.result.recommendation.as_mut().expect("planned");
+    r.units = None;
+    r.cost = None;
+    r.urgency = Urgency::Critical;
+    let entity = join_entity(
+        Labels::new([("pool", "a")]),
+        vec![resource("cpu", None, 4, &[4]), memory],
+        Some(&scaling()),
+    );
+    assert_eq!(entity.binding.as_deref(), Some("memory"));
+    let r = entity.recommendation.expect("a recommendation");
+    assert_eq!(r.urgency, Urgency::Critical);
+    let units = r.units.expect("cpu's units");
+    assert_eq!((units.needed, units.change), (6, 0), "{units:?}");
+    assert_eq!(r.cost.map(|c| c.monthly_recommended), Some(600.0));
 }
