@@ -39,6 +39,9 @@ pub fn load(path: &Path, env: &BTreeMap<String, String>) -> Result<(Config, Vec<
         problems.extend(scenario_problems(path, config, models));
         problems.extend(history_problems(config, models));
     }
+    if let Some(models) = &models {
+        problems.extend(resource_label_problems(models));
+    }
     // The resources of one model share its settings: a problem with a shared one is said once.
     let mut said = BTreeSet::new();
     problems.retain(|p| said.insert(p.to_string()));
@@ -78,7 +81,7 @@ fn model_problems(model: &CapacityModel) -> Vec<Problem> {
         (Threshold::Fraction(fraction), _) if fraction > 1.0 => found.push(problem(
             "threshold",
             format!(
-                "{} of capacity is more than the capacity itself, so it is never reached (or always, for a floor); a percentage threshold is from 1% to 100%",
+                "{} of capacity is more than the capacity itself, so it is never reached (or always, for a floor); a percentage threshold is above 0% and at most 100% of capacity",
                 model.threshold
             ),
         )),
@@ -174,6 +177,45 @@ fn model_problems(model: &CapacityModel) -> Vec<Problem> {
                     crate::format::days_or_hours(needed)
                 ),
             ));
+        }
+    }
+    found
+}
+
+/// Resources of one model whose usage queries keep different labels: they describe different
+/// entities (a pool and its nodes), so none of them could be joined into one entity. Only what
+/// the queries say for sure counts (see [`CapacityModel::usage_labels`]).
+fn resource_label_problems(models: &[CapacityModel]) -> Vec<Problem> {
+    let mut found = Vec::new();
+    for first in models
+        .iter()
+        .filter(|m| m.member.as_ref().is_some_and(|r| r.index == 0))
+    {
+        let Some(expected) = first.usage_labels().map(|l| l.into_iter().collect::<BTreeSet<_>>()) else {
+            continue;
+        };
+        let text = std::fs::read_to_string(&first.file).unwrap_or_default();
+        let siblings = models
+            .iter()
+            .filter(|m| m.file == first.file && m.model_name() == first.model_name() && m.name != first.name);
+        for other in siblings {
+            let Some(kept) = other.usage_labels().map(|l| l.into_iter().collect::<BTreeSet<_>>()) else {
+                continue;
+            };
+            if kept != expected {
+                let key = other.key("usage");
+                let list = |labels: &BTreeSet<String>| labels.iter().cloned().collect::<Vec<_>>().join(", ");
+                found.push(Problem {
+                    origin: other.file.display().to_string(),
+                    line: line_of(&text, &key.split('.').map(String::from).collect::<Vec<_>>()),
+                    message: format!(
+                        "keeps the labels ({}) but the first resource's usage keeps ({}): the resources of one model must describe the same entities; aggregate each by the same labels",
+                        list(&kept),
+                        list(&expected)
+                    ),
+                    key,
+                });
+            }
         }
     }
     found
@@ -389,6 +431,31 @@ mod tests {
         assert!(load(&fine.path().join("headroom.toml"), &BTreeMap::new()).is_ok());
         let unknown = setup(&change("{ node = \"n1\" }"), &[("disk.toml", DISK)]);
         assert!(load(&unknown.path().join("headroom.toml"), &BTreeMap::new()).is_ok());
+    }
+
+    /// Resources of one model that aggregate by different labels describe different entities:
+    /// named at the usage line of the one that differs.
+    #[test]
+    fn resources_keeping_different_labels_are_named() {
+        let pool = |memory_by: &str| {
+            format!(
+                "name = \"pool\"\nstep = \"1h\"\nhorizon = \"60d\"\n[scaling]\nunit_name = \"node\"\nunit_cost = 10\n\
+                 [[resources]]\nname = \"cpu\"\nusage = 'sum by (pool) (cpu_requests)'\ncapacity = 'sum by (pool) (cpu_alloc)'\n\
+                 threshold = \"85%\"\nunit = \"cores\"\nunit_size = 16\n\
+                 [[resources]]\nname = \"memory\"\nusage = 'sum by ({memory_by}) (mem_requests)'\n\
+                 capacity = 'sum by (pool) (mem_alloc)'\nthreshold = \"85%\"\nunit = \"bytes\"\nunit_size = 64e9\n"
+            )
+        };
+        let config = "[source]\nurl = \"http://127.0.0.1:9090\"\n";
+        let dir = setup(config, &[("pool.toml", &pool("node, pool"))]);
+        let found = problems(&dir);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0].contains("pool.toml:16: resources.1.usage: keeps the labels (node, pool) but the first resource's usage keeps (pool)"),
+            "{found:?}"
+        );
+        let same = setup(config, &[("pool.toml", &pool("pool"))]);
+        assert!(load(&same.path().join("headroom.toml"), &BTreeMap::new()).is_ok());
     }
 
     #[test]
