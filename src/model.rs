@@ -168,7 +168,8 @@ impl Threshold {
 impl fmt::Display for Threshold {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Threshold::Fraction(fraction) => write!(f, "{}%", fraction * 100.0),
+            // Rounded to 9 decimals: "100.5%" reads back as written, not 100.49999999999999%.
+            Threshold::Fraction(fraction) => write!(f, "{}%", (fraction * 100.0 * 1e9).round() / 1e9),
             Threshold::Absolute(value) => write!(f, "{value}"),
         }
     }
@@ -185,7 +186,9 @@ impl FromStr for Threshold {
                 .map_err(|_| format!("invalid threshold {text:?}; expected {valid}"))?
                 .fraction();
             if !(value > 0.0 && value <= 10.0) {
-                return Err(format!("threshold {text:?} must be above 0% (and at most 1000%)"));
+                return Err(format!(
+                    "threshold {text:?} is out of range: a percentage threshold is above 0% and at most 100% of capacity"
+                ));
             }
             return Ok(Threshold::Fraction(value));
         }

@@ -343,7 +343,7 @@ fn scaling_section(mut table: Table<'_>, one_resource: bool) -> Option<Scaling> 
             _ => {
                 table.report(
                     "target_utilization",
-                    format!("{text:?} is not a percentage from 1% to 100%"),
+                    format!("{text:?} is not a percentage above 0% and at most 100%"),
                 );
                 1.0
             }

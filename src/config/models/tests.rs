@@ -54,6 +54,14 @@ fn thresholds_parse() {
     assert_eq!("1e12".parse::<Threshold>(), Ok(Threshold::Absolute(1e12)));
     assert!("lots".parse::<Threshold>().is_err());
     assert!("0%".parse::<Threshold>().is_err());
+    // Out of range either way, the same words: above 0% and at most 100%.
+    for text in ["0%", "1001%"] {
+        let error = text.parse::<Threshold>().expect_err("out of range");
+        assert!(error.contains("above 0% and at most 100%"), "{error}");
+    }
+    // Read back as written, not as its binary approximation.
+    let odd = "100.5%".parse::<Threshold>().expect("parses");
+    assert_eq!(odd.to_string(), "100.5%");
 }
 
 const POOL: &str = r#"
