@@ -6,6 +6,12 @@
 
 use chrono::{DateTime, Utc};
 
+/// A PromQL query on one line, for a sentence or a table note: a query written over several
+/// lines in a model file is quoted with its runs of whitespace as single spaces.
+pub fn query(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 /// Up to four significant digits, with an SI suffix from ten thousand on
 /// (`0.9080`, `12.35`, `118.4`, `45.6k`, `1.50G`).
 pub fn number(value: f64) -> String {
@@ -89,6 +95,15 @@ pub fn base64(input: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_query_over_several_lines_is_quoted_on_one() {
+        let written = "max by (pool) (\n  label_replace(\n\tx, \"a\", \"$1\", \"b\", \"(.+)\")\n)\n";
+        assert_eq!(
+            query(written),
+            "max by (pool) ( label_replace( x, \"a\", \"$1\", \"b\", \"(.+)\") )"
+        );
+    }
 
     #[test]
     fn numbers_keep_four_significant_digits() {

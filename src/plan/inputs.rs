@@ -8,10 +8,14 @@ use crate::series::{Labels, Series};
 /// Why an entity's capacity cannot be used (the entity is then an error, never planned).
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 pub enum CapacityProblem {
-    #[error("the capacity query `{query}` returns no series matching the labels {labels}")]
+    #[error(
+        "the capacity query `{}` returns no series matching the labels {labels}",
+        format::query(query)
+    )]
     NoMatchingSeries { query: String, labels: Labels },
     #[error(
-        "the capacity series {series} of `{query}` has no finite sample in the last {} (its last was {})",
+        "the capacity series {series} of `{}` has no finite sample in the last {} (its last was {})",
+        format::query(query),
         format::days_or_hours(*stale_after),
         last.map_or_else(|| "never, in the history window".to_string(), format::time)
     )]
@@ -22,13 +26,15 @@ pub enum CapacityProblem {
         stale_after: f64,
     },
     #[error(
-        "the capacity series {series} of `{query}` reads {value}: a capacity must be above 0 \
-         (is the exporter behind it down, or does a rule default to 0?)"
+        "the capacity series {series} of `{}` reads {value}: a capacity must be above 0 \
+         (is the exporter behind it down, or does a rule default to 0?)",
+        format::query(query)
     )]
     NotPositive { query: String, series: Labels, value: f64 },
     #[error(
-        "the capacity series {series} of `{query}` reads {value} (its last finite sample was {}): \
+        "the capacity series {series} of `{}` reads {value} (its last finite sample was {}): \
          a capacity must be a number above 0 (does a rule divide by zero?)",
+        format::query(query),
         last.map_or_else(|| "never, in the history window".to_string(), format::time)
     )]
     NotFinite {

@@ -322,7 +322,7 @@ fn entity_scaling(context: &ModelContext, labels: &Labels) -> Result<Option<Scal
                 problem.to_string().replacen("capacity", "unit size", 1)
             )
         })?
-        .ok_or_else(|| format!("unit_size: the query `{query}` was not read"))?;
+        .ok_or_else(|| format!("unit_size: the query `{}` was not read", format::query(query)))?;
     if size.now <= scaling.overhead {
         return Err(format!(
             "unit_size: one {} reads {} here, not more than its overhead ({}): it could carry nothing",

@@ -383,9 +383,11 @@ fn pool_units(
 /// Which resource binds, and why.
 fn binding_sentence(views: &[View<'_>], binding: usize, planned: &[usize], all_planned: bool) -> String {
     let view = &views[binding];
+    // "Before" names only the resources that cross too: the others' headroom has its own
+    // sentence.
     let others: Vec<&str> = planned
         .iter()
-        .filter(|&&i| i != binding)
+        .filter(|&&i| i != binding && views[i].exhaustion.is_some_and(|x| x.earliest.is_some()))
         .map(|&i| views[i].resource)
         .collect();
     let against = if others.is_empty() {

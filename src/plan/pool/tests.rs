@@ -84,6 +84,12 @@ fn the_first_to_cross_binds_units_are_the_most_any_needs_and_cost_is_counted_onc
     let months: Vec<(u32, f64)> = cost.projection.iter().map(|m| (m.units, m.cost)).collect();
     assert_eq!(months, vec![(7, 700.0), (9, 900.0)]);
     assert!(r.justification[0].starts_with("memory binds"), "{:?}", r.justification);
+    // "Before" names cpu, which crosses later, not pods, which never does.
+    assert!(
+        r.justification[0].contains("before cpu (binding)"),
+        "{:?}",
+        r.justification
+    );
     // Pods alone would remove nodes; the pool does not, so it says nothing of removing.
     assert!(r.caveats.iter().all(|c| !c.contains("Removing")), "{:?}", r.caveats);
 }
